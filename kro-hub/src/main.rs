@@ -1,0 +1,5 @@
+//! The `kro-hub` command.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! kro-sandbox: a Kubernetes API server that runs in-process on loopback.
