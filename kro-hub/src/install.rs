@@ -1,0 +1,91 @@
+//! Installing kro-hub's own CRDs at start. Server-side apply with a fixed
+//! field manager makes this idempotent and lets a newer hub upgrade them.
+
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+
+use crate::FIELD_MANAGER;
+
+/// The RGD CRD, the same file GitOps users apply from `deploy/crds/`.
+pub const RGD_CRD_YAML: &str =
+    include_str!("../../deploy/crds/resourcegraphdefinitions.kro.run.yaml");
+
+/// Errors while installing CRDs.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// An embedded manifest does not parse: a build defect.
+    #[error("embedded CRD manifest is invalid: {0}")]
+    Manifest(String),
+    /// The API server refused the CRD.
+    #[error("applying CRD {name}: {source}")]
+    Apply {
+        /// CRD name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The CRD was accepted but did not become Established in time.
+    #[error("CRD {name} was not Established within {timeout:?}")]
+    NotEstablished {
+        /// CRD name.
+        name: String,
+        /// How long we waited.
+        timeout: Duration,
+    },
+}
+
+/// Parses one embedded CRD manifest.
+pub fn parse_crd(yaml: &str) -> Result<CustomResourceDefinition, InstallError> {
+    serde_saphyr::from_str(yaml).map_err(|e| InstallError::Manifest(e.to_string()))
+}
+
+/// Applies a CRD with server-side apply and waits until it is Established.
+pub async fn apply_crd(
+    client: &Client,
+    crd: &CustomResourceDefinition,
+    timeout: Duration,
+) -> Result<(), InstallError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(crd))
+        .await
+        .map_err(|source| InstallError::Apply {
+            name: name.clone(),
+            source,
+        })?;
+    let established = await_condition(api, &name, conditions::is_crd_established());
+    match tokio::time::timeout(timeout, established).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) | Err(_) => Err(InstallError::NotEstablished { name, timeout }),
+    }
+}
+
+/// Installs every CRD kro-hub serves.
+pub async fn install_own_crds(client: &Client) -> Result<(), InstallError> {
+    let crd = parse_crd(RGD_CRD_YAML)?;
+    apply_crd(client, &crd, Duration::from_secs(30)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_rgd_crd_parses_and_names_itself() {
+        let crd = parse_crd(RGD_CRD_YAML).unwrap();
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some("resourcegraphdefinitions.kro.run")
+        );
+        assert_eq!(crd.spec.names.short_names, Some(vec!["rgd".to_owned()]));
+        assert_eq!(crd.spec.scope, "Cluster");
+        let version = &crd.spec.versions[0];
+        assert!(version.subresources.as_ref().unwrap().status.is_some());
+    }
+}
