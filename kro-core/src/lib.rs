@@ -3,3 +3,4 @@
 //! function of the RGD, the instance and the objects observed so far.
 
 pub mod rgd;
+pub mod simpleschema;

@@ -1,0 +1,98 @@
+//! SimpleSchema, kro's compact schema language, turned into the structural
+//! OpenAPI v3 schema of the generated CRD.
+//!
+//! ```yaml
+//! spec:
+//!   name: string | required=true description="App name"
+//!   replicas: integer | default=1 minimum=1 maximum=100
+//!   ports: "[]integer | uniqueItems=true"
+//!   env: map[string]string
+//!   database: Database          # a custom type from `types`
+//! types:
+//!   Database:
+//!     host: string | required=true
+//!     port: integer | default=5432
+//! ```
+//!
+//! Every type and marker upstream kro accepts is accepted with the same
+//! meaning; malformed markers, unknown types, bad defaults and cyclic custom
+//! types are errors naming the exact field path.
+
+mod build;
+mod error;
+mod markers;
+mod navigate;
+mod types;
+mod validate;
+
+use serde_json::{Value, json};
+
+pub use error::{Reason, SchemaError};
+pub use markers::{Marker, MarkerKind, parse_markers};
+pub use navigate::SchemaNode;
+pub use types::{MAX_NESTING, Scalar, TypeExpr};
+
+use crate::rgd::ResourceGraphDefinition;
+
+/// Where the spec's SimpleSchema lives in an RGD (for error paths).
+pub const SPEC_PATH: &str = "spec.schema.spec";
+/// Where custom types live in an RGD (for error paths).
+pub const TYPES_PATH: &str = "spec.schema.types";
+
+/// The OpenAPI schema of an instance's `.spec`: an object with one property
+/// per declared field, the RGD's `validation` rules as
+/// `x-kubernetes-validations`, and `default: {}` when some field has a
+/// default and none is required (so that defaults apply to an empty spec).
+pub fn spec_schema(rgd: &ResourceGraphDefinition) -> Result<Value, SchemaError> {
+    let schema = &rgd.spec.schema;
+    let mut spec = to_openapi(schema.spec.as_ref(), schema.types.as_ref())?;
+    if !schema.validation.is_empty()
+        && let Value::Object(map) = &mut spec
+    {
+        let rules: Vec<Value> = schema
+            .validation
+            .iter()
+            .map(|v| match &v.message {
+                Some(message) => json!({"rule": v.expression, "message": message}),
+                None => json!({"rule": v.expression}),
+            })
+            .collect();
+        map.insert("x-kubernetes-validations".into(), Value::Array(rules));
+    }
+    Ok(spec)
+}
+
+/// Converts a SimpleSchema map (`spec`) with its custom `types` into an
+/// OpenAPI object schema. Error paths are relative to the RGD
+/// (`spec.schema.spec.<field>`).
+pub fn to_openapi(spec: Option<&Value>, types: Option<&Value>) -> Result<Value, SchemaError> {
+    let builder = build::Builder::with_types(types, TYPES_PATH)?;
+    match spec {
+        None | Some(Value::Null) => Ok(json!({"type": "object"})),
+        Some(Value::Object(fields)) => builder.object(fields, SPEC_PATH),
+        Some(other) => Err(SchemaError::new(
+            SPEC_PATH,
+            Reason::BadNode(format!("{other} (spec must be a map of fields)")),
+        )),
+    }
+}
+
+/// Parses one field string (`integer | default=1 minimum=0`) into its
+/// OpenAPI schema, with custom types from `types`. `required` tells whether
+/// the field marked itself (or its type) required.
+pub fn field_schema(text: &str, types: Option<&Value>) -> Result<(Value, bool), SchemaError> {
+    let builder = build::Builder::with_types(types, TYPES_PATH)?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("field".into(), Value::String(text.to_owned()));
+    let object = builder.object(&fields, "")?;
+    let required = SchemaNode::new(&object).is_required("field");
+    let field = object
+        .get("properties")
+        .and_then(|p| p.get("field"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    Ok((field, required))
+}
+
+#[cfg(test)]
+mod tests;
