@@ -2,5 +2,6 @@
 //! and the derive macro. It performs no I/O: everything here is a pure
 //! function of the RGD, the instance and the objects observed so far.
 
+pub mod crd;
 pub mod rgd;
 pub mod simpleschema;

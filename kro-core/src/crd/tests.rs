@@ -1,0 +1,274 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::rgd::ResourceGraphDefinition;
+
+fn rgd(schema: Value) -> ResourceGraphDefinition {
+    serde_json::from_value(json!({
+        "metadata": {"name": "web-app", "uid": "0b5e-uid"},
+        "spec": {"schema": schema}
+    }))
+    .unwrap()
+}
+
+fn base() -> Value {
+    json!({"apiVersion": "v1alpha1", "kind": "Application"})
+}
+
+fn crd_for(schema: Value) -> Result<Value, CrdError> {
+    instance_crd(&rgd(schema), &json!({"type": "object"}), &Value::Null)
+}
+
+#[test]
+fn names_scope_and_version() {
+    let crd = crd_for(base()).unwrap();
+    assert_eq!(crd["metadata"]["name"], "applications.kro.run");
+    assert_eq!(
+        crd["spec"]["names"],
+        json!({"kind": "Application", "listKind": "ApplicationList", "plural": "applications", "singular": "application"})
+    );
+    assert_eq!(crd["spec"]["group"], "kro.run");
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    let v = &crd["spec"]["versions"][0];
+    assert_eq!(v["name"], "v1alpha1");
+    assert_eq!(v["served"], true);
+    assert_eq!(v["storage"], true);
+    assert_eq!(v["subresources"], json!({"status": {}}));
+}
+
+#[test]
+fn overrides_group_plural_short_names_categories_scope() {
+    let mut s = base();
+    s["group"] = json!("apps.example.com");
+    s["plural"] = json!("apps");
+    s["shortNames"] = json!(["app"]);
+    s["categories"] = json!(["all", "platform"]);
+    s["scope"] = json!("Cluster");
+    let crd = crd_for(s).unwrap();
+    assert_eq!(crd["metadata"]["name"], "apps.apps.example.com");
+    assert_eq!(crd["spec"]["names"]["shortNames"], json!(["app"]));
+    assert_eq!(
+        crd["spec"]["names"]["categories"],
+        json!(["all", "platform"])
+    );
+    assert_eq!(crd["spec"]["scope"], "Cluster");
+}
+
+#[test]
+fn labels_and_annotations() {
+    let mut s = base();
+    s["metadata"] =
+        json!({"labels": {"team": "web", "kro.run/owned": "false"}, "annotations": {"note": "x"}});
+    let crd = crd_for(s).unwrap();
+    assert_eq!(
+        crd["metadata"]["labels"],
+        json!({
+            "kro.run/owned": "true",
+            "kro.run/resource-graph-definition-id": "0b5e-uid",
+            "kro.run/resource-graph-definition-name": "web-app",
+            "team": "web"
+        })
+    );
+    assert_eq!(crd["metadata"]["annotations"], json!({"note": "x"}));
+    assert!(
+        crd_for(base()).unwrap()["metadata"]
+            .get("annotations")
+            .is_none()
+    );
+}
+
+#[test]
+fn long_label_values_are_hashed() {
+    let long = "x".repeat(70);
+    let v = label_value(&long);
+    assert!(v.starts_with("h-") && v.len() == 42, "{v}");
+    assert_eq!(v, label_value(&long));
+    assert_eq!(label_value("short"), "short");
+}
+
+#[test]
+fn default_printer_columns_and_replacement() {
+    let crd = crd_for(base()).unwrap();
+    let cols = &crd["spec"]["versions"][0]["additionalPrinterColumns"];
+    assert_eq!(cols, &default_printer_columns());
+    let names: Vec<&str> = cols
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["State", "Ready", "Age"]);
+    assert_eq!(
+        cols[1]["jsonPath"],
+        ".status.conditions[?(@.type==\"Ready\")].status"
+    );
+
+    let mut s = base();
+    s["additionalPrinterColumns"] = json!([
+        {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+        {"name": "Image", "type": "string", "jsonPath": ".spec.image", "priority": 1, "description": "d"}
+    ]);
+    let cols = crd_for(s).unwrap()["spec"]["versions"][0]["additionalPrinterColumns"].clone();
+    assert_eq!(
+        cols,
+        json!([
+            {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "Image", "type": "string", "jsonPath": ".spec.image", "priority": 1, "description": "d"}
+        ])
+    );
+}
+
+#[test]
+fn bad_printer_columns() {
+    for (col, want) in [
+        (
+            json!({"name": "X", "type": "list", "jsonPath": ".a"}),
+            "type must be",
+        ),
+        (
+            json!({"name": "X", "type": "string", "jsonPath": "a"}),
+            "must start with",
+        ),
+        (
+            json!({"name": " ", "type": "string", "jsonPath": ".a"}),
+            "name must not",
+        ),
+        (
+            json!({"name": "X", "type": "string", "jsonPath": ".a", "priority": -1}),
+            "negative",
+        ),
+    ] {
+        let mut s = base();
+        s["additionalPrinterColumns"] = json!([col]);
+        let e = crd_for(s).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+        assert!(e.contains("additionalPrinterColumns[0]"), "{e}");
+    }
+}
+
+#[test]
+fn invalid_names_are_rejected() {
+    let cases = [
+        (
+            json!({"apiVersion": "v1alpha1", "kind": "application"}),
+            "kind",
+        ),
+        (json!({"apiVersion": "v1alpha1", "kind": "App-X"}), "kind"),
+        (json!({"apiVersion": "1", "kind": "App"}), "apiVersion"),
+        (
+            json!({"apiVersion": "v1gamma1", "kind": "App"}),
+            "apiVersion",
+        ),
+        (json!({"apiVersion": "v1beta", "kind": "App"}), "apiVersion"),
+        (
+            json!({"apiVersion": "v1", "kind": "App", "group": "nodot"}),
+            "group",
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "App", "group": "Upper.io"}),
+            "group",
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "App", "plural": "Apps"}),
+            "plural",
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "App", "shortNames": ["a_b"]}),
+            "shortNames[0]",
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "App", "categories": ["-x"]}),
+            "categories[0]",
+        ),
+    ];
+    for (schema, want) in cases {
+        let e = crd_for(schema.clone()).unwrap_err().to_string();
+        assert!(e.contains(want), "{schema}: {e}");
+        assert!(e.contains("RGD web-app"), "{e}");
+    }
+    for ok in ["v1", "v2beta3", "v10alpha12"] {
+        assert!(
+            crd_for(json!({"apiVersion": ok, "kind": "App"})).is_ok(),
+            "{ok}"
+        );
+    }
+}
+
+#[test]
+fn schema_wraps_spec_and_status() {
+    let spec = json!({"type": "object", "properties": {"name": {"type": "string"}}});
+    let status = json!({"type": "object", "properties": {
+        "availableReplicas": {"type": "integer"},
+        "state": {"type": "integer"}
+    }});
+    let crd = instance_crd(&rgd(base()), &spec, &status).unwrap();
+    let root = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+    assert_eq!(root["type"], "object");
+    assert_eq!(root["properties"]["apiVersion"], json!({"type": "string"}));
+    assert_eq!(root["properties"]["kind"], json!({"type": "string"}));
+    assert_eq!(root["properties"]["metadata"], json!({"type": "object"}));
+    assert_eq!(root["properties"]["spec"], spec);
+    let st = &root["properties"]["status"];
+    assert_eq!(
+        st["properties"]["availableReplicas"],
+        json!({"type": "integer"})
+    );
+    // Reserved: kro writes a string state, whatever the RGD says.
+    assert_eq!(st["properties"]["state"], json!({"type": "string"}));
+    assert_eq!(st["properties"]["conditions"], conditions_schema());
+    let cond = &st["properties"]["conditions"]["items"]["properties"];
+    for f in ["type", "status", "reason", "message", "lastTransitionTime"] {
+        assert_eq!(cond[f], json!({"type": "string"}), "{f}");
+    }
+    assert_eq!(cond["observedGeneration"], json!({"type": "integer"}));
+}
+
+#[test]
+fn empty_status_still_has_state_and_conditions() {
+    for status in [Value::Null, json!({}), json!({"type": "object"})] {
+        let crd = instance_crd(&rgd(base()), &json!({"type": "object"}), &status).unwrap();
+        let st = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
+        let keys: Vec<&String> = st["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["conditions", "state"]);
+    }
+}
+
+#[test]
+fn non_object_schemas_are_rejected() {
+    let e = instance_crd(&rgd(base()), &json!({"type": "string"}), &Value::Null).unwrap_err();
+    assert!(matches!(
+        e,
+        CrdError::NotAnObjectSchema { part: "spec", .. }
+    ));
+    let e = instance_crd(&rgd(base()), &json!({"type": "object"}), &json!([1])).unwrap_err();
+    assert!(matches!(
+        e,
+        CrdError::NotAnObjectSchema { part: "status", .. }
+    ));
+}
+
+#[test]
+fn placement_adds_per_cluster_status() {
+    let r: ResourceGraphDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "web-app"},
+        "spec": {"schema": base(), "placement": {"clusterSelector": {"matchLabels": {"env": "prod"}}}}
+    }))
+    .unwrap();
+    let fields = json!({"type": "object", "properties": {"url": {"type": "string"}}});
+    let crd = instance_crd(&r, &json!({"type": "object"}), &fields).unwrap();
+    let st = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
+    let clusters = &st["properties"][CLUSTERS_STATUS_FIELD];
+    assert_eq!(clusters["x-kubernetes-list-map-keys"], json!(["name"]));
+    assert_eq!(
+        clusters["items"]["properties"]["values"]["properties"]["url"],
+        json!({"type": "string"})
+    );
+    // No labels uid when the RGD has none.
+    assert!(crd["metadata"]["labels"].get(LABEL_RGD_ID).is_none());
+
+    let clash = json!({"type": "object", "properties": {"clusters": {"type": "integer"}}});
+    let e = instance_crd(&r, &json!({"type": "object"}), &clash).unwrap_err();
+    assert!(matches!(e, CrdError::ReservedStatusField { .. }), "{e}");
+    // Without placement the name is free.
+    assert!(instance_crd(&rgd(base()), &json!({"type": "object"}), &clash).is_ok());
+}
