@@ -1,0 +1,598 @@
+//! `metadata.managedFields`: which manager owns which fields, computed like
+//! the real server's field manager.
+//!
+//! An `Update` entry (create, update and non-apply patches) owns what its
+//! request added or changed compared to the previous object; fields it
+//! changes move away from their other owners. An `Apply` entry owns exactly
+//! the fields of its last applied configuration. Entries are keyed by
+//! (manager, operation, subresource, and apiVersion for `Update`).
+
+use serde_json::{Map, Value, json};
+
+use super::error::FieldConflict;
+use super::fieldpath::{FieldSet, Path, PathElement};
+use super::schema::{ListKind, Shape, Ty, TypeInfo};
+
+/// `Apply` or `Update`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Server-side apply.
+    Apply,
+    /// Create, update and every other patch.
+    Update,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Apply => "Apply",
+            Self::Update => "Update",
+        }
+    }
+}
+
+/// One `managedFields` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Field manager name.
+    pub manager: String,
+    /// Operation kind.
+    pub operation: Operation,
+    /// apiVersion the fields were written in.
+    pub api_version: String,
+    /// Subresource (`status`), when not the main resource.
+    pub subresource: Option<String>,
+    /// RFC 3339 time of the last change.
+    pub time: Option<String>,
+    /// Owned fields.
+    pub set: FieldSet,
+}
+
+impl Entry {
+    fn same_key(&self, other: &Entry) -> bool {
+        self.manager == other.manager
+            && self.operation == other.operation
+            && self.subresource == other.subresource
+            && (self.operation == Operation::Apply || self.api_version == other.api_version)
+    }
+
+    /// The manager as the real server names it in conflict messages.
+    pub fn display(&self) -> String {
+        let mut s = format!("{:?}", self.manager);
+        if let Some(sub) = &self.subresource {
+            s = format!("{s} with subresource {sub:?}");
+        }
+        if self.operation == Operation::Update {
+            s = format!("{s} using {}", self.api_version);
+        }
+        s
+    }
+
+    fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("manager".into(), json!(self.manager));
+        m.insert("operation".into(), json!(self.operation.as_str()));
+        m.insert("apiVersion".into(), json!(self.api_version));
+        if let Some(t) = &self.time {
+            m.insert("time".into(), json!(t));
+        }
+        m.insert("fieldsType".into(), json!("FieldsV1"));
+        m.insert("fieldsV1".into(), self.set.to_fields_v1());
+        if let Some(sub) = &self.subresource {
+            m.insert("subresource".into(), json!(sub));
+        }
+        Value::Object(m)
+    }
+
+    fn from_json(v: &Value) -> Option<Entry> {
+        let operation = match v.get("operation")?.as_str()? {
+            "Apply" => Operation::Apply,
+            "Update" => Operation::Update,
+            _ => return None,
+        };
+        Some(Entry {
+            manager: v
+                .get("manager")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            operation,
+            api_version: v
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            subresource: v
+                .get("subresource")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            time: v.get("time").and_then(Value::as_str).map(str::to_owned),
+            set: v
+                .get("fieldsV1")
+                .and_then(FieldSet::from_fields_v1)
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// The entries of an object's `metadata.managedFields` (malformed ones dropped).
+pub fn decode(obj: &Value) -> Vec<Entry> {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Entry::from_json).collect())
+        .unwrap_or_default()
+}
+
+/// Writes entries into `metadata.managedFields`, removing the key when empty.
+pub fn encode_into(obj: &mut Value, entries: &[Entry]) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if entries.is_empty() {
+        meta.remove("managedFields");
+    } else {
+        meta.insert(
+            "managedFields".into(),
+            entries.iter().map(Entry::to_json).collect(),
+        );
+    }
+}
+
+fn field(name: &str) -> PathElement {
+    PathElement::Field(name.to_owned())
+}
+
+/// Paths the server never tracks: identity and bookkeeping metadata.
+fn strip_set() -> FieldSet {
+    let mut s = FieldSet::new();
+    s.insert(&[field("apiVersion")]);
+    s.insert(&[field("kind")]);
+    s.insert(&[field("metadata")]);
+    for f in [
+        "name",
+        "namespace",
+        "creationTimestamp",
+        "selfLink",
+        "uid",
+        "clusterName",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+    ] {
+        s.insert(&[field("metadata"), field(f)]);
+    }
+    s
+}
+
+/// The part of an object a request on `subresource` may own: `status` alone
+/// for the status subresource, everything but `status` for the main resource
+/// of a kind with a status subresource.
+pub(crate) fn scope(ty: &TypeInfo, subresource: Option<&str>, v: &Value) -> Value {
+    let Value::Object(m) = v else {
+        return v.clone();
+    };
+    let mut out = Map::new();
+    match subresource {
+        Some("status") => {
+            if let Some(s) = m.get("status") {
+                out.insert("status".into(), s.clone());
+            }
+        }
+        _ => {
+            for (k, val) in m {
+                if k == "status" && ty.has_status_subresource() {
+                    continue;
+                }
+                out.insert(k.clone(), val.clone());
+            }
+            if let Some(Value::Object(meta)) = out.get_mut("metadata") {
+                meta.remove("managedFields");
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// A failure to type a value: the path and the reason.
+pub(crate) type TypeError = (Path, String);
+
+/// The path element of a list item, by the list's kind.
+pub(crate) fn item_element(
+    kind: &ListKind<'_>,
+    elem: Ty<'_>,
+    item: &Value,
+    index: usize,
+) -> Result<PathElement, String> {
+    match kind {
+        ListKind::Atomic => Ok(PathElement::Index(index)),
+        ListKind::Set => Ok(PathElement::Value(item.to_string())),
+        ListKind::Map(keys) if keys.is_empty() => Ok(PathElement::Index(index)),
+        ListKind::Map(keys) => {
+            let Value::Object(m) = item else {
+                return Err(format!("expected map list item, got {item}"));
+            };
+            let mut fields = Vec::with_capacity(keys.len());
+            for k in keys {
+                let v = match m.get(*k) {
+                    Some(v) => v,
+                    None => elem.field(k).and_then(|t| t.default_value()).ok_or_else(|| {
+                        format!(
+                            "associative list with keys has an element that omits key field {k:?} (and doesn't have default value)"
+                        )
+                    })?,
+                };
+                fields.push(((*k).to_owned(), v));
+            }
+            Ok(PathElement::key(fields))
+        }
+    }
+}
+
+/// The fields a value sets, as an applied configuration owns them.
+pub(crate) fn to_field_set(ty: Ty<'_>, v: &Value) -> Result<FieldSet, TypeError> {
+    let mut out = FieldSet::new();
+    walk_set(ty, v, &mut Vec::new(), &mut out)?;
+    Ok(out)
+}
+
+fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Result<(), TypeError> {
+    match ty.shape() {
+        Shape::Scalar => out.insert(path),
+        Shape::List(elem, kind) => match v {
+            Value::Array(items) if kind != ListKind::Atomic => {
+                let mut seen = std::collections::HashSet::new();
+                for (i, item) in items.iter().enumerate() {
+                    let pe = item_element(&kind, elem, item, i).map_err(|e| (path.clone(), e))?;
+                    if !seen.insert(pe.clone()) {
+                        return Err((path.clone(), format!("duplicate entries for key {pe}")));
+                    }
+                    path.push(pe);
+                    walk_set(elem, item, path, out)?;
+                    out.insert(path);
+                    path.pop();
+                }
+            }
+            Value::Array(_) => out.insert(path),
+            _ => out.insert(path),
+        },
+        Shape::Deduced | Shape::Struct | Shape::Map(_) => {
+            let Value::Object(m) = v else {
+                out.insert(path);
+                return Ok(());
+            };
+            if ty.is_atomic_map() {
+                out.insert(path);
+                return Ok(());
+            }
+            for (k, child) in m {
+                path.push(field(k));
+                let Some(cty) = ty.field(k) else {
+                    return Err((path.clone(), "field not declared in schema".into()));
+                };
+                walk_set(cty, child, path, out)?;
+                let empty = child.is_null() || child.as_object().is_some_and(Map::is_empty);
+                if empty || !ty.declares(k) {
+                    out.insert(path);
+                }
+                path.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What changed between two versions of an object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Comparison {
+    pub added: FieldSet,
+    pub modified: FieldSet,
+    pub removed: FieldSet,
+}
+
+impl Comparison {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.removed.is_empty()
+    }
+
+    fn without(self, strip: &FieldSet) -> Self {
+        Self {
+            added: self.added.difference(strip),
+            modified: self.modified.difference(strip),
+            removed: self.removed.difference(strip),
+        }
+    }
+}
+
+/// Compares two values of a type like the real server's field manager.
+pub(crate) fn compare(ty: Ty<'_>, old: &Value, new: &Value) -> Comparison {
+    let mut out = Comparison::default();
+    cmp(ty, Some(old), Some(new), &mut Vec::new(), &mut out);
+    out
+}
+
+fn leaf(l: Option<&Value>, r: Option<&Value>, path: &Path, out: &mut Comparison) {
+    match (l, r) {
+        (None, None) => {}
+        (None, Some(_)) => out.added.insert(path),
+        (Some(_), None) => out.removed.insert(path),
+        (Some(a), Some(b)) => {
+            if a != b {
+                out.modified.insert(path);
+            }
+        }
+    }
+}
+
+fn cmp(ty: Ty<'_>, l: Option<&Value>, r: Option<&Value>, path: &mut Path, out: &mut Comparison) {
+    let is_obj_or_nothing = |v: Option<&Value>| v.is_none_or(|v| v.is_object() || v.is_null());
+    let in_leaf = match ty.shape() {
+        Shape::Scalar => true,
+        Shape::List(elem, kind) => {
+            let (la, ra) = (l.and_then(Value::as_array), r.and_then(Value::as_array));
+            let empty = la.is_none_or(Vec::is_empty) && ra.is_none_or(Vec::is_empty);
+            if kind == ListKind::Atomic || empty || !(la.is_some() || ra.is_some()) {
+                true
+            } else {
+                !cmp_list(elem, &kind, la, ra, path, out)
+            }
+        }
+        Shape::Deduced if !(is_obj_or_nothing(l) && is_obj_or_nothing(r)) => true,
+        Shape::Deduced | Shape::Struct | Shape::Map(_) => {
+            let (lm, rm) = (l.and_then(Value::as_object), r.and_then(Value::as_object));
+            let empty = lm.is_none_or(Map::is_empty) && rm.is_none_or(Map::is_empty);
+            if ty.is_atomic_map() || empty {
+                true
+            } else {
+                let mut keys: Vec<&String> = lm.map(|m| m.keys().collect()).unwrap_or_default();
+                for k in rm.into_iter().flat_map(Map::keys) {
+                    if lm.is_none_or(|m| !m.contains_key(k)) {
+                        keys.push(k);
+                    }
+                }
+                for k in keys {
+                    let cty = ty.field(k).unwrap_or(Ty::DEDUCED);
+                    path.push(field(k));
+                    cmp(
+                        cty,
+                        lm.and_then(|m| m.get(k)),
+                        rm.and_then(|m| m.get(k)),
+                        path,
+                        out,
+                    );
+                    path.pop();
+                }
+                false
+            }
+        }
+    };
+    if in_leaf {
+        leaf(l, r, path, out);
+    } else if l.is_none() {
+        out.added.insert(path);
+    } else if r.is_none() {
+        out.removed.insert(path);
+    }
+}
+
+/// Compares keyed list items; `false` when items cannot be keyed (the list
+/// is then compared as a leaf).
+fn cmp_list(
+    elem: Ty<'_>,
+    kind: &ListKind<'_>,
+    la: Option<&Vec<Value>>,
+    ra: Option<&Vec<Value>>,
+    path: &mut Path,
+    out: &mut Comparison,
+) -> bool {
+    let (Some(li), Some(ri)) = (index_items(kind, elem, la), index_items(kind, elem, ra)) else {
+        return false;
+    };
+    let mut order: Vec<&PathElement> = li.iter().map(|(pe, _)| pe).collect();
+    for (pe, _) in &ri {
+        if !li.iter().any(|(l, _)| l == pe) {
+            order.push(pe);
+        }
+    }
+    for pe in order {
+        let lv = li.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
+        let rv = ri.iter().find(|(p, _)| p == pe).map(|(_, v)| *v);
+        path.push(pe.clone());
+        cmp(elem, lv, rv, path, out);
+        path.pop();
+    }
+    true
+}
+
+fn index_items<'v>(
+    kind: &ListKind<'_>,
+    elem: Ty<'_>,
+    items: Option<&'v Vec<Value>>,
+) -> Option<Vec<(PathElement, &'v Value)>> {
+    let mut v = Vec::new();
+    for (i, item) in items.into_iter().flatten().enumerate() {
+        v.push((item_element(kind, elem, item, i).ok()?, item));
+    }
+    Some(v)
+}
+
+/// Removes from other managers what this request changed, collecting the
+/// fields they owned as conflicts; fails on conflicts unless `force`.
+fn take_ownership(
+    entries: &mut Vec<Entry>,
+    me: &Entry,
+    changes: &Comparison,
+    force: bool,
+) -> Result<(), Vec<FieldConflict>> {
+    let changed = changes.modified.union(&changes.added);
+    let mut conflicts = Vec::new();
+    for e in entries.iter().filter(|e| !e.same_key(me)) {
+        for path in e.set.intersection(&changed).paths() {
+            conflicts.push(FieldConflict {
+                manager: e.display(),
+                path,
+            });
+        }
+    }
+    if !force && !conflicts.is_empty() {
+        return Err(conflicts);
+    }
+    for e in entries.iter_mut().filter(|e| !e.same_key(me)) {
+        e.set = e.set.difference(&changed).difference(&changes.removed);
+    }
+    entries.retain(|e| !e.set.is_empty());
+    Ok(())
+}
+
+/// Options of one write, as the request carried them.
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    /// Field manager.
+    pub manager: &'a str,
+    /// `Some("status")` for the status subresource.
+    pub subresource: Option<&'a str>,
+    /// RFC 3339 time stamped on the writer's entry.
+    pub now: &'a str,
+}
+
+/// Records an `Update` (create, update or non-apply patch) in `new`'s
+/// `managedFields`; `old` is `None` on create.
+pub(crate) fn record_update(ty: &TypeInfo, old: Option<&Value>, new: &mut Value, w: Write<'_>) {
+    let old_entries = old.map(decode).unwrap_or_default();
+    let sent = new.pointer("/metadata/managedFields").cloned();
+    let mut entries = match &sent {
+        // An explicit empty list resets ownership, as on the real server.
+        Some(Value::Array(a)) if a.is_empty() => {
+            encode_into(new, &[]);
+            return;
+        }
+        Some(v) if old.and_then(|o| o.pointer("/metadata/managedFields")) != Some(v) => decode(new),
+        _ => old_entries,
+    };
+    let zero;
+    let old_v = match old {
+        Some(o) => o,
+        None => {
+            zero = ty.root().zero_value();
+            &zero
+        }
+    };
+    let root = ty.root();
+    let changes = compare(
+        root,
+        &scope(ty, w.subresource, old_v),
+        &scope(ty, w.subresource, new),
+    )
+    .without(&strip_set());
+    let mut me = Entry {
+        manager: w.manager.to_owned(),
+        operation: Operation::Update,
+        api_version: ty.api_version().to_owned(),
+        subresource: w.subresource.map(str::to_owned),
+        time: Some(w.now.to_owned()),
+        set: FieldSet::new(),
+    };
+    // Updates always win: `force` cannot fail.
+    let _ = take_ownership(&mut entries, &me, &changes, true);
+    let previous = entries.iter().position(|e| e.same_key(&me));
+    let prev_set = previous.map(|i| entries[i].set.clone()).unwrap_or_default();
+    me.set = prev_set
+        .difference(&changes.removed)
+        .union(&changes.modified)
+        .union(&changes.added);
+    match previous {
+        Some(i) if me.set.is_empty() => {
+            entries.remove(i);
+        }
+        Some(i) => {
+            if changes.is_empty() {
+                me.time = entries[i].time.clone();
+            }
+            entries[i] = me;
+        }
+        None if me.set.is_empty() => {}
+        None => entries.push(me),
+    }
+    encode_into(new, &entries);
+}
+
+/// Applies ownership for a server-side apply whose merged result is
+/// `merged`; `config_set` is what the configuration sets. Returns the
+/// entries to store, or the conflicts.
+pub(crate) fn record_apply(
+    ty: &TypeInfo,
+    live: Option<&Value>,
+    merged: &Value,
+    config_set: FieldSet,
+    api_version: &str,
+    w: Write<'_>,
+    force: bool,
+) -> Result<Vec<Entry>, Vec<FieldConflict>> {
+    let mut entries = live.map(decode).unwrap_or_default();
+    let zero;
+    let old_v = match live {
+        Some(o) => o,
+        None => {
+            zero = ty.root().zero_value();
+            &zero
+        }
+    };
+    let changes = compare(
+        ty.root(),
+        &scope(ty, w.subresource, old_v),
+        &scope(ty, w.subresource, merged),
+    )
+    .without(&strip_set());
+    let me = Entry {
+        manager: w.manager.to_owned(),
+        operation: Operation::Apply,
+        api_version: api_version.to_owned(),
+        subresource: w.subresource.map(str::to_owned),
+        time: Some(w.now.to_owned()),
+        set: config_set.difference(&strip_set()),
+    };
+    take_ownership(&mut entries, &me, &changes, force)?;
+    match entries.iter().position(|e| e.same_key(&me)) {
+        Some(i) if me.set.is_empty() => {
+            entries.remove(i);
+        }
+        Some(i) => {
+            let unchanged = changes.is_empty() && entries[i].set == me.set;
+            let time = if unchanged {
+                entries[i].time.clone()
+            } else {
+                me.time.clone()
+            };
+            entries[i] = Entry { time, ..me };
+        }
+        None if me.set.is_empty() => {}
+        None => entries.push(me),
+    }
+    Ok(entries)
+}
+
+/// The applying manager's previous set and the union of everyone else's.
+pub(crate) fn apply_sets(
+    live: Option<&Value>,
+    manager: &str,
+    subresource: Option<&str>,
+) -> (FieldSet, FieldSet) {
+    let mut mine = FieldSet::new();
+    let mut others = FieldSet::new();
+    for e in live.map(decode).unwrap_or_default() {
+        if e.operation == Operation::Apply
+            && e.manager == manager
+            && e.subresource.as_deref() == subresource
+        {
+            mine = e.set;
+        } else {
+            others = others.union(&e.set);
+        }
+    }
+    (mine, others)
+}
+
+/// Stripped paths, for callers that build sets themselves.
+pub(crate) fn untracked() -> FieldSet {
+    strip_set()
+}
