@@ -15,8 +15,8 @@ struct Scenario {
     answers: HashMap<String, (u16, Value)>,
 }
 
-fn load(yaml: &str, golden: &str) -> Scenario {
-    let doc: Value = serde_saphyr::from_str(yaml).unwrap();
+fn load(scenario: &str, golden: &str) -> Scenario {
+    let doc: Value = serde_json::from_str(scenario).unwrap();
     let steps = doc["steps"]
         .as_array()
         .unwrap()
@@ -41,14 +41,14 @@ fn load(yaml: &str, golden: &str) -> Scenario {
 
 fn s04() -> Scenario {
     load(
-        include_str!("testdata/04-patch.yaml"),
+        include_str!("testdata/04-patch.json"),
         include_str!("testdata/golden-04-patch.json"),
     )
 }
 
 fn s05() -> Scenario {
     load(
-        include_str!("testdata/05-server-side-apply.yaml"),
+        include_str!("testdata/05-server-side-apply.json"),
         include_str!("testdata/golden-05-server-side-apply.json"),
     )
 }
@@ -86,15 +86,33 @@ impl Scenario {
             (None, PatchType::Apply) => String::new(),
             (None, _) => manager_from_user_agent("python-requests/2.31.0"),
         };
+        let path = self.steps[id]["path"].as_str().unwrap_or("");
+        let subresource = path.ends_with("/status").then_some("status");
         let opts = PatchOptions {
             manager: &manager,
             force: self.query(id, "force").as_deref() == Some("true"),
-            subresource: None,
+            subresource,
             now: NOW,
         };
         let mut out = apply_patch(kind, live, &self.body(id), pt, &opts)?;
+        // The server keeps what a write may not change: `status` through the
+        // main resource, everything but `status` through `/status`.
+        if let (Some(live), Value::Object(m)) = (live, &mut out) {
+            if subresource.is_some() {
+                for (k, v) in live.as_object().unwrap() {
+                    if k != "status" && k != "metadata" {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+            } else if kind.has_status_subresource() {
+                match live.get("status") {
+                    Some(st) => m.insert("status".into(), st.clone()),
+                    None => m.remove("status"),
+                };
+            }
+        }
         if pt != PatchType::Apply {
-            record_update(kind, live, &mut out, &manager, None, NOW);
+            record_update(kind, live, &mut out, &manager, subresource, NOW);
         }
         Ok(out)
     }
@@ -320,5 +338,115 @@ fn scenario_05_workloads_apply_drop_and_hpa_handover() {
     assert_eq!(
         sorted_managed_fields(&dry),
         sorted_managed_fields(s.answer("apply-dry-run"))
+    );
+}
+
+fn s06() -> Scenario {
+    load(
+        include_str!("testdata/06-crd-status.json"),
+        include_str!("testdata/golden-06-crd-status.json"),
+    )
+}
+
+fn s09() -> Scenario {
+    load(
+        include_str!("testdata/09-field-validation.json"),
+        include_str!("testdata/golden-09-field-validation.json"),
+    )
+}
+
+fn custom_kind(s: &Scenario, crd_step: &str, status: bool) -> TypeInfo {
+    let crd = &s.steps[crd_step]["body"];
+    let version = &crd["spec"]["versions"][0];
+    let api_version = format!(
+        "{}/{}",
+        crd["spec"]["group"].as_str().unwrap(),
+        version["name"].as_str().unwrap()
+    );
+    let kind = crd["spec"]["names"]["kind"].as_str().unwrap();
+    TypeInfo::custom(
+        &api_version,
+        kind,
+        Some(&version["schema"]["openAPIV3Schema"]),
+        status,
+    )
+}
+
+#[test]
+fn scenario_06_custom_resource_spec_and_status_ownership() {
+    let s = s06();
+    let gadget = custom_kind(&s, "crd", true);
+    let golden = s.answer("create");
+    let mut created = without_managed_fields(golden);
+    record_update(&gadget, None, &mut created, "python-requests", None, NOW);
+    assert_eq!(
+        sorted_managed_fields(&created),
+        sorted_managed_fields(golden)
+    );
+
+    let mut live = golden.clone();
+    for id in [
+        "spec-update",
+        "metadata-only-update",
+        "status-update",
+        "status-apply",
+    ] {
+        let out = s
+            .patch(id, &gadget, Some(&live))
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        let golden = s.answer(id);
+        // Defaulting and the timestamp normalisation are the server's part.
+        let mut out = with_bookkeeping(out, golden);
+        if let Some(t) = out.pointer_mut("/status/conditions/0/lastTransitionTime") {
+            *t = json!("<time>");
+        }
+        assert_eq!(
+            sorted_managed_fields(&out),
+            sorted_managed_fields(golden),
+            "{id}"
+        );
+        assert_eq!(
+            without_managed_fields(&out),
+            without_managed_fields(golden),
+            "{id}"
+        );
+        live = out;
+    }
+    let created = s.patch("apply-new-via-ssa", &gadget, None).unwrap();
+    let golden = s.answer("apply-new-via-ssa");
+    assert_eq!(
+        sorted_managed_fields(&created),
+        sorted_managed_fields(golden)
+    );
+}
+
+#[test]
+fn scenario_09_unknown_fields_in_apply_fail_to_type() {
+    let s = s09();
+    let deploy = TypeInfo::builtin("apps/v1", "Deployment").unwrap();
+    let err = s.patch("apply-strict-unknown", &deploy, None).unwrap_err();
+    assert_eq!(normalised_status(&err), *s.answer("apply-strict-unknown"));
+    let knob = custom_kind(&s, "crd", false);
+    let err = s.patch("cr-apply-strict-unknown", &knob, None).unwrap_err();
+    assert_eq!(
+        normalised_status(&err),
+        *s.answer("cr-apply-strict-unknown")
+    );
+
+    // A create keeps only known fields (pruned by the server) and owns them.
+    let golden = s.answer("cr-warn-unknown");
+    let mut created = without_managed_fields(golden);
+    record_update(&knob, None, &mut created, "python-requests", None, NOW);
+    assert_eq!(
+        sorted_managed_fields(&created),
+        sorted_managed_fields(golden)
+    );
+    let cm = TypeInfo::builtin("v1", "ConfigMap").unwrap();
+    let golden = s.answer("warn-unknown");
+    let mut created = without_managed_fields(golden);
+    record_update(&cm, None, &mut created, "python-requests", None, NOW);
+    assert_eq!(
+        sorted_managed_fields(&created),
+        sorted_managed_fields(golden)
     );
 }
