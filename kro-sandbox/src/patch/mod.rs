@@ -44,6 +44,7 @@ pub mod merge;
 pub mod schema;
 pub mod ssa;
 pub mod strategic;
+pub mod types;
 
 use serde_json::Value;
 
@@ -134,7 +135,7 @@ pub fn apply_patch(
         )));
     }
     let empty = Value::Object(serde_json::Map::new());
-    match pt {
+    let patched = match pt {
         PatchType::Apply => {
             if opts.manager.is_empty() {
                 return Err(PatchError::MissingFieldManager);
@@ -145,25 +146,31 @@ pub fn apply_patch(
                 subresource: opts.subresource,
                 now: opts.now,
             };
-            ssa::apply(kind, live, &config, w, opts.force)
+            return ssa::apply(kind, live, &config, w, opts.force);
         }
         PatchType::Merge => {
             let patch: Value = serde_json::from_slice(patch_body)
                 .map_err(|_| PatchError::BadRequest("Invalid JSON Patch".into()))?;
             let mut out = live.cloned().unwrap_or(empty);
             merge::merge_patch(&mut out, &patch);
-            Ok(out)
+            out
         }
         PatchType::Json => {
             let ops = json::parse(patch_body)?;
-            json::apply(live.unwrap_or(&empty), &ops)
+            json::apply(live.unwrap_or(&empty), &ops)?
         }
         PatchType::Strategic => {
             let patch: Value = serde_json::from_slice(patch_body)
                 .map_err(|e| PatchError::BadRequest(format!("invalid character in patch: {e}")))?;
-            strategic::strategic_merge(kind.root(), live.unwrap_or(&empty), &patch)
+            strategic::strategic_merge(kind.root(), live.unwrap_or(&empty), &patch)?
         }
-    }
+    };
+    // The real server decodes the patched JSON into its Go type here.
+    types::check_types(kind, &patched).map_err(|m| PatchError::WrongType {
+        object: format!("{:?}", patched.to_string()),
+        detail: m.message,
+    })?;
+    Ok(patched)
 }
 
 /// Records a create (`old` = `None`), update or non-apply patch by

@@ -284,6 +284,18 @@ impl<'a> Ty<'a> {
         r.rsplit('.').next()
     }
 
+    /// The Go type of a struct definition with its package (`v1.PodSpec`).
+    pub fn go_package_name(&self) -> Option<String> {
+        let r = self
+            .outer
+            .and_then(|o| o.get("$ref"))
+            .and_then(Value::as_str)?;
+        let mut parts = r.rsplit('.');
+        let name = parts.next()?;
+        let package = parts.next()?;
+        Some(format!("{package}.{name}"))
+    }
+
     /// The declared scalar type and format (`integer`/`int32`...).
     pub fn scalar_type(&self) -> (Option<&'a str>, Option<&'a str>) {
         (
