@@ -1,0 +1,1127 @@
+//! Compiling an RGD: every `${...}` parsed and type-checked, references
+//! resolved to resources, the DAG built and ordered, status field types
+//! inferred and the instance CRD generated.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Location};
+use crate::expr::CompiledExpr;
+use crate::expr::check::{ObjectTy, Ty, TypeEnv, infer};
+use crate::expr::template::{Part, Scanned, scan};
+use crate::graph::Dag;
+use crate::rgd::{ResourceGraphDefinition, ResourceTarget};
+
+/// The variable holding the instance.
+pub const SCHEMA_VAR: &str = "schema";
+/// kro-hub's variable holding the target cluster.
+pub const CLUSTER_VAR: &str = "cluster";
+/// The variable holding one item of a collection in its `readyWhen`.
+pub const EACH_VAR: &str = "each";
+/// Most objects one forEach resource may expand to (upstream's limit).
+pub const MAX_COLLECTION_ITEMS: usize = 1000;
+
+/// Ids and iterator names upstream kro reserves (plus kro-hub's `cluster`).
+pub const RESERVED_NAMES: &[&str] = &[
+    "apiVersion",
+    "cluster",
+    "context",
+    "dependency",
+    "dependencies",
+    "each",
+    "externalRef",
+    "externalReference",
+    "externalRefs",
+    "externalReferences",
+    "graph",
+    "instance",
+    "item",
+    "items",
+    "kind",
+    "kro",
+    "metadata",
+    "namespace",
+    "object",
+    "resource",
+    "resourcegraphdefinition",
+    "resources",
+    "root",
+    "runtime",
+    "schema",
+    "self",
+    "serviceAccountName",
+    "spec",
+    "status",
+    "this",
+    "variables",
+    "vars",
+    "version",
+];
+
+/// What compiling may use beyond the RGD itself.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// OpenAPI schemas of whole objects by `(apiVersion, kind)`, as the
+    /// cluster publishes them. With one, references into that kind are
+    /// checked and status fields reading it get precise types; without, they
+    /// are `dyn` and checked at run time.
+    pub resource_schemas: BTreeMap<(String, String), Value>,
+}
+
+/// One step of a field path inside a template.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A template string holding expressions, at a path.
+#[derive(Debug)]
+pub(crate) struct Field {
+    pub path: Vec<Seg>,
+    pub display: String,
+    pub value: FieldValue,
+}
+
+#[derive(Debug)]
+pub(crate) enum FieldValue {
+    Standalone(CompiledExpr),
+    Template(Vec<TemplatePart>),
+}
+
+#[derive(Debug)]
+pub(crate) enum TemplatePart {
+    Text(String),
+    Expr(CompiledExpr),
+}
+
+impl Field {
+    pub(crate) fn exprs(&self) -> Vec<&CompiledExpr> {
+        match &self.value {
+            FieldValue::Standalone(e) => vec![e],
+            FieldValue::Template(parts) => parts
+                .iter()
+                .filter_map(|p| match p {
+                    TemplatePart::Expr(e) => Some(e),
+                    TemplatePart::Text(_) => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A compiled `includeWhen`/`readyWhen`/`forEach` expression with its place.
+#[derive(Debug)]
+pub(crate) struct Condition {
+    pub field: String,
+    pub expr: CompiledExpr,
+}
+
+/// One resource of the graph.
+#[derive(Debug)]
+pub struct ResourceNode {
+    pub(crate) id: String,
+    pub(crate) index: usize,
+    pub(crate) dependencies: Vec<String>,
+    pub(crate) external: bool,
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) target: Option<ResourceTarget>,
+    /// The template (or, for an externalRef, `{apiVersion, kind, metadata}`).
+    pub(crate) template: Value,
+    pub(crate) fields: Vec<Field>,
+    pub(crate) include_when: Vec<Condition>,
+    pub(crate) ready_when: Vec<Condition>,
+    /// forEach dimensions: iterator name and list expression.
+    pub(crate) iterators: Vec<(String, Condition)>,
+}
+
+impl ResourceNode {
+    /// The resource id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// Position in `spec.resources`.
+    pub fn declaration_index(&self) -> usize {
+        self.index
+    }
+    /// Ids of the resources this one reads, in declaration order.
+    pub fn dependencies(&self) -> &[String] {
+        &self.dependencies
+    }
+    /// Whether this is an `externalRef`: read, never created or deleted.
+    pub fn is_external(&self) -> bool {
+        self.external
+    }
+    /// Static apiVersion of the object(s).
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+    /// Static kind of the object(s).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+    /// Whether this resource is a forEach collection (renders a list).
+    pub fn is_collection(&self) -> bool {
+        !self.iterators.is_empty()
+    }
+    /// forEach iterator names, in declaration order.
+    pub fn iterator_names(&self) -> impl Iterator<Item = &str> {
+        self.iterators.iter().map(|(n, _)| n.as_str())
+    }
+    /// kro-hub placement target (`None` means members, the default).
+    pub fn target(&self) -> Option<ResourceTarget> {
+        self.target
+    }
+    /// Whether the resource has `includeWhen` conditions.
+    pub fn is_conditional(&self) -> bool {
+        !self.include_when.is_empty()
+    }
+    /// The raw template (for an externalRef: apiVersion, kind and metadata).
+    pub fn template(&self) -> &Value {
+        &self.template
+    }
+    /// The `readyWhen` expressions, as written without `${}`.
+    pub fn ready_when(&self) -> impl Iterator<Item = &str> {
+        self.ready_when.iter().map(|c| c.expr.source())
+    }
+}
+
+/// A validated, ordered RGD ready to render instances.
+#[derive(Debug)]
+pub struct CompiledGraph {
+    pub(crate) name: String,
+    pub(crate) crd: Value,
+    pub(crate) spec_schema: Value,
+    pub(crate) status_schema: Value,
+    pub(crate) nodes: Vec<ResourceNode>,
+    pub(crate) order: Vec<String>,
+    pub(crate) order_idx: Vec<usize>,
+    pub(crate) by_id: HashMap<String, usize>,
+    pub(crate) status_fields: Vec<Field>,
+    pub(crate) status_literals: Value,
+    pub(crate) placement_clusters: Option<Condition>,
+}
+
+impl CompiledGraph {
+    /// The RGD's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The generated CustomResourceDefinition of the instance kind.
+    pub fn crd(&self) -> &Value {
+        &self.crd
+    }
+    /// OpenAPI schema of the instance `.spec`.
+    pub fn spec_schema(&self) -> &Value {
+        &self.spec_schema
+    }
+    /// Inferred OpenAPI schema of the RGD's own status fields.
+    pub fn status_schema(&self) -> &Value {
+        &self.status_schema
+    }
+    /// Resource ids in creation order.
+    pub fn topological_order(&self) -> &[String] {
+        &self.order
+    }
+    /// One resource by id.
+    pub fn resource(&self, id: &str) -> Option<&ResourceNode> {
+        self.by_id.get(id).map(|&i| &self.nodes[i])
+    }
+    /// Every resource, in topological order.
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceNode> {
+        self.order_idx.iter().map(move |&i| &self.nodes[i])
+    }
+    /// The RGD status `resources` entries (id and dependencies), in order.
+    pub fn resource_information(&self) -> Vec<crate::rgd::ResourceInformation> {
+        self.resources()
+            .map(|n| crate::rgd::ResourceInformation {
+                id: n.id.clone(),
+                dependencies: n
+                    .dependencies
+                    .iter()
+                    .map(|d| crate::rgd::Dependency { id: d.clone() })
+                    .collect(),
+            })
+            .collect()
+    }
+    pub(crate) fn node(&self, id: &str) -> Result<&ResourceNode, Error> {
+        self.resource(id).ok_or_else(|| Error::UnknownResource {
+            rgd: self.name.clone(),
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// Compiles an RGD with no knowledge of the cluster's resource schemas.
+pub fn compile(rgd: &ResourceGraphDefinition) -> Result<CompiledGraph, Error> {
+    compile_with(rgd, &CompileOptions::default())
+}
+
+/// Compiles an RGD, checking references into kinds whose schema `options`
+/// provides.
+pub fn compile_with(
+    rgd: &ResourceGraphDefinition,
+    options: &CompileOptions,
+) -> Result<CompiledGraph, Error> {
+    Compiler::new(rgd, options).run()
+}
+
+struct Compiler<'a> {
+    rgd: &'a ResourceGraphDefinition,
+    options: &'a CompileOptions,
+    name: String,
+}
+
+fn is_lower_camel(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_alphanumeric())
+}
+
+fn is_upper_camel(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_alphanumeric())
+}
+
+fn is_kube_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 || rest.starts_with('0') {
+        return false;
+    }
+    let tail = &rest[digits..];
+    if tail.is_empty() {
+        return true;
+    }
+    let t = tail
+        .strip_prefix("alpha")
+        .or_else(|| tail.strip_prefix("beta"));
+    matches!(t, Some(n) if !n.is_empty() && !n.starts_with('0') && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn display_path(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// Type of `metadata` on every Kubernetes object.
+fn object_meta_ty() -> Ty {
+    let s = || Ty::String;
+    let fields = [
+        ("name", s()),
+        ("namespace", s()),
+        ("generateName", s()),
+        ("uid", s()),
+        ("resourceVersion", s()),
+        ("creationTimestamp", s()),
+        ("deletionTimestamp", s()),
+        ("generation", Ty::Int),
+        ("labels", Ty::Map(Box::new(Ty::String))),
+        ("annotations", Ty::Map(Box::new(Ty::String))),
+        ("finalizers", Ty::List(Box::new(Ty::String))),
+        ("ownerReferences", Ty::List(Box::new(Ty::Dyn))),
+    ];
+    Ty::Object(Arc::new(ObjectTy {
+        fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        open: true,
+    }))
+}
+
+/// Type of an object whose only known part is the Kubernetes envelope.
+fn envelope_ty() -> Ty {
+    Ty::Object(Arc::new(ObjectTy {
+        fields: [
+            ("apiVersion".to_owned(), Ty::String),
+            ("kind".to_owned(), Ty::String),
+            ("metadata".to_owned(), object_meta_ty()),
+        ]
+        .into(),
+        open: true,
+    }))
+}
+
+/// Type of a whole object from its OpenAPI schema, with the envelope fields
+/// filled in where the schema leaves them out.
+fn object_ty(schema: &Value) -> Ty {
+    match Ty::from_openapi(schema) {
+        Ty::Object(o) => {
+            let mut o = (*o).clone();
+            o.fields.entry("apiVersion".into()).or_insert(Ty::String);
+            o.fields.entry("kind".into()).or_insert(Ty::String);
+            o.fields.insert("metadata".into(), object_meta_ty());
+            Ty::Object(Arc::new(o))
+        }
+        _ => envelope_ty(),
+    }
+}
+
+fn field_ty_at(ty: &Ty, path: &[Seg]) -> Option<Ty> {
+    let mut cur = ty.clone();
+    for seg in path {
+        cur = match (seg, &cur) {
+            (Seg::Key(k), Ty::Object(o)) => match o.fields.get(k) {
+                Some(t) => t.clone(),
+                None => return None,
+            },
+            (Seg::Key(_), Ty::Map(v)) => (**v).clone(),
+            (Seg::Index(_), Ty::List(t)) => (**t).clone(),
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+impl<'a> Compiler<'a> {
+    fn new(rgd: &'a ResourceGraphDefinition, options: &'a CompileOptions) -> Self {
+        Self {
+            rgd,
+            options,
+            name: rgd.name().to_owned(),
+        }
+    }
+
+    fn invalid(
+        &self,
+        resource: Option<&str>,
+        field: impl Into<String>,
+        expression: Option<&str>,
+        message: impl Into<String>,
+    ) -> Error {
+        Error::Invalid {
+            at: Location {
+                rgd: self.name.clone(),
+                resource: resource.map(str::to_owned),
+                field: field.into(),
+                expression: expression.map(str::to_owned),
+            },
+            message: message.into(),
+        }
+    }
+
+    fn run(self) -> Result<CompiledGraph, Error> {
+        let schema = &self.rgd.spec.schema;
+        if !is_upper_camel(&schema.kind) {
+            return Err(self.invalid(
+                None,
+                "spec.schema.kind",
+                None,
+                format!("kind \"{}\" must be UpperCamelCase", schema.kind),
+            ));
+        }
+        if !is_kube_version(&schema.api_version) {
+            return Err(self.invalid(
+                None,
+                "spec.schema.apiVersion",
+                None,
+                format!(
+                    "apiVersion \"{}\" must look like v1, v1alpha1 or v2beta3",
+                    schema.api_version
+                ),
+            ));
+        }
+        let spec_schema =
+            crate::simpleschema::spec_schema(self.rgd).map_err(|source| Error::Schema {
+                rgd: self.name.clone(),
+                source,
+            })?;
+        let schema_ty = Ty::Object(Arc::new(ObjectTy {
+            fields: [
+                ("apiVersion".to_owned(), Ty::String),
+                ("kind".to_owned(), Ty::String),
+                ("metadata".to_owned(), object_meta_ty()),
+                ("spec".to_owned(), Ty::from_openapi(&spec_schema)),
+                ("status".to_owned(), Ty::Dyn),
+            ]
+            .into(),
+            open: false,
+        }));
+        let cluster_ty = Ty::Object(Arc::new(ObjectTy {
+            fields: [
+                ("name".to_owned(), Ty::String),
+                ("labels".to_owned(), Ty::Map(Box::new(Ty::String))),
+                ("annotations".to_owned(), Ty::Map(Box::new(Ty::String))),
+            ]
+            .into(),
+            open: true,
+        }));
+
+        // Ids first: every expression may name any of them.
+        let resources = &self.rgd.spec.resources;
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in resources.iter().enumerate() {
+            let field = format!("spec.resources[{i}].id");
+            if !is_lower_camel(&r.id) {
+                return Err(self.invalid(Some(&r.id), field, None, format!("id \"{}\" must be lowerCamelCase (letters and digits, starting with a lowercase letter)", r.id)));
+            }
+            if RESERVED_NAMES.contains(&r.id.as_str()) {
+                return Err(self.invalid(
+                    Some(&r.id),
+                    field,
+                    None,
+                    format!("id \"{}\" is a reserved name", r.id),
+                ));
+            }
+            if ids.insert(r.id.as_str(), i).is_some() {
+                return Err(self.invalid(
+                    Some(&r.id),
+                    field,
+                    None,
+                    format!("duplicate resource id \"{}\"", r.id),
+                ));
+            }
+        }
+
+        // Types of each resource variable.
+        let mut resource_tys: Vec<Ty> = Vec::with_capacity(resources.len());
+        let mut static_gvk: Vec<(String, String)> = Vec::with_capacity(resources.len());
+        for (i, r) in resources.iter().enumerate() {
+            let (api_version, kind) = match (&r.template, &r.external_ref) {
+                (Some(t), None) => {
+                    let get = |k: &str| -> Result<String, Error> {
+                        match t.get(k) {
+                            Some(Value::String(s)) if !s.is_empty() && !s.contains("${") => {
+                                Ok(s.clone())
+                            }
+                            Some(Value::String(s)) if s.contains("${") => Err(self.invalid(
+                                Some(&r.id),
+                                k,
+                                Some(s),
+                                format!("{k} must be a literal string, not an expression"),
+                            )),
+                            _ => Err(self.invalid(
+                                Some(&r.id),
+                                k,
+                                None,
+                                format!("template must have a non-empty string {k}"),
+                            )),
+                        }
+                    };
+                    if !t.is_object() {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            format!("spec.resources[{i}].template"),
+                            None,
+                            "template must be an object",
+                        ));
+                    }
+                    (get("apiVersion")?, get("kind")?)
+                }
+                (None, Some(e)) => {
+                    if e.api_version.is_empty() || e.kind.is_empty() {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            "externalRef",
+                            None,
+                            "externalRef needs apiVersion and kind",
+                        ));
+                    }
+                    if e.metadata.name.is_none() && e.metadata.selector.is_none() {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            "externalRef.metadata",
+                            None,
+                            "externalRef needs metadata.name or metadata.selector",
+                        ));
+                    }
+                    if e.metadata.name.is_some() && e.metadata.selector.is_some() {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            "externalRef.metadata",
+                            None,
+                            "externalRef takes metadata.name or metadata.selector, not both",
+                        ));
+                    }
+                    (e.api_version.clone(), e.kind.clone())
+                }
+                (Some(_), Some(_)) => {
+                    return Err(self.invalid(
+                        Some(&r.id),
+                        format!("spec.resources[{i}]"),
+                        None,
+                        "a resource has either template or externalRef, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(self.invalid(
+                        Some(&r.id),
+                        format!("spec.resources[{i}]"),
+                        None,
+                        "a resource needs a template or an externalRef",
+                    ));
+                }
+            };
+            let ty = self
+                .options
+                .resource_schemas
+                .get(&(api_version.clone(), kind.clone()))
+                .map_or_else(envelope_ty, object_ty);
+            let is_list = !r.for_each.is_empty()
+                || r.external_ref
+                    .as_ref()
+                    .is_some_and(|e| e.metadata.selector.is_some());
+            resource_tys.push(if is_list { Ty::List(Box::new(ty)) } else { ty });
+            static_gvk.push((api_version, kind));
+        }
+
+        let mut base_env = TypeEnv::new();
+        base_env.declare(SCHEMA_VAR, schema_ty.clone());
+        base_env.declare(CLUSTER_VAR, cluster_ty);
+        for (r, ty) in resources.iter().zip(&resource_tys) {
+            base_env.declare(r.id.clone(), ty.clone());
+        }
+
+        let mut nodes = Vec::with_capacity(resources.len());
+        let mut deps: Vec<BTreeSet<usize>> = Vec::with_capacity(resources.len());
+        for (i, r) in resources.iter().enumerate() {
+            let (api_version, kind) = static_gvk[i].clone();
+            let mut env = base_env.clone();
+            let mut node_deps = BTreeSet::new();
+
+            // forEach dimensions.
+            let mut iterators = Vec::new();
+            for (d, dim) in r.for_each.iter().enumerate() {
+                if dim.len() != 1 {
+                    return Err(self.invalid(
+                        Some(&r.id),
+                        format!("forEach[{d}]"),
+                        None,
+                        "each forEach entry maps exactly one iterator name to a list expression",
+                    ));
+                }
+                for (name, src) in dim {
+                    let field = format!("forEach[{d}].{name}");
+                    if !is_lower_camel(name)
+                        || RESERVED_NAMES.contains(&name.as_str())
+                        || ids.contains_key(name.as_str())
+                    {
+                        return Err(self.invalid(Some(&r.id), field, None, format!("iterator name \"{name}\" must be lowerCamelCase and not a reserved word or resource id")));
+                    }
+                    if iterators
+                        .iter()
+                        .any(|(n, _): &(String, Condition)| n == name)
+                    {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            field,
+                            None,
+                            format!("duplicate iterator \"{name}\""),
+                        ));
+                    }
+                    let expr = self.standalone(&r.id, &field, src)?;
+                    let ty = self.check(&r.id, &field, &expr, &base_env)?;
+                    if !matches!(ty, Ty::List(_) | Ty::Dyn) {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            field,
+                            Some(expr.source()),
+                            format!("forEach expression must return a list, got {ty}"),
+                        ));
+                    }
+                    self.collect_deps(&r.id, &field, &expr, &ids, &mut node_deps)?;
+                    let elem = match &ty {
+                        Ty::List(t) => (**t).clone(),
+                        _ => Ty::Dyn,
+                    };
+                    iterators.push((name.clone(), Condition { field, expr }));
+                    env.declare(name.clone(), elem);
+                }
+            }
+
+            // The template (or the externalRef's identifying fields).
+            let template = match (&r.template, &r.external_ref) {
+                (Some(t), _) => t.clone(),
+                (None, Some(e)) => {
+                    let mut meta = Map::new();
+                    if let Some(n) = &e.metadata.name {
+                        meta.insert("name".into(), Value::String(n.clone()));
+                    }
+                    if let Some(ns) = &e.metadata.namespace {
+                        meta.insert("namespace".into(), Value::String(ns.clone()));
+                    }
+                    if let Some(sel) = &e.metadata.selector {
+                        meta.insert("selector".into(), sel.clone());
+                    }
+                    json!({"apiVersion": e.api_version, "kind": e.kind, "metadata": meta})
+                }
+                (None, None) => Value::Null,
+            };
+            let mut fields = Vec::new();
+            self.collect_fields(&r.id, &template, &mut Vec::new(), &mut fields)?;
+            let own_ty = {
+                let t = &resource_tys[i];
+                match t {
+                    Ty::List(inner) if !r.for_each.is_empty() => (**inner).clone(),
+                    t => t.clone(),
+                }
+            };
+            for f in &fields {
+                let standalone = matches!(f.value, FieldValue::Standalone(_));
+                for e in f.exprs() {
+                    let ty = self.check(&r.id, &f.display, e, &env)?;
+                    self.collect_deps(&r.id, &f.display, e, &ids, &mut node_deps)?;
+                    if standalone {
+                        if let Some(want) = field_ty_at(&own_ty, &f.path)
+                            && !ty.fits(&want)
+                        {
+                            return Err(self.invalid(
+                                Some(&r.id),
+                                f.display.clone(),
+                                Some(e.source()),
+                                format!("expression returns {ty} but the field expects {want}"),
+                            ));
+                        }
+                    } else if !ty.fits(&Ty::String) {
+                        return Err(self.invalid(Some(&r.id), f.display.clone(), Some(e.source()), format!("an expression inside a string template must return a string, got {ty} (use string(...) to convert)")));
+                    }
+                }
+            }
+
+            // includeWhen: any resource or the schema; must be bool.
+            let mut include_when = Vec::new();
+            for (k, src) in r.include_when.iter().enumerate() {
+                let field = format!("includeWhen[{k}]");
+                let expr = self.standalone(&r.id, &field, src)?;
+                let ty = self.check(&r.id, &field, &expr, &env)?;
+                if !ty.fits(&Ty::Bool) {
+                    return Err(self.invalid(
+                        Some(&r.id),
+                        field,
+                        Some(expr.source()),
+                        format!("includeWhen must return bool, got {ty}"),
+                    ));
+                }
+                self.collect_deps(&r.id, &field, &expr, &ids, &mut node_deps)?;
+                include_when.push(Condition { field, expr });
+            }
+
+            // readyWhen: only the resource itself (`each` for collections).
+            let mut ready_when = Vec::new();
+            for (k, src) in r.ready_when.iter().enumerate() {
+                let field = format!("readyWhen[{k}]");
+                let expr = self.standalone(&r.id, &field, src)?;
+                let mut renv = TypeEnv::new();
+                let allowed: &str = if r.for_each.is_empty() {
+                    &r.id
+                } else {
+                    EACH_VAR
+                };
+                renv.declare(allowed, own_ty.clone());
+                for root in expr.roots() {
+                    if root != allowed {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            field,
+                            Some(expr.source()),
+                            format!("readyWhen may only reference \"{allowed}\", not \"{root}\""),
+                        ));
+                    }
+                }
+                let ty = self.check(&r.id, &field, &expr, &renv)?;
+                if !ty.fits(&Ty::Bool) {
+                    return Err(self.invalid(
+                        Some(&r.id),
+                        field,
+                        Some(expr.source()),
+                        format!("readyWhen must return bool, got {ty}"),
+                    ));
+                }
+                ready_when.push(Condition { field, expr });
+            }
+
+            let mut dependencies: Vec<usize> = node_deps.iter().copied().collect();
+            dependencies.sort_unstable();
+            nodes.push(ResourceNode {
+                id: r.id.clone(),
+                index: i,
+                dependencies: dependencies
+                    .iter()
+                    .map(|&d| resources[d].id.clone())
+                    .collect(),
+                external: r.external_ref.is_some(),
+                api_version,
+                kind,
+                target: r.target,
+                template,
+                fields,
+                include_when,
+                ready_when,
+                iterators,
+            });
+            deps.push(node_deps);
+        }
+
+        // kro-hub: a hub resource cannot read member resources.
+        for n in &nodes {
+            if n.target == Some(ResourceTarget::Hub) {
+                for d in &n.dependencies {
+                    if let Some(&j) = ids.get(d.as_str())
+                        && nodes[j].target != Some(ResourceTarget::Hub)
+                    {
+                        return Err(self.invalid(Some(&n.id), "target", None, format!("a Hub resource cannot reference \"{d}\", which is placed on member clusters")));
+                    }
+                }
+            }
+        }
+
+        let dag = Dag::new(&deps);
+        let order_idx = dag.topological_order().map_err(|cycle| Error::Cycle {
+            rgd: self.name.clone(),
+            cycle: cycle.0.iter().map(|&i| resources[i].id.clone()).collect(),
+        })?;
+
+        // Status fields.
+        let mut status_fields = Vec::new();
+        let mut status_literals = Value::Object(Map::new());
+        let mut status_props = Map::new();
+        if let Some(status) = &schema.status {
+            if !status.is_object() {
+                return Err(self.invalid(
+                    None,
+                    "spec.schema.status",
+                    None,
+                    "status must be a map of fields",
+                ));
+            }
+            self.collect_status(
+                status,
+                &mut Vec::new(),
+                &mut status_fields,
+                &mut status_literals,
+            )?;
+            let mut senv = base_env.clone();
+            senv.declare(CLUSTER_VAR, Ty::Dyn);
+            for f in &status_fields {
+                let ty = match &f.value {
+                    FieldValue::Standalone(e) => self.check_status(f, e, &senv)?,
+                    FieldValue::Template(_) => {
+                        for e in f.exprs() {
+                            let ty = self.check_status(f, e, &senv)?;
+                            if !ty.fits(&Ty::String) {
+                                return Err(self.invalid(None, f.display.clone(), Some(e.source()), format!("an expression inside a string template must return a string, got {ty}")));
+                            }
+                        }
+                        Ty::String
+                    }
+                };
+                insert_schema(&mut status_props, &f.path, ty.to_openapi());
+            }
+            literal_schemas(&status_literals, &mut status_props, &mut Vec::new());
+        }
+        let status_schema = json!({"type": "object", "properties": status_props});
+
+        // kro-hub placement: `clusters` may be a standalone list expression.
+        let placement_clusters = match self
+            .rgd
+            .spec
+            .placement
+            .as_ref()
+            .and_then(|p| p.clusters.as_ref())
+        {
+            Some(Value::String(src)) => {
+                let field = "spec.placement.clusters";
+                let expr = self.standalone("", field, src)?;
+                let mut penv = TypeEnv::new();
+                penv.declare(SCHEMA_VAR, schema_ty);
+                let ty = infer(expr.ast(), &penv)
+                    .map_err(|e| self.invalid(None, field, Some(expr.source()), e.message))?;
+                if !ty.fits(&Ty::List(Box::new(Ty::String))) {
+                    return Err(self.invalid(
+                        None,
+                        field,
+                        Some(expr.source()),
+                        format!("clusters must be a list of strings, got {ty}"),
+                    ));
+                }
+                Some(Condition {
+                    field: field.to_owned(),
+                    expr,
+                })
+            }
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => None,
+            Some(_) => {
+                return Err(self.invalid(
+                    None,
+                    "spec.placement.clusters",
+                    None,
+                    "clusters must be a list of names or a ${...} list expression",
+                ));
+            }
+            None => None,
+        };
+
+        let crd = crate::crd::instance_crd(self.rgd, &spec_schema, &status_schema)?;
+
+        let by_id = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect();
+        Ok(CompiledGraph {
+            name: self.name,
+            crd,
+            spec_schema,
+            status_schema,
+            order: order_idx.iter().map(|&i| nodes[i].id.clone()).collect(),
+            order_idx,
+            nodes,
+            by_id,
+            status_fields,
+            status_literals,
+            placement_clusters,
+        })
+    }
+
+    fn check_status(&self, f: &Field, e: &CompiledExpr, env: &TypeEnv) -> Result<Ty, Error> {
+        for root in e.roots() {
+            if !env.has(root) {
+                return Err(self.invalid(None, f.display.clone(), Some(e.source()), format!("unknown reference \"{root}\": status fields may use schema and resource ids")));
+            }
+        }
+        infer(e.ast(), env)
+            .map_err(|err| self.invalid(None, f.display.clone(), Some(e.source()), err.message))
+    }
+
+    /// Parses a value that must be exactly one `${...}`.
+    fn standalone(&self, id: &str, field: &str, src: &str) -> Result<CompiledExpr, Error> {
+        let resource = (!id.is_empty()).then_some(id);
+        match scan(src) {
+            Ok(Scanned::Standalone(e)) => CompiledExpr::parse(&e)
+                .map_err(|err| self.invalid(resource, field, Some(&e), err.to_string())),
+            Ok(_) => Err(self.invalid(
+                resource,
+                field,
+                None,
+                format!("\"{src}\" must be a single ${{...}} expression"),
+            )),
+            Err(err) => Err(self.invalid(resource, field, None, format!("\"{src}\": {err}"))),
+        }
+    }
+
+    fn check(
+        &self,
+        id: &str,
+        field: &str,
+        expr: &CompiledExpr,
+        env: &TypeEnv,
+    ) -> Result<Ty, Error> {
+        for root in expr.roots() {
+            if root == id {
+                return Err(Error::Cycle {
+                    rgd: self.name.clone(),
+                    cycle: vec![id.to_owned(), id.to_owned()],
+                });
+            }
+            if !env.has(root) {
+                return Err(self.invalid(Some(id), field, Some(expr.source()), format!("unknown reference \"{root}\": not schema, cluster, an iterator or a resource id")));
+            }
+        }
+        infer(expr.ast(), env)
+            .map_err(|e| self.invalid(Some(id), field, Some(expr.source()), e.message))
+    }
+
+    fn collect_deps(
+        &self,
+        _id: &str,
+        _field: &str,
+        expr: &CompiledExpr,
+        ids: &HashMap<&str, usize>,
+        out: &mut BTreeSet<usize>,
+    ) -> Result<(), Error> {
+        for root in expr.roots() {
+            if let Some(&j) = ids.get(root) {
+                out.insert(j);
+            }
+        }
+        Ok(())
+    }
+
+    fn collect_fields(
+        &self,
+        id: &str,
+        v: &Value,
+        path: &mut Vec<Seg>,
+        out: &mut Vec<Field>,
+    ) -> Result<(), Error> {
+        match v {
+            Value::String(s) => {
+                let display = display_path(path);
+                let scanned = scan(s).map_err(|e| {
+                    self.invalid(Some(id), display.clone(), None, format!("\"{s}\": {e}"))
+                })?;
+                let parse = |src: &str| {
+                    CompiledExpr::parse(src).map_err(|e| {
+                        self.invalid(Some(id), display.clone(), Some(src), e.to_string())
+                    })
+                };
+                let value = match scanned {
+                    Scanned::Literal => return Ok(()),
+                    Scanned::Standalone(e) => FieldValue::Standalone(parse(&e)?),
+                    Scanned::Template(parts) => FieldValue::Template(
+                        parts
+                            .into_iter()
+                            .map(|p| match p {
+                                Part::Text(t) => Ok(TemplatePart::Text(t)),
+                                Part::Expr(e) => parse(&e).map(TemplatePart::Expr),
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                };
+                out.push(Field {
+                    path: path.clone(),
+                    display,
+                    value,
+                });
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    self.collect_fields(id, item, path, out)?;
+                    path.pop();
+                }
+            }
+            Value::Object(fields) => {
+                for (k, item) in fields {
+                    path.push(Seg::Key(k.clone()));
+                    self.collect_fields(id, item, path, out)?;
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn collect_status(
+        &self,
+        v: &Value,
+        path: &mut Vec<Seg>,
+        out: &mut Vec<Field>,
+        literals: &mut Value,
+    ) -> Result<(), Error> {
+        match v {
+            Value::Object(fields) => {
+                for (k, item) in fields {
+                    path.push(Seg::Key(k.clone()));
+                    self.collect_status(item, path, out, literals)?;
+                    path.pop();
+                }
+            }
+            other => {
+                let display = format!("spec.schema.status.{}", display_path(path));
+                let before = out.len();
+                if let Value::String(_) = other {
+                    self.collect_fields("", other, &mut path.clone(), out)
+                        .map_err(|e| match e {
+                            Error::Invalid { at, message } => Error::Invalid {
+                                at: Location {
+                                    resource: None,
+                                    field: display.clone(),
+                                    ..at
+                                },
+                                message,
+                            },
+                            e => e,
+                        })?;
+                }
+                if out.len() == before {
+                    // A constant status field.
+                    set_path(literals, path, other.clone());
+                } else if let Some(f) = out.last_mut() {
+                    f.display = display;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets `value` at `path` inside `root`, creating objects on the way.
+pub(crate) fn set_path(root: &mut Value, path: &[Seg], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *root = value;
+        return;
+    };
+    let mut cur = root;
+    for seg in parents {
+        cur = match seg {
+            Seg::Key(k) => {
+                if !cur.is_object() {
+                    *cur = Value::Object(Map::new());
+                }
+                match cur.as_object_mut() {
+                    Some(m) => m.entry(k.clone()).or_insert(Value::Object(Map::new())),
+                    None => return,
+                }
+            }
+            Seg::Index(i) => match cur.get_mut(*i) {
+                Some(v) => v,
+                None => return,
+            },
+        };
+    }
+    match (last, cur) {
+        (Seg::Key(k), Value::Object(m)) => {
+            m.insert(k.clone(), value);
+        }
+        (Seg::Index(i), Value::Array(a)) => {
+            if let Some(slot) = a.get_mut(*i) {
+                *slot = value;
+            }
+        }
+        _ => {}
+    }
+}
+
+fn insert_schema(props: &mut Map<String, Value>, path: &[Seg], schema: Value) {
+    let Some((Seg::Key(first), rest)) = path.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        props.insert(first.clone(), schema);
+        return;
+    }
+    let entry = props
+        .entry(first.clone())
+        .or_insert_with(|| json!({"type": "object", "properties": {}}));
+    if let Some(inner) = entry.get_mut("properties").and_then(Value::as_object_mut) {
+        insert_schema(inner, rest, schema);
+    }
+}
+
+fn literal_schemas(v: &Value, props: &mut Map<String, Value>, path: &mut Vec<Seg>) {
+    if let Value::Object(m) = v {
+        for (k, item) in m {
+            path.push(Seg::Key(k.clone()));
+            if item.is_object() {
+                literal_schemas(item, props, path);
+            } else {
+                let ty = match item {
+                    Value::Bool(_) => Ty::Bool,
+                    Value::Number(n) if n.is_i64() || n.is_u64() => Ty::Int,
+                    Value::Number(_) => Ty::Double,
+                    Value::String(_) => Ty::String,
+                    _ => Ty::Dyn,
+                };
+                insert_schema(props, path, ty.to_openapi());
+            }
+            path.pop();
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The one error type of kro-core. Every message names the RGD, and where it
+//! applies the resource id, the field path and the expression.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::simpleschema::SchemaError;
+
+/// Where in an RGD something went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// RGD name.
+    pub rgd: String,
+    /// Resource id, when the problem is inside one resource.
+    pub resource: Option<String>,
+    /// Field path: inside the resource's template (`spec.replicas`), or in the
+    /// RGD (`spec.schema.status.ready`, `includeWhen[0]`).
+    pub field: String,
+    /// The expression text (without `${}`), when one is involved.
+    pub expression: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RGD \"{}\"", self.rgd)?;
+        if let Some(r) = &self.resource {
+            write!(f, ", resource \"{r}\"")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ", field \"{}\"", self.field)?;
+        }
+        if let Some(e) = &self.expression {
+            write!(f, ", expression \"${{{e}}}\"")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong in kro-core.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The YAML or JSON of an RGD (or instance) does not parse or does not
+    /// match the RGD types.
+    #[error("{0}")]
+    Parse(String),
+    /// A SimpleSchema error in the RGD's schema.
+    #[error("RGD \"{rgd}\": {source}")]
+    Schema {
+        /// RGD name.
+        rgd: String,
+        /// The schema error, with its path.
+        #[source]
+        source: SchemaError,
+    },
+    /// The instance CRD cannot be generated (its message names the RGD).
+    #[error(transparent)]
+    Crd(#[from] crate::crd::CrdError),
+    /// The RGD is invalid: a static check failed.
+    #[error("{at}: {message}")]
+    Invalid {
+        /// Where.
+        at: Location,
+        /// What.
+        message: String,
+    },
+    /// The resources depend on each other in a cycle.
+    #[error("RGD \"{rgd}\": dependency cycle: {}", cycle.join(" -> "))]
+    Cycle {
+        /// RGD name.
+        rgd: String,
+        /// Ids along the cycle, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// An expression failed at run time.
+    #[error("{at}: evaluation failed: {message}")]
+    Eval {
+        /// Where.
+        at: Location,
+        /// What.
+        message: String,
+    },
+    /// A resource id the graph does not have.
+    #[error("RGD \"{rgd}\": no resource with id \"{id}\"")]
+    UnknownResource {
+        /// RGD name.
+        rgd: String,
+        /// The id asked for.
+        id: String,
+    },
+}

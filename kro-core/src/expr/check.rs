@@ -1,0 +1,740 @@
+//! Static type checks over the `cel` AST, and type inference for status
+//! fields. Variables are typed from OpenAPI schemas (the instance spec, and
+//! any resource schema the caller knows); what is unknown is `dyn` and
+//! checked at run time instead. The rules follow CEL's checker: unknown
+//! variables, functions and fields of closed objects are errors, as are
+//! operators applied to types that have no such overload.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue, operators};
+use serde_json::{Value as Json, json};
+
+use super::library::NAMESPACES;
+
+/// A CEL type as far as the checker knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ty {
+    /// Unknown: anything goes, checked at run time.
+    Dyn,
+    /// `null`.
+    Null,
+    /// `bool`.
+    Bool,
+    /// `int`.
+    Int,
+    /// `uint`.
+    Uint,
+    /// `double`.
+    Double,
+    /// `string`.
+    String,
+    /// `bytes`.
+    Bytes,
+    /// `google.protobuf.Duration`.
+    Duration,
+    /// `google.protobuf.Timestamp`.
+    Timestamp,
+    /// `type`.
+    Type,
+    /// `list(T)`.
+    List(Box<Ty>),
+    /// `map(string, T)`.
+    Map(Box<Ty>),
+    /// An object with known fields.
+    Object(Arc<ObjectTy>),
+    /// `optional(T)`.
+    Optional(Box<Ty>),
+}
+
+/// Fields of an object type.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObjectTy {
+    /// Declared fields.
+    pub fields: BTreeMap<String, Ty>,
+    /// Whether undeclared fields may exist (`x-kubernetes-preserve-unknown-fields`).
+    pub open: bool,
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ty::Dyn => f.write_str("dyn"),
+            Ty::Null => f.write_str("null_type"),
+            Ty::Bool => f.write_str("bool"),
+            Ty::Int => f.write_str("int"),
+            Ty::Uint => f.write_str("uint"),
+            Ty::Double => f.write_str("double"),
+            Ty::String => f.write_str("string"),
+            Ty::Bytes => f.write_str("bytes"),
+            Ty::Duration => f.write_str("google.protobuf.Duration"),
+            Ty::Timestamp => f.write_str("google.protobuf.Timestamp"),
+            Ty::Type => f.write_str("type"),
+            Ty::List(t) => write!(f, "list({t})"),
+            Ty::Map(t) => write!(f, "map(string, {t})"),
+            Ty::Object(_) => f.write_str("object"),
+            Ty::Optional(t) => write!(f, "optional_type({t})"),
+        }
+    }
+}
+
+impl Ty {
+    /// The type of values matching an OpenAPI v3 schema.
+    pub fn from_openapi(schema: &Json) -> Ty {
+        if schema.get("x-kubernetes-int-or-string") == Some(&Json::Bool(true)) {
+            return Ty::Dyn;
+        }
+        let open = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Json::Bool(true));
+        match schema.get("type").and_then(Json::as_str) {
+            Some("string") => Ty::String,
+            Some("integer") => Ty::Int,
+            Some("number") => Ty::Double,
+            Some("boolean") => Ty::Bool,
+            Some("array") => Ty::List(Box::new(
+                schema.get("items").map_or(Ty::Dyn, Ty::from_openapi),
+            )),
+            Some("object") => {
+                if let Some(props) = schema.get("properties").and_then(Json::as_object) {
+                    let fields = props
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Ty::from_openapi(v)))
+                        .collect();
+                    Ty::Object(Arc::new(ObjectTy { fields, open }))
+                } else if let Some(ap) = schema.get("additionalProperties") {
+                    match ap {
+                        Json::Object(_) => Ty::Map(Box::new(Ty::from_openapi(ap))),
+                        _ => Ty::Map(Box::new(Ty::Dyn)),
+                    }
+                } else {
+                    // Plain `object`: free-form.
+                    Ty::Dyn
+                }
+            }
+            _ => Ty::Dyn,
+        }
+    }
+
+    /// The OpenAPI v3 schema of values of this type, for inferred status fields.
+    pub fn to_openapi(&self) -> Json {
+        match self {
+            Ty::Bool => json!({"type": "boolean"}),
+            Ty::Int | Ty::Uint => json!({"type": "integer"}),
+            Ty::Double => json!({"type": "number"}),
+            Ty::String | Ty::Bytes => json!({"type": "string"}),
+            Ty::Duration => json!({"type": "string"}),
+            Ty::Timestamp => json!({"type": "string", "format": "date-time"}),
+            Ty::List(t) => json!({"type": "array", "items": t.to_openapi()}),
+            Ty::Map(t) => json!({"type": "object", "additionalProperties": t.to_openapi()}),
+            Ty::Object(o) => {
+                let props: serde_json::Map<String, Json> = o
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_openapi()))
+                    .collect();
+                let mut s = json!({"type": "object", "properties": props});
+                if o.open {
+                    s["x-kubernetes-preserve-unknown-fields"] = Json::Bool(true);
+                }
+                s
+            }
+            Ty::Optional(t) => t.to_openapi(),
+            Ty::Dyn | Ty::Null | Ty::Type => json!({"x-kubernetes-preserve-unknown-fields": true}),
+        }
+    }
+
+    fn is_dyn(&self) -> bool {
+        matches!(self, Ty::Dyn)
+    }
+
+    fn is_numeric(&self) -> bool {
+        matches!(self, Ty::Int | Ty::Uint | Ty::Double)
+    }
+
+    /// Whether a value of this type may be used where `want` is expected.
+    pub fn fits(&self, want: &Ty) -> bool {
+        match (self, want) {
+            (Ty::Dyn, _) | (_, Ty::Dyn) | (Ty::Null, _) => true,
+            (Ty::Optional(a), b) => a.fits(b),
+            (Ty::List(a), Ty::List(b)) | (Ty::Map(a), Ty::Map(b)) => a.fits(b),
+            (Ty::Object(_), Ty::Object(_) | Ty::Map(_)) | (Ty::Map(_), Ty::Object(_)) => true,
+            (Ty::Int | Ty::Uint, Ty::Int | Ty::Uint) => true,
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        }
+    }
+
+    /// The least common type of two branches.
+    pub fn join(a: &Ty, b: &Ty) -> Ty {
+        match (a, b) {
+            (x, y) if x == y => x.clone(),
+            (Ty::Dyn | Ty::Null, y) => y.clone(),
+            (x, Ty::Dyn | Ty::Null) => x.clone(),
+            (Ty::List(x), Ty::List(y)) => Ty::List(Box::new(Ty::join(x, y))),
+            (Ty::Map(x), Ty::Map(y)) => Ty::Map(Box::new(Ty::join(x, y))),
+            (Ty::Optional(x), Ty::Optional(y)) => Ty::Optional(Box::new(Ty::join(x, y))),
+            _ => Ty::Dyn,
+        }
+    }
+
+    fn field(&self, name: &str) -> Result<Ty, String> {
+        match self {
+            Ty::Dyn => Ok(Ty::Dyn),
+            Ty::Map(v) => Ok((**v).clone()),
+            Ty::Object(o) => match o.fields.get(name) {
+                Some(t) => Ok(t.clone()),
+                None if o.open => Ok(Ty::Dyn),
+                None => Err(format!(
+                    "undefined field '{name}' (known fields: {})",
+                    o.fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            },
+            Ty::Optional(inner) => Ok(Ty::Optional(Box::new(inner.field(name)?.unwrap_optional()))),
+            other => Err(format!(
+                "type '{other}' does not support field selection ('{name}')"
+            )),
+        }
+    }
+
+    fn unwrap_optional(self) -> Ty {
+        match self {
+            Ty::Optional(t) => *t,
+            t => t,
+        }
+    }
+
+    fn elem(&self) -> Ty {
+        match self {
+            Ty::List(t) => (**t).clone(),
+            Ty::Map(_) | Ty::Object(_) => Ty::String,
+            _ => Ty::Dyn,
+        }
+    }
+}
+
+/// A type error, naming the offending sub-expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TypeError {
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Variables in scope and their types.
+#[derive(Debug, Clone, Default)]
+pub struct TypeEnv {
+    vars: BTreeMap<String, Ty>,
+}
+
+impl TypeEnv {
+    /// An empty environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declares `name` with type `ty`.
+    pub fn declare(&mut self, name: impl Into<String>, ty: Ty) -> &mut Self {
+        self.vars.insert(name.into(), ty);
+        self
+    }
+
+    /// Whether `name` is declared.
+    pub fn has(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+    }
+}
+
+/// Infers the type of `expr` in `env`, or the first type error.
+pub fn infer(expr: &IdedExpr, env: &TypeEnv) -> Result<Ty, TypeError> {
+    let mut c = Checker {
+        env,
+        locals: Vec::new(),
+    };
+    c.infer(expr).map_err(|message| TypeError { message })
+}
+
+struct Checker<'a> {
+    env: &'a TypeEnv,
+    locals: Vec<(String, Ty)>,
+}
+
+fn literal(l: &LiteralValue) -> Ty {
+    match l {
+        LiteralValue::Boolean(_) => Ty::Bool,
+        LiteralValue::Bytes(_) => Ty::Bytes,
+        LiteralValue::Double(_) => Ty::Double,
+        LiteralValue::Int(_) => Ty::Int,
+        LiteralValue::Null => Ty::Null,
+        LiteralValue::String(_) => Ty::String,
+        LiteralValue::UInt(_) => Ty::Uint,
+    }
+}
+
+fn no_overload(f: &str, args: &[&Ty]) -> String {
+    let list = args
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("found no matching overload for '{f}' applied to '({list})'")
+}
+
+impl Checker<'_> {
+    fn lookup(&self, name: &str) -> Option<Ty> {
+        self.locals
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.clone())
+            .or_else(|| self.env.vars.get(name).cloned())
+    }
+
+    fn infer(&mut self, expr: &IdedExpr) -> Result<Ty, String> {
+        match &expr.expr {
+            Expr::Unspecified => Ok(Ty::Dyn),
+            Expr::Literal(l) => Ok(literal(l)),
+            Expr::Ident(name) => self
+                .lookup(name)
+                .ok_or_else(|| format!("undeclared reference to '{name}'")),
+            Expr::Select(s) => {
+                let operand = self.infer(&s.operand)?;
+                let field = operand.field(&s.field)?;
+                Ok(if s.test { Ty::Bool } else { field })
+            }
+            Expr::List(l) => {
+                let mut elem = Ty::Dyn;
+                let mut first = true;
+                for (i, e) in l.elements.iter().enumerate() {
+                    let mut t = self.infer(e)?;
+                    if l.optional_indices.contains(&i) {
+                        t = t.unwrap_optional();
+                    }
+                    elem = if first {
+                        t
+                    } else if t == elem {
+                        elem
+                    } else {
+                        Ty::join(&elem, &t)
+                    };
+                    first = false;
+                }
+                Ok(Ty::List(Box::new(elem)))
+            }
+            Expr::Map(m) => {
+                let mut val = Ty::Dyn;
+                let mut first = true;
+                for entry in &m.entries {
+                    if let EntryExpr::MapEntry(e) = &entry.expr {
+                        let k = self.infer(&e.key)?;
+                        if !matches!(k, Ty::String | Ty::Int | Ty::Uint | Ty::Bool | Ty::Dyn) {
+                            return Err(format!("unsupported map key type '{k}'"));
+                        }
+                        let mut v = self.infer(&e.value)?;
+                        if e.optional {
+                            v = v.unwrap_optional();
+                        }
+                        val = if first {
+                            v
+                        } else if v == val {
+                            val
+                        } else {
+                            Ty::join(&val, &v)
+                        };
+                        first = false;
+                    }
+                }
+                Ok(Ty::Map(Box::new(val)))
+            }
+            Expr::Struct(s) => Err(format!(
+                "message construction '{}' is not supported",
+                s.type_name
+            )),
+            Expr::Comprehension(c) => {
+                let range = self.infer(&c.iter_range)?;
+                if !matches!(range, Ty::List(_) | Ty::Map(_) | Ty::Object(_) | Ty::Dyn) {
+                    return Err(format!(
+                        "expression of type '{range}' cannot be the range of a comprehension"
+                    ));
+                }
+                let init = self.infer(&c.accu_init)?;
+                let base = self.locals.len();
+                self.locals.push((c.iter_var.clone(), range.elem()));
+                if let Some(v2) = &c.iter_var2 {
+                    self.locals.push((v2.clone(), Ty::Dyn));
+                }
+                self.locals.push((c.accu_var.clone(), init.clone()));
+                let result = (|| {
+                    self.infer(&c.loop_cond)?;
+                    let step = self.infer(&c.loop_step)?;
+                    let accu = Ty::join(&init, &step);
+                    if let Some(last) = self.locals.last_mut() {
+                        last.1 = accu;
+                    }
+                    self.infer(&c.result)
+                })();
+                self.locals.truncate(base);
+                result
+            }
+            Expr::Call(call) => self.call(call),
+        }
+    }
+
+    fn call(&mut self, call: &cel::common::ast::CallExpr) -> Result<Ty, String> {
+        let f = call.func_name.as_str();
+        // `ns.fn(...)`: a namespaced global function, unless `ns` is a variable.
+        if let Some(t) = &call.target
+            && let Expr::Ident(ns) = &t.expr
+            && NAMESPACES.contains(&ns.as_str())
+            && self.lookup(ns).is_none()
+        {
+            let args = self.args(&call.args)?;
+            return global(&format!("{ns}.{f}"), &args);
+        }
+        match f {
+            operators::LOGICAL_AND | operators::LOGICAL_OR => {
+                for a in &call.args {
+                    let t = self.infer(a)?;
+                    if !matches!(t, Ty::Bool | Ty::Dyn) {
+                        return Err(no_overload(f, &[&t]));
+                    }
+                }
+                return Ok(Ty::Bool);
+            }
+            operators::CONDITIONAL => {
+                let args = self.args(&call.args)?;
+                if let [cond, a, b] = args.as_slice() {
+                    if !matches!(cond, Ty::Bool | Ty::Dyn) {
+                        return Err(format!("conditional needs a bool condition, got '{cond}'"));
+                    }
+                    return Ok(Ty::join(a, b));
+                }
+            }
+            operators::OPT_SELECT => {
+                if let [operand, field] = call.args.as_slice() {
+                    let t = self.infer(operand)?;
+                    let name = match &field.expr {
+                        Expr::Literal(LiteralValue::String(s)) => s.inner().to_string(),
+                        _ => return Ok(Ty::Optional(Box::new(Ty::Dyn))),
+                    };
+                    let ft = t.field(&name)?.unwrap_optional();
+                    return Ok(Ty::Optional(Box::new(ft)));
+                }
+            }
+            _ => {}
+        }
+        let target = match &call.target {
+            Some(t) => Some(self.infer(t)?),
+            None => None,
+        };
+        let args = self.args(&call.args)?;
+        match target {
+            Some(recv) => member(f, &recv, &args),
+            None => global(f, &args),
+        }
+    }
+
+    fn args(&mut self, args: &[IdedExpr]) -> Result<Vec<Ty>, String> {
+        args.iter().map(|a| self.infer(a)).collect()
+    }
+}
+
+fn arith(f: &str, a: &Ty, b: &Ty) -> Result<Ty, String> {
+    use Ty::*;
+    Ok(match (f, a, b) {
+        (_, Dyn, Dyn) => Dyn,
+        (_, Dyn, x) | (_, x, Dyn) => {
+            let addable = matches!(x, String | Bytes | List(_)) && f == operators::ADD;
+            if addable || x.is_numeric() || matches!(x, Duration | Timestamp) {
+                return Ok(if matches!(x, Timestamp | Duration) {
+                    Dyn
+                } else {
+                    x.clone()
+                });
+            }
+            return Err(no_overload(f, &[a, b]));
+        }
+        (_, Int, Int) => Int,
+        (_, Uint, Uint) => Uint,
+        (_, Double, Double) => Double,
+        ("_+_", String, String) => String,
+        ("_+_", Bytes, Bytes) => Bytes,
+        ("_+_", List(x), List(y)) => List(Box::new(Ty::join(x, y))),
+        ("_+_", Timestamp, Duration) | ("_+_", Duration, Timestamp) => Timestamp,
+        ("_+_" | "_-_", Duration, Duration) => Duration,
+        ("_-_", Timestamp, Timestamp) => Duration,
+        ("_-_", Timestamp, Duration) => Timestamp,
+        _ => return Err(no_overload(f, &[a, b])),
+    })
+}
+
+fn comparable(a: &Ty, b: &Ty) -> bool {
+    a.is_dyn()
+        || b.is_dyn()
+        || (a.is_numeric() && b.is_numeric())
+        || std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn global(f: &str, args: &[Ty]) -> Result<Ty, String> {
+    let refs: Vec<&Ty> = args.iter().collect();
+    let first = args.first().cloned().unwrap_or(Ty::Dyn);
+    Ok(match f {
+        operators::ADD
+        | operators::SUBSTRACT
+        | operators::MULTIPLY
+        | operators::DIVIDE
+        | operators::MODULO => match args {
+            [a, b] => arith(f, a, b)?,
+            _ => return Err(no_overload(f, &refs)),
+        },
+        operators::NEGATE => match first {
+            Ty::Int | Ty::Double | Ty::Dyn => first,
+            _ => return Err(no_overload(f, &refs)),
+        },
+        operators::LOGICAL_NOT | operators::NOT_STRICTLY_FALSE => match first {
+            Ty::Bool | Ty::Dyn => Ty::Bool,
+            _ => return Err(no_overload(f, &refs)),
+        },
+        operators::EQUALS | operators::NOT_EQUALS => match args {
+            [a, b]
+                if comparable(a, b)
+                    || matches!(a, Ty::Null)
+                    || matches!(b, Ty::Null)
+                    || matches!((a, b), (Ty::Optional(_), _) | (_, Ty::Optional(_))) =>
+            {
+                Ty::Bool
+            }
+            [Ty::Object(_) | Ty::Map(_), Ty::Object(_) | Ty::Map(_)] => Ty::Bool,
+            _ => return Err(no_overload(f, &refs)),
+        },
+        operators::LESS
+        | operators::LESS_EQUALS
+        | operators::GREATER
+        | operators::GREATER_EQUALS => match args {
+            [a, b]
+                if comparable(a, b)
+                    && matches!(
+                        a,
+                        Ty::Int
+                            | Ty::Uint
+                            | Ty::Double
+                            | Ty::String
+                            | Ty::Bytes
+                            | Ty::Bool
+                            | Ty::Duration
+                            | Ty::Timestamp
+                            | Ty::Dyn
+                    ) =>
+            {
+                Ty::Bool
+            }
+            _ => return Err(no_overload(f, &refs)),
+        },
+        operators::IN => match args {
+            [_, Ty::List(_) | Ty::Map(_) | Ty::Object(_) | Ty::Dyn] => Ty::Bool,
+            _ => return Err(no_overload(f, &refs)),
+        },
+        operators::INDEX => match args {
+            [Ty::List(t), Ty::Int | Ty::Uint | Ty::Dyn] => (**t).clone(),
+            [Ty::Map(t), _] => (**t).clone(),
+            [Ty::Object(_), _] => Ty::Dyn,
+            [Ty::Dyn, _] => Ty::Dyn,
+            [Ty::Optional(t), _] => {
+                Ty::Optional(Box::new(global(f, &[(**t).clone(), args[1].clone()])?))
+            }
+            _ => return Err(no_overload(f, &refs)),
+        },
+        operators::OPT_INDEX => match args {
+            [Ty::List(t), _] | [Ty::Map(t), _] => Ty::Optional(t.clone()),
+            [Ty::Optional(t), _] => Ty::Optional(Box::new(
+                global(operators::INDEX, &[(**t).clone(), args[1].clone()])?.unwrap_optional(),
+            )),
+            [Ty::Dyn | Ty::Object(_), _] => Ty::Optional(Box::new(Ty::Dyn)),
+            _ => return Err(no_overload(f, &refs)),
+        },
+        "size" => Ty::Int,
+        "int" => Ty::Int,
+        "uint" => Ty::Uint,
+        "double" => Ty::Double,
+        "string" => Ty::String,
+        "bool" => Ty::Bool,
+        "bytes" => Ty::Bytes,
+        "type" => Ty::Type,
+        "dyn" => Ty::Dyn,
+        "duration" => Ty::Duration,
+        "timestamp" => Ty::Timestamp,
+        "matches" => Ty::Bool,
+        "math.@max" | "math.@min" => {
+            let mut t = first.clone();
+            for a in args.iter().skip(1) {
+                t = if *a == t {
+                    t
+                } else if a.is_numeric() && t.is_numeric() {
+                    Ty::Dyn
+                } else {
+                    Ty::join(&t, a)
+                };
+            }
+            match t {
+                Ty::List(e) => *e,
+                t => t,
+            }
+        }
+        "math.abs" | "math.sign" => first,
+        "math.ceil" | "math.floor" | "math.round" | "math.trunc" | "math.sqrt" => Ty::Double,
+        "math.isInf" | "math.isNaN" | "math.isFinite" => Ty::Bool,
+        "math.bitAnd" | "math.bitOr" | "math.bitXor" | "math.bitNot" | "math.bitShiftLeft"
+        | "math.bitShiftRight" => first,
+        "strings.quote" | "base64.encode" | "random.seededString" | "json.marshal" => Ty::String,
+        "base64.decode" | "hash.fnv64a" | "hash.sha256" | "hash.md5" => Ty::Bytes,
+        "random.seededInt" => Ty::Int,
+        "json.unmarshal" | "omit" => Ty::Dyn,
+        "lists.range" => Ty::List(Box::new(Ty::Int)),
+        "lists.setAtIndex" | "lists.insertAtIndex" | "lists.removeAtIndex" => first,
+        "optional.of" | "optional.ofNonZeroValue" => Ty::Optional(Box::new(first)),
+        "optional.none" => Ty::Optional(Box::new(Ty::Dyn)),
+        _ => return Err(format!("undeclared reference to function '{f}'")),
+    })
+}
+
+fn member(f: &str, recv: &Ty, args: &[Ty]) -> Result<Ty, String> {
+    let first = args.first().cloned().unwrap_or(Ty::Dyn);
+    let want_string = |t: &Ty| -> Result<(), String> {
+        if matches!(t, Ty::String | Ty::Dyn) {
+            Ok(())
+        } else {
+            let mut all = vec![recv];
+            all.extend(args.iter());
+            Err(no_overload(f, &all))
+        }
+    };
+    Ok(match f {
+        "contains" | "startsWith" | "endsWith" | "matches" => {
+            want_string(recv)?;
+            Ty::Bool
+        }
+        "size" => Ty::Int,
+        "charAt" | "lowerAscii" | "upperAscii" | "trim" | "replace" | "substring" | "format"
+        | "quote" | "find" => {
+            want_string(recv)?;
+            Ty::String
+        }
+        "join" => match recv {
+            Ty::List(_) | Ty::Dyn => Ty::String,
+            _ => return Err(no_overload(f, &[recv])),
+        },
+        "split" | "findAll" => {
+            want_string(recv)?;
+            Ty::List(Box::new(Ty::String))
+        }
+        "indexOf" | "lastIndexOf" => Ty::Int,
+        "reverse" => recv.clone(),
+        "hasValue" => Ty::Bool,
+        "value" => recv.clone().unwrap_optional(),
+        "orValue" => Ty::join(&recv.clone().unwrap_optional(), &first),
+        "or" => recv.clone(),
+        "merge" => match recv {
+            Ty::Map(_) | Ty::Object(_) | Ty::Dyn => recv.clone(),
+            _ => return Err(no_overload(f, &[recv])),
+        },
+        "distinct" | "slice" | "sort" | "@sortByAssociatedKeys" => recv.clone(),
+        "flatten" => match recv {
+            Ty::List(inner) => match &**inner {
+                Ty::List(x) => Ty::List(x.clone()),
+                _ => Ty::List(Box::new(Ty::Dyn)),
+            },
+            _ => Ty::List(Box::new(Ty::Dyn)),
+        },
+        "sum" | "min" | "max" => recv.elem(),
+        "isSorted" => Ty::Bool,
+        "getDate" | "getDayOfMonth" | "getDayOfWeek" | "getDayOfYear" | "getFullYear"
+        | "getHours" | "getMilliseconds" | "getMinutes" | "getMonth" | "getSeconds" => Ty::Int,
+        _ => return Err(format!("undeclared reference to function '{f}'")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> TypeEnv {
+        let spec = json!({"type": "object", "properties": {
+            "name": {"type": "string"},
+            "replicas": {"type": "integer"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "ports": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "integer"}}}},
+            "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }});
+        let mut e = TypeEnv::new();
+        e.declare(
+            "schema",
+            Ty::Object(Arc::new(ObjectTy {
+                fields: [("spec".to_owned(), Ty::from_openapi(&spec))].into(),
+                open: false,
+            })),
+        );
+        e.declare("deployment", Ty::Dyn);
+        e
+    }
+
+    fn ty(src: &str) -> Result<Ty, String> {
+        let p = crate::expr::CompiledExpr::parse(src).map_err(|e| e.to_string())?;
+        infer(p.ast(), &env()).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn infers_schema_types() {
+        assert_eq!(ty("schema.spec.replicas").unwrap(), Ty::Int);
+        assert_eq!(ty("schema.spec.name + '-svc'").unwrap(), Ty::String);
+        assert_eq!(
+            ty("schema.spec.labels").unwrap(),
+            Ty::Map(Box::new(Ty::String))
+        );
+        assert_eq!(
+            ty("schema.spec.ports.map(p, p.port)").unwrap(),
+            Ty::List(Box::new(Ty::Int))
+        );
+        assert_eq!(ty("schema.spec.extra.anything.goes").unwrap(), Ty::Dyn);
+        assert_eq!(ty("deployment.status.availableReplicas").unwrap(), Ty::Dyn);
+        assert_eq!(ty("has(schema.spec.name)").unwrap(), Ty::Bool);
+        assert_eq!(ty("schema.spec.?name.orValue('x')").unwrap(), Ty::String);
+        assert_eq!(
+            ty("size(schema.spec.ports) > 0 ? 'a' : 'b'").unwrap(),
+            Ty::String
+        );
+        assert_eq!(
+            ty("cel.bind(x, schema.spec.replicas, x * 2)").unwrap(),
+            Ty::Int
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_bad_operands() {
+        let e = ty("schema.spec.replicaz").unwrap_err();
+        assert!(e.contains("undefined field 'replicaz'"), "{e}");
+        let e = ty("schema.spec.replicas + 'x'").unwrap_err();
+        assert!(e.contains("_+_") && e.contains("(int, string)"), "{e}");
+        let e = ty("schema.spec.name > 3").unwrap_err();
+        assert!(e.contains("_>_"), "{e}");
+        let e = ty("nope.field").unwrap_err();
+        assert!(e.contains("undeclared reference to 'nope'"), "{e}");
+        let e = ty("schema.spec.name.noSuchFn()").unwrap_err();
+        assert!(e.contains("noSuchFn"), "{e}");
+        let e = ty("schema.spec.replicas.field").unwrap_err();
+        assert!(e.contains("does not support field selection"), "{e}");
+        let e = ty("!schema.spec.name").unwrap_err();
+        assert!(e.contains("!_"), "{e}");
+    }
+
+    #[test]
+    fn openapi_round_trip_for_status_inference() {
+        assert_eq!(Ty::Int.to_openapi(), json!({"type": "integer"}));
+        assert_eq!(
+            Ty::List(Box::new(Ty::String)).to_openapi(),
+            json!({"type": "array", "items": {"type": "string"}})
+        );
+        assert_eq!(
+            Ty::Dyn.to_openapi(),
+            json!({"x-kubernetes-preserve-unknown-fields": true})
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! CEL in kro templates: scanning `${...}`, parsing with the `cel` crate,
+//! reference extraction, the function library, static type checks and
+//! bounded evaluation.
+
+pub mod check;
+pub mod cost;
+pub mod library;
+pub mod refs;
+pub mod template;
+pub mod value;
+
+use std::collections::BTreeSet;
+
+use cel::{Context, ExecutionError, Program, Value};
+use thiserror::Error;
+
+pub use refs::Reference;
+
+/// Longest expression source accepted.
+pub const MAX_EXPRESSION_LEN: usize = 16 * 1024;
+
+/// Why an expression cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ExprError {
+    /// The `${...}` scan failed.
+    #[error("{0}")]
+    Scan(#[from] template::ScanError),
+    /// CEL syntax error.
+    #[error("syntax error: {0}")]
+    Parse(String),
+    /// Source too long.
+    #[error("expression is {0} bytes long, more than the {MAX_EXPRESSION_LEN} allowed")]
+    TooLong(usize),
+    /// The function environment could not be built (a bug, reported not panicked).
+    #[error("CEL environment: {0}")]
+    Env(String),
+}
+
+/// One parsed CEL expression with what it reads.
+#[derive(Debug)]
+pub struct CompiledExpr {
+    source: String,
+    program: Program,
+    references: BTreeSet<Reference>,
+}
+
+impl CompiledExpr {
+    /// Parses `source` (the text between `${` and `}`).
+    pub fn parse(source: &str) -> Result<Self, ExprError> {
+        if source.len() > MAX_EXPRESSION_LEN {
+            return Err(ExprError::TooLong(source.len()));
+        }
+        let env = library::env().map_err(ExprError::Env)?;
+        let program = env
+            .compile(source)
+            .map_err(|e| ExprError::Parse(e.to_string()))?;
+        let references = refs::references(program.expression(), library::NAMESPACES);
+        Ok(Self {
+            source: source.to_owned(),
+            program,
+            references,
+        })
+    }
+
+    /// The expression text, without `${` and `}`.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Every variable path the expression reads.
+    pub fn references(&self) -> &BTreeSet<Reference> {
+        &self.references
+    }
+
+    /// The distinct variables the expression reads.
+    pub fn roots(&self) -> impl Iterator<Item = &str> {
+        let mut last: Option<&str> = None;
+        self.references.iter().filter_map(move |r| {
+            if last == Some(r.root.as_str()) {
+                None
+            } else {
+                last = Some(r.root.as_str());
+                last
+            }
+        })
+    }
+
+    /// The parsed AST.
+    pub fn ast(&self) -> &cel::IdedExpr {
+        self.program.expression()
+    }
+
+    /// Evaluates against `ctx`, refusing programs whose estimated cost over
+    /// the actual inputs exceeds [`cost::MAX_COST`].
+    pub fn eval(
+        &self,
+        ctx: &Context<'_, '_>,
+        bound: &cost::InputBound,
+    ) -> Result<Value, EvalError> {
+        cost::check(self.ast(), bound)?;
+        let value = self
+            .program
+            .execute(ctx)
+            .map_err(EvalError::from_execution)?;
+        cost::check_output(&value)?;
+        Ok(value)
+    }
+}
+
+/// Why an evaluation failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EvalError {
+    /// A field or key the expression reads is absent: the data may not be
+    /// there yet (an object's status), or the instance lacks an optional field.
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    /// Any other runtime error.
+    #[error("{0}")]
+    Execution(String),
+    /// The estimated cost is over the limit.
+    #[error("estimated evaluation cost {estimated} exceeds the limit of {limit}")]
+    CostLimit {
+        /// Estimated cost.
+        estimated: u64,
+        /// Limit.
+        limit: u64,
+    },
+    /// The result is too large.
+    #[error("result of {0} bytes exceeds the limit of {limit} bytes", limit = cost::MAX_OUTPUT_BYTES)]
+    OutputTooLarge(usize),
+    /// The result has the wrong type for where it goes.
+    #[error("{0}")]
+    Type(String),
+}
+
+impl EvalError {
+    fn from_execution(e: ExecutionError) -> Self {
+        match e {
+            ExecutionError::NoSuchKey(k) => EvalError::NoSuchKey(k.to_string()),
+            other => EvalError::Execution(other.to_string()),
+        }
+    }
+}
