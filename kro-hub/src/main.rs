@@ -22,6 +22,28 @@ struct Cli {
 enum Command {
     /// Run the controller against a cluster.
     Run(RunArgs),
+    /// Check RGD files offline with the engine the hub runs.
+    Validate {
+        /// YAML files holding ResourceGraphDefinitions.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Render one instance of an RGD offline, as YAML.
+    Render {
+        /// The RGD file.
+        #[arg(long)]
+        rgd: PathBuf,
+        /// The instance file.
+        #[arg(long)]
+        instance: PathBuf,
+        /// A YAML map from resource id to the object a cluster reports, to
+        /// render what depends on observed state.
+        #[arg(long)]
+        observed: Option<PathBuf>,
+        /// Name of the target cluster, bound to `cluster.name`.
+        #[arg(long)]
+        cluster_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +63,13 @@ struct RunArgs {
     /// Namespace of the leader-election Lease.
     #[arg(long, default_value = "kro-system")]
     leader_elect_namespace: String,
+    /// Delete an RGD's generated CRD when the RGD is deleted (after its
+    /// instances). Off by default, like upstream kro.
+    #[arg(long)]
+    delete_crds: bool,
+    /// Seconds between safety resyncs of converged instances.
+    #[arg(long, default_value_t = 600)]
+    resync_seconds: u64,
 }
 
 fn init_tracing() {
@@ -80,10 +109,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
         leadership = Some(elector.lead().await);
     }
-    kro_hub::install::install_own_crds(&client)
-        .await
-        .context("installing kro-hub's CRDs")?;
-    metrics.set_ready(true);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let options = kro_hub::HubOptions {
+        delete_crds: args.delete_crds,
+        resync: Duration::from_secs(args.resync_seconds),
+    };
+    let mut hub = tokio::spawn(kro_hub::run_hub(
+        client,
+        options,
+        metrics.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     tracing::info!("kro-hub is running");
     let lost = async {
         match leadership.as_mut() {
@@ -101,7 +139,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
         _ = lost => anyhow::bail!("leadership lost; exiting so a new leader can take over"),
         res = probes => res.context("probe server task")?.context("probe server")?,
+        res = &mut hub => {
+            res.context("hub task")?.context("hub")?;
+            anyhow::bail!("the hub stopped unexpectedly");
+        }
     }
+    let _ = stop_tx.send(());
+    hub.await.context("hub task")?.context("hub")?;
     Ok(())
 }
 
@@ -110,5 +154,34 @@ async fn main() -> anyhow::Result<()> {
     init_tracing();
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
+        Command::Validate { files } => {
+            let mut failed = false;
+            for file in &files {
+                let result = kro_hub::offline::validate_file(file);
+                for line in result.valid {
+                    println!("{line}");
+                }
+                for error in result.errors {
+                    failed = true;
+                    eprintln!("error: {error}");
+                }
+            }
+            if failed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Render {
+            rgd,
+            instance,
+            observed,
+            cluster_name,
+        } => {
+            let cluster = cluster_name
+                .map(|name| serde_json::json!({"name": name, "labels": {}, "annotations": {}}));
+            let yaml = kro_hub::offline::render(&rgd, &instance, observed.as_deref(), cluster)?;
+            print!("{yaml}");
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,137 @@
+//! Reading and writing an instance's children: API discovery (cached), the
+//! server-side apply of a rendered object, and the check that lets a
+//! converged instance skip writes entirely.
+
+use std::collections::HashMap;
+
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, Scope};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::FIELD_MANAGER;
+
+/// Annotation holding a hash of what the hub last applied, so a field the
+/// template no longer sets is noticed (and removed by the next apply) even
+/// though the live object still contains it.
+pub const APPLIED_HASH: &str = "hub.kro.run/applied-hash";
+
+/// A cache of API discovery per group/version/kind.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    cache: Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
+}
+
+impl Discovery {
+    /// The ApiResource and scope serving `gvk`.
+    pub async fn resolve(
+        &self,
+        client: &Client,
+        gvk: &GroupVersionKind,
+    ) -> Result<(ApiResource, ApiCapabilities), kube::Error> {
+        if let Some(hit) = self.cache.lock().await.get(gvk) {
+            return Ok(hit.clone());
+        }
+        let found = kube::discovery::pinned_kind(client, gvk).await?;
+        self.cache.lock().await.insert(gvk.clone(), found.clone());
+        Ok(found)
+    }
+}
+
+/// The group/version/kind an object declares.
+pub fn gvk_of(obj: &Value) -> Option<GroupVersionKind> {
+    let api_version = obj.get("apiVersion")?.as_str()?;
+    let kind = obj.get("kind")?.as_str()?;
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    Some(GroupVersionKind::gvk(group, version, kind))
+}
+
+/// An API handle for `ar`, scoped to `namespace` when the kind is namespaced.
+pub fn api_for(
+    client: &Client,
+    ar: &ApiResource,
+    caps: &ApiCapabilities,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    match (caps.scope == Scope::Namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, ar),
+        _ => Api::all_with(client.clone(), ar),
+    }
+}
+
+/// A stable hash of a rendered object.
+pub fn content_hash(obj: &Value) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(obj.to_string().as_bytes());
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether every field of `desired` has the same value in `live`. Lists must
+/// have the same length, item by item, because defaulting by the server adds
+/// fields inside items but never items.
+pub fn is_subset(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d
+            .iter()
+            .all(|(k, dv)| l.get(k).is_some_and(|lv| is_subset(dv, lv))),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(dv, lv)| is_subset(dv, lv))
+        }
+        (Value::Number(d), Value::Number(l)) => d.as_f64() == l.as_f64(),
+        (d, l) => d == l,
+    }
+}
+
+/// Applies `desired` with server-side apply (forced, one field manager, like
+/// upstream) and returns what the server stored.
+pub async fn apply(
+    api: &Api<DynamicObject>,
+    name: &str,
+    desired: &Value,
+) -> Result<DynamicObject, kube::Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(name, &params, &Patch::Apply(desired)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn subset_ignores_server_added_fields_but_not_changed_ones() {
+        let desired = json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        let live = json!({"spec": {"replicas": 3, "strategy": {}, "template": {"spec": {"containers": [
+            {"name": "a", "image": "x", "imagePullPolicy": "Always"}
+        ]}}}, "status": {}});
+        assert!(is_subset(&desired, &live));
+        let drifted = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        assert!(!is_subset(&desired, &drifted));
+        let extra_item = json!({"spec": {"replicas": 3, "template": {"spec": {"containers": [
+            {"name": "a", "image": "x"}, {"name": "b"}
+        ]}}}});
+        assert!(!is_subset(&desired, &extra_item));
+    }
+
+    #[test]
+    fn integers_and_floats_of_equal_value_match() {
+        assert!(is_subset(&json!({"a": 1}), &json!({"a": 1.0})));
+    }
+
+    #[test]
+    fn gvk_of_core_and_grouped_kinds() {
+        let core = gvk_of(&json!({"apiVersion": "v1", "kind": "Service"})).unwrap();
+        assert_eq!((core.group.as_str(), core.version.as_str()), ("", "v1"));
+        let apps = gvk_of(&json!({"apiVersion": "apps/v1", "kind": "Deployment"})).unwrap();
+        assert_eq!(
+            (apps.group.as_str(), apps.kind.as_str()),
+            ("apps", "Deployment")
+        );
+        assert!(gvk_of(&json!({"kind": "X"})).is_none());
+    }
+}

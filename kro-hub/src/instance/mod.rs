@@ -1,0 +1,228 @@
+//! Instance controllers: one per Active RGD, each watching the RGD's kind
+//! and the children it created, and reconciling instances into resources.
+
+mod children;
+mod reconcile;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use kro_core::CompiledGraph;
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::core::GroupVersionKind;
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use tokio::sync::{Mutex, oneshot};
+use tokio::task::JoinHandle;
+
+pub use children::Discovery;
+pub use reconcile::{InstanceCtx, InstanceError};
+
+use crate::labels;
+use crate::metrics::Metrics;
+
+/// What an instance controller needs from the hub.
+#[derive(Clone)]
+pub struct InstanceEnv {
+    /// Client of the cluster the instances live on.
+    pub client: Client,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Resync period of converged instances.
+    pub resync: Duration,
+    /// Shared API discovery cache.
+    pub discovery: Arc<Discovery>,
+}
+
+impl std::fmt::Debug for InstanceEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceEnv")
+            .field("resync", &self.resync)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Running {
+    generation: Option<i64>,
+    crd_name: String,
+    resource: ApiResource,
+    namespaced: bool,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// The running instance controllers, by RGD name.
+#[derive(Debug, Default)]
+pub struct InstanceControllers {
+    running: Mutex<HashMap<String, Running>>,
+}
+
+/// The ApiResource of a graph's generated kind, and whether it is namespaced.
+pub fn instance_resource(graph: &CompiledGraph) -> (ApiResource, bool, String) {
+    let crd = graph.crd();
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or_default();
+    let kind = spec["names"]["kind"].as_str().unwrap_or_default();
+    let plural = spec["names"]["plural"].as_str().unwrap_or_default();
+    let version = spec["versions"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["storage"] == true).or(vs.first()))
+        .and_then(|v| v["name"].as_str())
+        .unwrap_or_default();
+    let namespaced = spec["scope"].as_str() != Some("Cluster");
+    let crd_name = crd["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural),
+        namespaced,
+        crd_name,
+    )
+}
+
+impl InstanceControllers {
+    /// Starts the controller of `rgd_name`, or restarts it when the RGD's
+    /// generation changed since it was started.
+    pub async fn ensure(
+        &self,
+        env: &InstanceEnv,
+        rgd_name: &str,
+        rgd_uid: String,
+        generation: Option<i64>,
+        graph: Arc<CompiledGraph>,
+    ) {
+        let mut running = self.running.lock().await;
+        if let Some(current) = running.get(rgd_name)
+            && current.generation == generation
+        {
+            return;
+        }
+        if let Some(old) = running.remove(rgd_name) {
+            stop_one(old).await;
+        }
+        let (resource, namespaced, crd_name) = instance_resource(&graph);
+        let (tx, rx) = oneshot::channel();
+        let ctx = Arc::new(InstanceCtx {
+            env: env.clone(),
+            rgd_name: rgd_name.to_owned(),
+            rgd_uid,
+            graph,
+            resource: resource.clone(),
+            namespaced,
+        });
+        let task = tokio::spawn(run(ctx, rx));
+        tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");
+        running.insert(
+            rgd_name.to_owned(),
+            Running {
+                generation,
+                crd_name,
+                resource,
+                namespaced,
+                shutdown: tx,
+                task,
+            },
+        );
+    }
+
+    /// An API over all instances of `rgd_name`'s kind, when its controller runs.
+    pub async fn instance_api(
+        &self,
+        client: &Client,
+        rgd_name: &str,
+    ) -> Option<Api<DynamicObject>> {
+        let running = self.running.lock().await;
+        running
+            .get(rgd_name)
+            .map(|r| Api::all_with(client.clone(), &r.resource))
+    }
+
+    /// Whether the RGD's kind is namespaced, when its controller runs.
+    pub async fn is_namespaced(&self, rgd_name: &str) -> Option<bool> {
+        self.running
+            .lock()
+            .await
+            .get(rgd_name)
+            .map(|r| r.namespaced)
+    }
+
+    /// Stops the controller of `rgd_name`; returns its CRD name.
+    pub async fn stop(&self, rgd_name: &str) -> Option<String> {
+        let removed = self.running.lock().await.remove(rgd_name);
+        match removed {
+            Some(r) => {
+                let crd = r.crd_name.clone();
+                stop_one(r).await;
+                Some(crd)
+            }
+            None => None,
+        }
+    }
+
+    /// Stops every controller.
+    pub async fn stop_all(&self) {
+        let all: Vec<Running> = self.running.lock().await.drain().map(|(_, r)| r).collect();
+        for r in all {
+            stop_one(r).await;
+        }
+    }
+}
+
+async fn stop_one(r: Running) {
+    let _ = r.shutdown.send(());
+    if tokio::time::timeout(Duration::from_secs(10), r.task)
+        .await
+        .is_err()
+    {
+        tracing::warn!(kind = %r.resource.kind, "instance controller did not stop in time");
+    }
+}
+
+async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
+    let api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ctx.resource);
+    let mut controller =
+        Controller::new_with(api, watcher::Config::default(), ctx.resource.clone());
+    // Drift: any change to a child re-queues its instance.
+    let selector = labels::rgd_children_selector(&ctx.rgd_name);
+    for gvk in ctx.child_kinds() {
+        match ctx.env.discovery.resolve(&ctx.env.client, &gvk).await {
+            Ok((child_ar, _)) => {
+                let child_api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &child_ar);
+                let instance_ar = ctx.resource.clone();
+                let namespaced = ctx.namespaced;
+                controller = controller.watches_with(
+                    child_api,
+                    child_ar,
+                    watcher::Config::default().labels(&selector),
+                    move |child: DynamicObject| {
+                        let labels = child.metadata.labels.as_ref()?;
+                        let name = labels.get(labels::INSTANCE_NAME)?;
+                        let mut r = ObjectRef::new_with(name, instance_ar.clone());
+                        if namespaced {
+                            r = r.within(labels.get(labels::INSTANCE_NAMESPACE)?);
+                        }
+                        Some(r)
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::info!(rgd = %ctx.rgd_name, %error, "child kind not served yet; drift on it is caught by resync")
+            }
+        }
+    }
+    controller
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.await;
+        })
+        .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+        .for_each(|_| async {})
+        .await;
+    tracing::info!(rgd = %ctx.rgd_name, "instance controller stopped");
+}

@@ -1,0 +1,551 @@
+//! One instance's reconciliation: walk the graph in topological order,
+//! apply what is ready to be applied, read back, evaluate readiness, write
+//! the status only when it changed, and clean up in reverse order on
+//! deletion.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kro_core::rgd::FINALIZER;
+use kro_core::{CompiledGraph, EvalContext, Inclusion, Readiness, RenderOutcome};
+use kube::ResourceExt as _;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::InstanceEnv;
+use super::children::{self, APPLIED_HASH};
+use super::state::{self, Phase, ResourceState};
+use crate::conditions;
+use crate::finalizer;
+use crate::labels::{self, InstanceIdentity};
+
+/// Annotation that pauses reconciliation of an instance, as upstream.
+pub const RECONCILE_ANNOTATION: &str = "kro.run/reconcile";
+
+/// Everything one instance controller shares across reconciles.
+#[derive(Debug)]
+pub struct InstanceCtx {
+    /// Hub services.
+    pub env: InstanceEnv,
+    /// RGD name.
+    pub rgd_name: String,
+    /// RGD uid.
+    pub rgd_uid: String,
+    /// The compiled graph.
+    pub graph: Arc<CompiledGraph>,
+    /// The generated kind.
+    pub resource: ApiResource,
+    /// Whether the generated kind is namespaced.
+    pub namespaced: bool,
+}
+
+impl InstanceCtx {
+    /// The distinct kinds of the graph's templates.
+    pub fn child_kinds(&self) -> Vec<GroupVersionKind> {
+        let mut out: Vec<GroupVersionKind> = Vec::new();
+        for node in self.graph.resources().filter(|n| !n.is_external()) {
+            let Some(gvk) =
+                children::gvk_of(&json!({"apiVersion": node.api_version(), "kind": node.kind()}))
+            else {
+                continue;
+            };
+            if !out.contains(&gvk) {
+                out.push(gvk);
+            }
+        }
+        out
+    }
+
+    fn instance_api(&self, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.env.client.clone(), ns, &self.resource),
+            _ => Api::all_with(self.env.client.clone(), &self.resource),
+        }
+    }
+}
+
+/// Errors that make a reconcile retry with backoff. Resource-level failures
+/// are not errors here: they are reported on the instance's status.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// The API server failed a request about the instance itself.
+    #[error("instance {instance}: {action}: {source}")]
+    Kube {
+        /// namespace/name.
+        instance: String,
+        /// What we were doing.
+        action: String,
+        /// The error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+pub(super) fn error_policy(
+    obj: Arc<DynamicObject>,
+    error: &InstanceError,
+    _ctx: Arc<InstanceCtx>,
+) -> Action {
+    tracing::warn!(instance = %obj.name_any(), %error, "instance reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+pub(super) async fn reconcile(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<InstanceCtx>,
+) -> Result<Action, InstanceError> {
+    let start = Instant::now();
+    let result = Reconciler::new(&obj, &ctx).run().await;
+    ctx.env.metrics.reconciled(
+        &format!("instance/{}", ctx.rgd_name),
+        start.elapsed(),
+        result.is_err(),
+    );
+    result
+}
+
+struct Reconciler<'a> {
+    obj: &'a DynamicObject,
+    ctx: &'a InstanceCtx,
+    identity: InstanceIdentity,
+    display: String,
+}
+
+impl<'a> Reconciler<'a> {
+    fn new(obj: &'a DynamicObject, ctx: &'a InstanceCtx) -> Self {
+        let identity = InstanceIdentity {
+            rgd_name: ctx.rgd_name.clone(),
+            rgd_uid: ctx.rgd_uid.clone(),
+            group: ctx.resource.group.clone(),
+            version: ctx.resource.version.clone(),
+            kind: ctx.resource.kind.clone(),
+            name: obj.name_any(),
+            namespace: if ctx.namespaced {
+                obj.namespace()
+            } else {
+                None
+            },
+            uid: obj.metadata.uid.clone().unwrap_or_default(),
+        };
+        let display = match &identity.namespace {
+            Some(ns) => format!("{ns}/{}", identity.name),
+            None => identity.name.clone(),
+        };
+        Self {
+            obj,
+            ctx,
+            identity,
+            display,
+        }
+    }
+
+    fn kube_err(&self, action: &str) -> impl FnOnce(kube::Error) -> InstanceError + use<'_> {
+        let instance = self.display.clone();
+        let action = action.to_owned();
+        move |source| InstanceError::Kube {
+            instance,
+            action,
+            source,
+        }
+    }
+
+    async fn run(&self) -> Result<Action, InstanceError> {
+        let api = self.ctx.instance_api(self.identity.namespace.as_deref());
+        if self.obj.metadata.deletion_timestamp.is_some() {
+            return self.delete(&api).await;
+        }
+        if self
+            .obj
+            .annotations()
+            .get(RECONCILE_ANNOTATION)
+            .is_some_and(|v| {
+                v.eq_ignore_ascii_case("suspended") || v.eq_ignore_ascii_case("disabled")
+            })
+        {
+            tracing::debug!(instance = %self.display, "reconciliation suspended");
+            return Ok(Action::await_change());
+        }
+        if finalizer::ensure(&api, self.obj, FINALIZER)
+            .await
+            .map_err(self.kube_err("adding finalizer"))?
+        {
+            return Ok(Action::await_change());
+        }
+        self.ensure_instance_labels(&api).await?;
+
+        let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
+        let mut eval = EvalContext::new(instance);
+        let mut states: Vec<ResourceState> = Vec::new();
+        for node in self.ctx.graph.resources() {
+            let id = node.id().to_owned();
+            let phase = self.reconcile_resource(node, &mut eval, &states).await;
+            states.push(ResourceState { id, phase });
+        }
+        let generation = self.obj.metadata.generation;
+        let (state_name, conds) = state::summarize(&states, generation);
+        let fields = match self.ctx.graph.status(&eval) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::info!(instance = %self.display, error = %e, "status fields not computed");
+                json!({})
+            }
+        };
+        let status = state::status_object(fields, &state_name, &conds);
+        self.write_status(&api, status).await?;
+        Ok(match state_name.as_str() {
+            state::ACTIVE => Action::requeue(self.ctx.env.resync),
+            state::ERROR => Action::requeue(Duration::from_secs(10)),
+            _ => Action::requeue(Duration::from_secs(3)),
+        })
+    }
+
+    async fn ensure_instance_labels(&self, api: &Api<DynamicObject>) -> Result<(), InstanceError> {
+        let current = self.obj.labels();
+        let want = [
+            (labels::OWNED, "true".to_owned()),
+            (labels::RGD_NAME, labels::label_value(&self.ctx.rgd_name)),
+        ];
+        if want.iter().all(|(k, v)| current.get(*k) == Some(v)) {
+            return Ok(());
+        }
+        let labels: BTreeMap<&str, String> = want.into_iter().collect();
+        api.patch(
+            &self.identity.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .map_err(self.kube_err("labelling instance"))?;
+        Ok(())
+    }
+
+    async fn reconcile_resource(
+        &self,
+        node: &kro_core::ResourceNode,
+        eval: &mut EvalContext,
+        done: &[ResourceState],
+    ) -> Phase {
+        let id = node.id();
+        // A skipped dependency skips its dependents; an unready one blocks them.
+        let mut blocked = Vec::new();
+        for dep in node.dependencies() {
+            match done.iter().find(|s| &s.id == dep).map(|s| &s.phase) {
+                Some(Phase::Ready) => {}
+                Some(Phase::Skipped) => {
+                    eval.exclude(id);
+                    self.prune(node).await;
+                    return Phase::Skipped;
+                }
+                _ => blocked.push(dep.clone()),
+            }
+        }
+        if !blocked.is_empty() {
+            return Phase::Waiting(blocked);
+        }
+        match self.ctx.graph.include(id, eval) {
+            Ok(Inclusion::Included) => {}
+            Ok(Inclusion::Excluded(_)) => {
+                eval.exclude(id);
+                self.prune(node).await;
+                return Phase::Skipped;
+            }
+            Ok(Inclusion::Pending(deps)) => return Phase::Waiting(deps),
+            Err(e) => return Phase::Failed(e.to_string()),
+        }
+        let rendered = match self.ctx.graph.render_resource(id, eval) {
+            Ok(RenderOutcome::Rendered(objs)) => objs,
+            Ok(RenderOutcome::Pending(deps)) => return Phase::Waiting(deps),
+            Err(e) => return Phase::Failed(e.to_string()),
+        };
+        let mut observed = Vec::with_capacity(rendered.len());
+        for (index, desired) in rendered.into_iter().enumerate() {
+            let what = describe(&desired);
+            let result = if node.is_external() {
+                self.read_external(&desired).await
+            } else {
+                self.sync_child(node, desired, index).await
+            };
+            match result {
+                Ok(Some(obj)) => observed.push(obj),
+                Ok(None) => return Phase::ExternalMissing(what),
+                Err(message) => return Phase::Failed(message),
+            }
+        }
+        if node.is_collection() {
+            eval.observe(id, Value::Array(observed));
+        } else if let Some(obj) = observed.into_iter().next() {
+            eval.observe(id, obj);
+        }
+        match self.ctx.graph.ready(id, eval) {
+            Ok(Readiness::Ready) => Phase::Ready,
+            Ok(Readiness::NotReady(expr)) => Phase::NotReady(expr),
+            Ok(Readiness::Pending) => Phase::Waiting(node.dependencies().to_vec()),
+            Err(e) => Phase::Failed(e.to_string()),
+        }
+    }
+
+    async fn resolve(&self, obj: &Value) -> Result<(Api<DynamicObject>, String), String> {
+        let gvk = children::gvk_of(obj).ok_or("rendered object has no apiVersion/kind")?;
+        let (ar, caps) = self
+            .ctx
+            .env
+            .discovery
+            .resolve(&self.ctx.env.client, &gvk)
+            .await
+            .map_err(|e| {
+                format!(
+                    "kind {}/{} {} is not served: {e}",
+                    gvk.group, gvk.version, gvk.kind
+                )
+            })?;
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .ok_or("rendered object has no metadata.name")?
+            .to_owned();
+        let namespace = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| self.identity.namespace.clone())
+            .unwrap_or_else(|| "default".to_owned());
+        Ok((
+            children::api_for(&self.ctx.env.client, &ar, &caps, Some(&namespace)),
+            name,
+        ))
+    }
+
+    async fn read_external(&self, reference: &Value) -> Result<Option<Value>, String> {
+        let (api, name) = self.resolve(reference).await?;
+        match api.get_opt(&name).await {
+            Ok(Some(obj)) => Ok(Some(serde_json::to_value(obj).unwrap_or(Value::Null))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(api_message(&e)),
+        }
+    }
+
+    async fn sync_child(
+        &self,
+        node: &kro_core::ResourceNode,
+        mut desired: Value,
+        index: usize,
+    ) -> Result<Option<Value>, String> {
+        let (api, name) = self.resolve(&desired).await?;
+        let mut node_labels = self.identity.node_labels(node.id());
+        if node.is_collection() {
+            node_labels.insert(labels::COLLECTION_INDEX.to_owned(), index.to_string());
+        }
+        let hash = children::content_hash(&desired);
+        let meta = desired
+            .as_object_mut()
+            .ok_or("rendered object is not a JSON object")?
+            .entry("metadata")
+            .or_insert_with(|| json!({}));
+        let Some(meta) = meta.as_object_mut() else {
+            return Err("metadata of the rendered object is not an object".to_owned());
+        };
+        let labels_entry = meta.entry("labels").or_insert_with(|| json!({}));
+        if let Some(map) = labels_entry.as_object_mut() {
+            for (k, v) in node_labels {
+                map.insert(k, Value::String(v));
+            }
+        }
+        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(map) = annotations.as_object_mut() {
+            map.insert(APPLIED_HASH.to_owned(), Value::String(hash));
+        }
+        if let Some(ns) = api.namespace()
+            && !meta.contains_key("namespace")
+        {
+            meta.insert("namespace".to_owned(), Value::String(ns.to_owned()));
+        }
+        self.ctx.env.metrics.api_call("hub", "get");
+        let live = api.get_opt(&name).await.map_err(|e| api_message(&e))?;
+        if let Some(live) = live {
+            let live = serde_json::to_value(live).unwrap_or(Value::Null);
+            if children::is_subset(&desired, &live) {
+                return Ok(Some(live));
+            }
+        }
+        self.ctx.env.metrics.api_call("hub", "apply");
+        let applied = children::apply(&api, &name, &desired)
+            .await
+            .map_err(|e| api_message(&e))?;
+        Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
+    }
+
+    /// Deletes every child of `node` (includeWhen turned false or a skipped
+    /// dependency). Errors are logged and retried by the next reconcile.
+    async fn prune(&self, node: &kro_core::ResourceNode) {
+        if node.is_external() {
+            return;
+        }
+        if let Err(error) = self.delete_children_of(node).await {
+            tracing::warn!(instance = %self.display, resource = node.id(), %error, "pruning failed");
+        }
+    }
+
+    /// Deletes the children of `node`; returns how many still exist.
+    async fn delete_children_of(&self, node: &kro_core::ResourceNode) -> Result<usize, String> {
+        let Some(gvk) =
+            children::gvk_of(&json!({"apiVersion": node.api_version(), "kind": node.kind()}))
+        else {
+            return Ok(0);
+        };
+        let (ar, _) = match self
+            .ctx
+            .env
+            .discovery
+            .resolve(&self.ctx.env.client, &gvk)
+            .await
+        {
+            Ok(found) => found,
+            // A kind nobody serves has no objects left to delete.
+            Err(_) => return Ok(0),
+        };
+        let api = Api::<DynamicObject>::all_with(self.ctx.env.client.clone(), &ar);
+        let selector = format!(
+            "{},{}={}",
+            self.identity.children_selector(),
+            labels::NODE_ID,
+            labels::label_value(node.id())
+        );
+        self.ctx.env.metrics.api_call("hub", "list");
+        let existing = api
+            .list_metadata(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| api_message(&e))?;
+        let mut remaining = 0;
+        for child in existing.items {
+            remaining += 1;
+            if child.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            let child_api = match child.metadata.namespace.as_deref() {
+                Some(ns) => {
+                    Api::<DynamicObject>::namespaced_with(self.ctx.env.client.clone(), ns, &ar)
+                }
+                None => api.clone(),
+            };
+            self.ctx.env.metrics.api_call("hub", "delete");
+            match child_api
+                .delete(&child.name_any(), &DeleteParams::background())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => remaining -= 1,
+                Err(e) => return Err(api_message(&e)),
+            }
+        }
+        Ok(remaining)
+    }
+
+    async fn delete(&self, api: &Api<DynamicObject>) -> Result<Action, InstanceError> {
+        let has_finalizer = self.obj.finalizers().iter().any(|f| f == FINALIZER);
+        if !has_finalizer {
+            return Ok(Action::await_change());
+        }
+        let order: Vec<&kro_core::ResourceNode> = self.ctx.graph.resources().collect();
+        for node in order.iter().rev() {
+            if node.is_external() {
+                continue;
+            }
+            match self.delete_children_of(node).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    let message = format!("deleting resource {} ({n} object(s) left)", node.id());
+                    self.write_deleting(api, &message).await?;
+                    return Ok(Action::requeue(Duration::from_secs(1)));
+                }
+                Err(message) => {
+                    let message = format!("deleting resource {}: {message}", node.id());
+                    self.write_deleting(api, &message).await?;
+                    return Ok(Action::requeue(Duration::from_secs(5)));
+                }
+            }
+        }
+        finalizer::remove(api, self.obj, FINALIZER)
+            .await
+            .map_err(self.kube_err("removing finalizer"))?;
+        Ok(Action::await_change())
+    }
+
+    async fn write_deleting(
+        &self,
+        api: &Api<DynamicObject>,
+        message: &str,
+    ) -> Result<(), InstanceError> {
+        let mut status = self
+            .obj
+            .data
+            .get("status")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let generation = self.obj.metadata.generation;
+        status["state"] = json!(state::DELETING);
+        status["conditions"] = json!([conditions::Condition::new(
+            "Ready", false, "Deleting", message, generation
+        )]);
+        self.write_status(api, status).await
+    }
+
+    async fn write_status(
+        &self,
+        api: &Api<DynamicObject>,
+        mut desired: Value,
+    ) -> Result<(), InstanceError> {
+        let current = self.obj.data.get("status");
+        let previous = conditions::read(current);
+        if let Some(conds) = desired.get("conditions").cloned() {
+            let conds: Vec<conditions::Condition> =
+                serde_json::from_value(conds).unwrap_or_default();
+            desired["conditions"] = json!(conditions::merge(&previous, conds));
+        }
+        if current == Some(&desired) {
+            return Ok(());
+        }
+        let mut patch = desired;
+        if let (Some(cur), Some(p)) = (current.and_then(Value::as_object), patch.as_object_mut()) {
+            for key in cur.keys() {
+                if !p.contains_key(key) {
+                    p.insert(key.clone(), Value::Null);
+                }
+            }
+        }
+        self.ctx.env.metrics.api_call("hub", "patch-status");
+        api.patch_status(
+            &self.identity.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": patch})),
+        )
+        .await
+        .map_err(self.kube_err("writing status"))?;
+        Ok(())
+    }
+}
+
+/// `Kind namespace/name` of a rendered object or reference, for messages.
+fn describe(obj: &Value) -> String {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("<unnamed>");
+    match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// The API server's own words for a failed call: reason, code and message.
+pub fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            format!("{} ({}): {}", status.reason, status.code, status.message)
+        }
+        other => other.to_string(),
+    }
+}

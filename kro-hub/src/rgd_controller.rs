@@ -1,0 +1,456 @@
+//! The RGD controller: checks each ResourceGraphDefinition with kro-core,
+//! serves the generated CRD, and runs one instance controller per Active
+//! RGD.
+//!
+//! Deleting an RGD never strands instances: the RGD keeps its finalizer, and
+//! its instance controller keeps running, while instances of its kind exist,
+//! and its status says which. Once the last instance (and so its children)
+//! is gone, the instance controller stops and the finalizer is released. The
+//! generated CRD is kept, like upstream kro, unless the hub runs with
+//! `--delete-crds`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kro_core::rgd::{FINALIZER, ResourceGraphDefinition};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt as _};
+use serde_json::{Value, json};
+
+use crate::conditions::{self, Condition};
+use crate::crd_compat;
+use crate::finalizer;
+use crate::instance::{Discovery, InstanceControllers, InstanceEnv};
+use crate::metrics::Metrics;
+
+/// The annotation that lets an RGD change its CRD incompatibly.
+pub const ALLOW_BREAKING: &str = "kro.run/allow-breaking-changes";
+
+/// How the hub runs.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    /// Delete the generated CRD when its RGD is deleted (after its instances).
+    pub delete_crds: bool,
+    /// Period of the safety resync of converged instances.
+    pub resync: Duration,
+}
+
+impl Default for HubOptions {
+    fn default() -> Self {
+        Self {
+            delete_crds: false,
+            resync: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Shared state of the hub's controllers.
+pub struct HubContext {
+    /// Client of the hub cluster.
+    pub client: Client,
+    /// Process metrics.
+    pub metrics: Arc<Metrics>,
+    /// Options.
+    pub options: HubOptions,
+    /// Running instance controllers, one per Active RGD.
+    pub instances: InstanceControllers,
+    /// Shared API discovery cache.
+    pub discovery: Arc<Discovery>,
+}
+
+impl std::fmt::Debug for HubContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubContext")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubContext {
+    /// A context for the hub cluster behind `client`.
+    pub fn new(client: Client, metrics: Arc<Metrics>, options: HubOptions) -> Arc<Self> {
+        Arc::new(Self {
+            client,
+            metrics,
+            options,
+            instances: InstanceControllers::default(),
+            discovery: Arc::new(Discovery::default()),
+        })
+    }
+
+    fn instance_env(&self) -> InstanceEnv {
+        InstanceEnv {
+            client: self.client.clone(),
+            metrics: self.metrics.clone(),
+            resync: self.options.resync,
+            discovery: self.discovery.clone(),
+        }
+    }
+}
+
+/// Errors of one RGD reconciliation. Graph errors are not here: they are a
+/// normal outcome, reported on the RGD's status.
+#[derive(Debug, thiserror::Error)]
+pub enum RgdError {
+    /// The API server failed a request.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What we were doing.
+        action: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+fn kube_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> RgdError {
+    let action = action.into();
+    move |source| RgdError::Kube { action, source }
+}
+
+/// The ApiResource of RGDs.
+pub fn rgd_api_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kro.run", "v1alpha1", "ResourceGraphDefinition"),
+        "resourcegraphdefinitions",
+    )
+}
+
+/// Runs the RGD controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<HubContext>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ar = rgd_api_resource();
+    let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &ar);
+    Controller::new_with(api, watcher::Config::default(), ar)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|res| async move {
+            if let Err(error) = res {
+                tracing::debug!(%error, "rgd reconcile failed");
+            }
+        })
+        .await;
+    ctx.instances.stop_all().await;
+}
+
+fn error_policy(_obj: Arc<DynamicObject>, error: &RgdError, _ctx: Arc<HubContext>) -> Action {
+    tracing::warn!(%error, "rgd reconcile error; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<HubContext>) -> Result<Action, RgdError> {
+    let start = Instant::now();
+    let result = reconcile_inner(&obj, &ctx).await;
+    ctx.metrics
+        .reconciled("rgd", start.elapsed(), result.is_err());
+    result
+}
+
+async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action, RgdError> {
+    let name = obj.name_any();
+    let api = Api::<DynamicObject>::all_with(ctx.client.clone(), &rgd_api_resource());
+    if obj.metadata.deletion_timestamp.is_some() {
+        return finalize(obj, ctx, &api).await;
+    }
+    if finalizer::ensure(&api, obj, FINALIZER)
+        .await
+        .map_err(kube_err(format!("adding finalizer to RGD {name}")))?
+    {
+        // The patch triggers a new event with the finalizer present.
+        return Ok(Action::await_change());
+    }
+    let generation = obj.metadata.generation;
+    let rgd = match parse(obj) {
+        Ok(rgd) => rgd,
+        Err(message) => {
+            let status = inactive_status(generation, "InvalidResourceGraph", &message);
+            write_status(&api, obj, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let graph = match kro_core::compile(&rgd) {
+        Ok(graph) => Arc::new(graph),
+        Err(error) => {
+            let message = error.to_string();
+            tracing::info!(rgd = %name, %message, "graph rejected");
+            let status = inactive_status(generation, "InvalidResourceGraph", &message);
+            write_status(&api, obj, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let mut conds = vec![Condition::new(
+        "GraphAccepted",
+        true,
+        "Valid",
+        "resource graph and schema are valid",
+        generation,
+    )];
+    let crd: CustomResourceDefinition = match serde_json::from_value(graph.crd().clone()) {
+        Ok(crd) => crd,
+        Err(e) => {
+            let message = format!("generated CRD is not a valid CustomResourceDefinition: {e}");
+            let status = inactive_status(generation, "InvalidCRD", &message);
+            write_status(&api, obj, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    if let Err(message) = ensure_crd(ctx, obj, &crd).await? {
+        conds.push(Condition::new(
+            "KindReady",
+            false,
+            "BreakingChange",
+            message.clone(),
+            generation,
+        ));
+        conds.push(Condition::new(
+            "Ready",
+            false,
+            "KindNotReady",
+            message,
+            generation,
+        ));
+        let status = rgd_status("Inactive", &graph, conds);
+        write_status(&api, obj, status).await?;
+        return Ok(Action::await_change());
+    }
+    conds.push(Condition::new(
+        "KindReady",
+        true,
+        "Established",
+        format!(
+            "CRD {} is established",
+            crd.metadata.name.as_deref().unwrap_or_default()
+        ),
+        generation,
+    ));
+    ctx.instances
+        .ensure(
+            &ctx.instance_env(),
+            &name,
+            obj.metadata.uid.clone().unwrap_or_default(),
+            generation,
+            graph.clone(),
+        )
+        .await;
+    conds.push(Condition::new(
+        "ControllerReady",
+        true,
+        "Running",
+        "instance controller is running",
+        generation,
+    ));
+    conds.push(Condition::new("Ready", true, "Ready", "", generation));
+    write_status(&api, obj, rgd_status("Active", &graph, conds)).await?;
+    Ok(Action::requeue(ctx.options.resync))
+}
+
+fn parse(obj: &DynamicObject) -> Result<ResourceGraphDefinition, String> {
+    let value = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    let mut value = value;
+    // The status is ours; an older hub's fields there must not block parsing.
+    if let Some(map) = value.as_object_mut() {
+        map.remove("status");
+    }
+    serde_json::from_value(value)
+        .map_err(|e| format!("ResourceGraphDefinition {}: {e}", obj.name_any()))
+}
+
+/// Creates or updates the generated CRD. `Ok(Err(message))` reports a
+/// change the RGD is not allowed to make.
+async fn ensure_crd(
+    ctx: &HubContext,
+    rgd: &DynamicObject,
+    crd: &CustomResourceDefinition,
+) -> Result<Result<(), String>, RgdError> {
+    let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let crd_name = crd.metadata.name.clone().unwrap_or_default();
+    let existing = api
+        .get_opt(&crd_name)
+        .await
+        .map_err(kube_err(format!("reading CRD {crd_name}")))?;
+    if let Some(existing) = &existing {
+        let allow = rgd
+            .annotations()
+            .get(ALLOW_BREAKING)
+            .is_some_and(|v| v == "true");
+        let breaking = crd_compat::breaking_changes(existing, crd);
+        if !breaking.is_empty() && !allow {
+            return Ok(Err(format!(
+                "the change to CRD {crd_name} is incompatible with existing instances: {}; \
+                 revert it or annotate the RGD with {ALLOW_BREAKING}: \"true\"",
+                breaking.join("; ")
+            )));
+        }
+    }
+    match crate::install::apply_crd(&ctx.client, crd, Duration::from_secs(30)).await {
+        Ok(()) => Ok(Ok(())),
+        Err(crate::install::InstallError::Apply { source, name }) => Err(RgdError::Kube {
+            action: format!("applying CRD {name}"),
+            source,
+        }),
+        Err(other) => Ok(Err(other.to_string())),
+    }
+}
+
+fn inactive_status(generation: Option<i64>, reason: &str, message: &str) -> Value {
+    let conds = vec![
+        Condition::new("GraphAccepted", false, reason, message, generation),
+        Condition::new("Ready", false, reason, message, generation),
+    ];
+    json!({"state": "Inactive", "conditions": conds})
+}
+
+fn rgd_status(state: &str, graph: &kro_core::CompiledGraph, conds: Vec<Condition>) -> Value {
+    let resources: Vec<Value> = graph
+        .resources()
+        .map(|node| {
+            let deps: Vec<Value> = node
+                .dependencies()
+                .iter()
+                .map(|d| json!({"id": d}))
+                .collect();
+            if deps.is_empty() {
+                json!({"id": node.id()})
+            } else {
+                json!({"id": node.id(), "dependencies": deps})
+            }
+        })
+        .collect();
+    json!({
+        "state": state,
+        "topologicalOrder": graph.topological_order(),
+        "conditions": conds,
+        "resources": resources,
+    })
+}
+
+/// Writes `desired` as the status unless it already is (conditions keep
+/// their transition times, so an unchanged RGD causes no write).
+pub(crate) async fn write_status(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    mut desired: Value,
+) -> Result<(), RgdError> {
+    let current = obj.data.get("status");
+    let previous = conditions::read(current);
+    if let Some(conds) = desired.get("conditions").cloned() {
+        let conds: Vec<Condition> = serde_json::from_value(conds).unwrap_or_default();
+        desired["conditions"] = json!(conditions::merge(&previous, conds));
+    }
+    if current == Some(&desired) {
+        return Ok(());
+    }
+    let name = obj.name_any();
+    // A merge patch cannot remove stale keys; `null` for each one does.
+    let mut patch = desired.clone();
+    if let (Some(cur), Some(p)) = (current.and_then(Value::as_object), patch.as_object_mut()) {
+        for key in cur.keys() {
+            if !p.contains_key(key) {
+                p.insert(key.clone(), Value::Null);
+            }
+        }
+    }
+    api.patch_status(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": patch})),
+    )
+    .await
+    .map_err(kube_err(format!("writing status of RGD {name}")))?;
+    Ok(())
+}
+
+async fn finalize(
+    obj: &DynamicObject,
+    ctx: &HubContext,
+    api: &Api<DynamicObject>,
+) -> Result<Action, RgdError> {
+    let name = obj.name_any();
+    let generation = obj.metadata.generation;
+    // After a hub restart nothing runs for this RGD yet: start its instance
+    // controller so the remaining instances can still be cleaned up.
+    let mut kind_api = ctx.instances.instance_api(&ctx.client, &name).await;
+    if kind_api.is_none()
+        && let Some(graph) = parse(obj).ok().and_then(|rgd| kro_core::compile(&rgd).ok())
+    {
+        let graph = Arc::new(graph);
+        let (resource, _, _) = crate::instance::instance_resource(&graph);
+        ctx.instances
+            .ensure(
+                &ctx.instance_env(),
+                &name,
+                obj.metadata.uid.clone().unwrap_or_default(),
+                generation,
+                graph,
+            )
+            .await;
+        kind_api = Some(Api::all_with(ctx.client.clone(), &resource));
+    }
+    if let Some(kind_api) = kind_api {
+        let instances = kind_api.list_metadata(&ListParams::default()).await;
+        let instances = match instances {
+            Ok(list) => list.items,
+            // The kind is gone (its CRD was deleted): no instance can remain.
+            Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+            Err(source) => {
+                return Err(RgdError::Kube {
+                    action: format!("listing instances of RGD {name}"),
+                    source,
+                });
+            }
+        };
+        if !instances.is_empty() {
+            let names: Vec<String> = instances
+                .iter()
+                .take(5)
+                .map(|i| match i.metadata.namespace.as_deref() {
+                    Some(ns) => format!("{ns}/{}", i.name_any()),
+                    None => i.name_any(),
+                })
+                .collect();
+            let message = format!(
+                "deletion waits for {} instance(s) to be deleted first: {}",
+                instances.len(),
+                names.join(", ")
+            );
+            let mut status = obj.data.get("status").cloned().unwrap_or_else(|| json!({}));
+            status["state"] = json!("Inactive");
+            status["conditions"] = json!([Condition::new(
+                "Ready",
+                false,
+                "Deleting",
+                message.clone(),
+                generation
+            ),]);
+            write_status(api, obj, status).await?;
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+    }
+    let crd_name = ctx.instances.stop(&name).await;
+    if ctx.options.delete_crds
+        && let Some(crd_name) = crd_name
+    {
+        let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+        match crds.delete(&crd_name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(source) => {
+                return Err(RgdError::Kube {
+                    action: format!("deleting CRD {crd_name}"),
+                    source,
+                });
+            }
+        }
+    }
+    finalizer::remove(api, obj, FINALIZER)
+        .await
+        .map_err(kube_err(format!("removing finalizer of RGD {name}")))?;
+    Ok(Action::await_change())
+}
