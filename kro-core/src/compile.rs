@@ -733,7 +733,9 @@ impl<'a> Compiler<'a> {
                         ));
                     }
                 }
-                let ty = self.check(&r.id, &field, &expr, &renv)?;
+                let ty = infer(expr.ast(), &renv).map_err(|e| {
+                    self.invalid(Some(&r.id), field.clone(), Some(expr.source()), e.message)
+                })?;
                 if !ty.fits(&Ty::Bool) {
                     return Err(self.invalid(
                         Some(&r.id),

@@ -738,3 +738,79 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod library_tests {
+    use super::*;
+
+    /// Every function the environment registers type-checks: an unknown
+    /// function is a compile error, so the checker must know them all.
+    #[test]
+    fn every_library_function_type_checks() {
+        let mut env = TypeEnv::new();
+        env.declare("xs", Ty::List(Box::new(Ty::Int)));
+        env.declare("s", Ty::String);
+        env.declare("m", Ty::Map(Box::new(Ty::String)));
+        let exprs = [
+            "size(xs) + size(s) + s.size()",
+            "xs.map(x, x * 2).filter(x, x > 1).exists(x, x == 2)",
+            "xs.all(x, x > 0) || xs.exists_one(x, x == 1)",
+            "int('1') + int(2.0) > 0 || uint(1) > 0u || double(1) > 0.5 || bool('true')",
+            "(string(1) + string(b'x')).size() > 0 && type(1) == type(2)",
+            "s.lowerAscii() + s.upperAscii() + s.trim() + s.replace('a', 'b') + s.charAt(0)",
+            "s.substring(1) + s.substring(0, 1) + '%s'.format([s]) + ['a'].join() + ['a'].join(',')",
+            "s.split(',').size() + s.indexOf('a') + s.lastIndexOf('a') + s.indexOf('a', 1)",
+            "s.contains('a') && s.startsWith('a') && s.endsWith('a') && s.matches('a')",
+            "strings.quote(s) + s.reverse()",
+            "xs.distinct() + xs.flatten() + xs.reverse() + xs.slice(0, 1) + xs.sort() + lists.range(2)",
+            "xs.sortBy(x, -x)",
+            "math.greatest(1, 2) + math.least([1, 2]) + math.abs(-1) + math.sign(1)",
+            "math.ceil(1.5) + math.floor(1.5) + math.round(1.5) + math.trunc(1.5) + math.sqrt(4.0)",
+            "math.isInf(1.0) || math.isNaN(1.0) || math.isFinite(1.0)",
+            "math.bitAnd(1, 2) + math.bitOr(1, 2) + math.bitXor(1, 2) + math.bitNot(1) + math.bitShiftLeft(1, 2) + math.bitShiftRight(4, 1)",
+            "base64.encode(base64.decode('aGk='))",
+            "cel.bind(y, xs, y.size())",
+            "m.?a.orValue('') + m[?'a'].value() + optional.of(s).or(optional.none()).orValue('')",
+            "optional.ofNonZeroValue(s).hasValue()",
+            "random.seededString(5, s) + json.marshal(xs) + string(hash.sha256(s)) + string(hash.md5(s)) + string(hash.fnv64a(s))",
+            "random.seededInt(1, 5, s) + size(json.unmarshal('[]'))",
+            "m.merge({'b': 'c'})",
+            "lists.setAtIndex(xs, 0, 1) + lists.insertAtIndex(xs, 0, 1) + lists.removeAtIndex(xs, 0)",
+            "true ? omit() : 1",
+            "s.find('a') + s.findAll('a').join() + s.findAll('a', 1).join()",
+            "xs.sum() + xs.min() + xs.max() > 0 && xs.isSorted()",
+            "duration('1s') + duration('2s') > duration('1s')",
+            "timestamp('2024-01-01T00:00:00Z').getFullYear() + timestamp('2024-01-01T00:00:00Z').getMonth()",
+            "1 in xs && 'a' in m && !(s == '')",
+            "-1 < 2 && 1.0 <= 2.0 && 'a' >= 'b' && xs[0] != 1",
+            "dyn(1) == 1",
+        ];
+        let failures: Vec<String> = exprs
+            .iter()
+            .filter_map(|src| {
+                let p = match crate::expr::CompiledExpr::parse(src) {
+                    Ok(p) => p,
+                    Err(e) => return Some(format!("{src}: {e}")),
+                };
+                if let Err(e) = infer(p.ast(), &env) {
+                    return Some(format!("{src}: {e}"));
+                }
+                // And the environment really has every function named.
+                let mut ctx = cel::Context::with_env(crate::expr::library::env().ok()?);
+                let vars = [
+                    ("xs", serde_json::json!([1, 2])),
+                    ("s", serde_json::json!("a,b")),
+                    ("m", serde_json::json!({"a": "x"})),
+                ];
+                for (k, v) in vars {
+                    ctx.add_variable_from_value(k, crate::expr::value::to_cel(&v));
+                }
+                match p.eval(&ctx, &crate::expr::cost::InputBound::default()) {
+                    Err(e) if e.to_string().contains("ndeclared") => Some(format!("{src}: {e}")),
+                    _ => None,
+                }
+            })
+            .collect();
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}

@@ -508,3 +508,237 @@ pub fn key_string(k: &Key) -> String {
         Key::Bool(b) => b.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::CompiledExpr;
+    use crate::expr::cost::InputBound;
+    use serde_json::json;
+
+    fn eval(src: &str) -> Result<serde_json::Value, String> {
+        let e = CompiledExpr::parse(src).map_err(|e| e.to_string())?;
+        let mut ctx = cel::Context::with_env(env()?);
+        let vars =
+            json!({"spec": {"name": "web", "labels": {"a": "1"}, "n": 3, "items": [3, 1, 2]}});
+        ctx.add_variable_from_value("schema", to_cel(&vars));
+        let v = e
+            .eval(&ctx, &InputBound::default())
+            .map_err(|e| e.to_string())?;
+        Ok(to_json(&v)
+            .map_err(|e| e.to_string())?
+            .unwrap_or(serde_json::Value::Null))
+    }
+
+    #[test]
+    fn standard_library_and_macros() {
+        assert_eq!(eval("size(schema.spec.items) + 1").unwrap(), json!(4));
+        assert_eq!(
+            eval("schema.spec.items.map(x, x * 2)").unwrap(),
+            json!([6, 2, 4])
+        );
+        assert_eq!(
+            eval("schema.spec.items.filter(x, x > 1)").unwrap(),
+            json!([3, 2])
+        );
+        assert_eq!(
+            eval("schema.spec.items.all(x, x > 0)").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("schema.spec.items.exists_one(x, x == 2)").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("has(schema.spec.name) && !has(schema.spec.other)").unwrap(),
+            json!(true)
+        );
+        assert_eq!(eval("string(schema.spec.n) + 'x'").unwrap(), json!("3x"));
+        assert_eq!(eval("int('42') + 1").unwrap(), json!(43));
+        assert_eq!(eval("'abc'.matches('^a.c$')").unwrap(), json!(true));
+    }
+
+    #[test]
+    fn strings_extension() {
+        assert_eq!(
+            eval("'Hello'.lowerAscii() + 'x'.upperAscii()").unwrap(),
+            json!("helloX")
+        );
+        assert_eq!(eval("'a,b,c'.split(',')").unwrap(), json!(["a", "b", "c"]));
+        assert_eq!(eval("['a', 'b'].join('-')").unwrap(), json!("a-b"));
+        assert_eq!(eval("'  x '.trim()").unwrap(), json!("x"));
+        assert_eq!(eval("'hello'.replace('l', 'L')").unwrap(), json!("heLLo"));
+        assert_eq!(eval("'hello'.substring(1, 3)").unwrap(), json!("el"));
+        assert_eq!(eval("'hello'.indexOf('l')").unwrap(), json!(2));
+        assert_eq!(eval("'%s-%d'.format(['a', 1])").unwrap(), json!("a-1"));
+        assert_eq!(eval("strings.quote('a\"b')").unwrap(), json!("\"a\\\"b\""));
+    }
+
+    #[test]
+    fn lists_and_math_extensions() {
+        assert_eq!(eval("schema.spec.items.sort()").unwrap(), json!([1, 2, 3]));
+        assert_eq!(eval("[1, 1, 2].distinct()").unwrap(), json!([1, 2]));
+        assert_eq!(eval("[[1], [2, 3]].flatten()").unwrap(), json!([1, 2, 3]));
+        assert_eq!(eval("lists.range(3)").unwrap(), json!([0, 1, 2]));
+        assert_eq!(eval("[1, 2, 3].slice(1, 2)").unwrap(), json!([2]));
+        assert_eq!(eval("math.greatest(1, 5, 3)").unwrap(), json!(5));
+        assert_eq!(eval("math.least([4, 2])").unwrap(), json!(2));
+        assert_eq!(eval("math.abs(-3)").unwrap(), json!(3));
+        assert_eq!(eval("math.ceil(1.2)").unwrap(), json!(2.0));
+    }
+
+    #[test]
+    fn optionals() {
+        assert_eq!(
+            eval("schema.spec.?missing.orValue('d')").unwrap(),
+            json!("d")
+        );
+        assert_eq!(
+            eval("schema.spec.?name.orValue('d')").unwrap(),
+            json!("web")
+        );
+        assert_eq!(
+            eval("schema.spec.labels[?'a'].hasValue()").unwrap(),
+            json!(true)
+        );
+        assert_eq!(eval("optional.of(1).value()").unwrap(), json!(1));
+        // An empty optional is "no value": the caller omits the field.
+        assert_eq!(eval("optional.none()").unwrap(), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn encoders_and_bind() {
+        assert_eq!(eval("base64.encode(b'hello')").unwrap(), json!("aGVsbG8="));
+        assert_eq!(
+            eval("string(base64.decode('aGVsbG8='))").unwrap(),
+            json!("hello")
+        );
+        assert_eq!(eval("cel.bind(x, schema.spec.n, x * x)").unwrap(), json!(9));
+        assert_eq!(
+            eval("cel.bind(x, 'a', cel.bind(y, x + 'b', y + x))").unwrap(),
+            json!("aba")
+        );
+    }
+
+    #[test]
+    fn kro_random() {
+        let a = eval("random.seededString(10, 'seed')").unwrap();
+        assert_eq!(a, eval("random.seededString(10, 'seed')").unwrap());
+        assert_ne!(a, eval("random.seededString(10, 'other')").unwrap());
+        let s = a.as_str().unwrap();
+        assert_eq!(s.len(), 10);
+        assert!(
+            s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        // Longer than one digest: the generator re-hashes.
+        assert_eq!(
+            eval("size(random.seededString(40, 'seed'))").unwrap(),
+            json!(40)
+        );
+        let n = eval("random.seededInt(30000, 32768, 'seed')")
+            .unwrap()
+            .as_i64()
+            .unwrap();
+        assert!((30000..32768).contains(&n));
+        assert!(
+            eval("random.seededInt(5, 5, 'x')")
+                .unwrap_err()
+                .contains("min must be less than max")
+        );
+        assert!(
+            eval("random.seededString(0, 'x')")
+                .unwrap_err()
+                .contains("positive")
+        );
+    }
+
+    #[test]
+    fn kro_json_and_hash() {
+        assert_eq!(
+            eval("json.marshal({'b': 1, 'a': [true]})").unwrap(),
+            json!(r#"{"a":[true],"b":1}"#)
+        );
+        assert_eq!(
+            eval("json.unmarshal('{\"a\": [1, 2]}').a[1]").unwrap(),
+            json!(2)
+        );
+        assert!(eval("json.unmarshal('{')").is_err());
+        // Known vectors.
+        assert_eq!(
+            eval("'%x'.format([hash.fnv64a('')])").unwrap(),
+            json!("cbf29ce484222325")
+        );
+        assert_eq!(
+            eval("'%x'.format([hash.sha256('abc')])").unwrap(),
+            json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(
+            eval("'%x'.format([hash.md5('')])").unwrap(),
+            json!("d41d8cd98f00b204e9800998ecf8427e")
+        );
+    }
+
+    #[test]
+    fn kro_maps_lists_and_omit() {
+        assert_eq!(
+            eval("{'a': 1}.merge({'a': 2, 'b': 2})").unwrap(),
+            json!({"a": 1, "b": 2})
+        );
+        assert_eq!(
+            eval("lists.setAtIndex([1, 2, 3], 1, 99)").unwrap(),
+            json!([1, 99, 3])
+        );
+        assert_eq!(
+            eval("lists.insertAtIndex([1, 2, 3], 3, 99)").unwrap(),
+            json!([1, 2, 3, 99])
+        );
+        assert_eq!(
+            eval("lists.removeAtIndex([1, 2, 3], 0)").unwrap(),
+            json!([2, 3])
+        );
+        assert!(
+            eval("lists.setAtIndex([1], 1, 0)")
+                .unwrap_err()
+                .contains("out of bounds")
+        );
+        assert!(
+            eval("lists.removeAtIndex([], 0)")
+                .unwrap_err()
+                .contains("out of bounds")
+        );
+        assert_eq!(eval("[1, omit(), 2]").unwrap(), json!([1, 2]));
+        assert_eq!(eval("{'a': 1, 'b': omit()}").unwrap(), json!({"a": 1}));
+    }
+
+    #[test]
+    fn kubernetes_regex_and_lists() {
+        assert_eq!(eval("'abc 123'.find('[0-9]+')").unwrap(), json!("123"));
+        assert_eq!(
+            eval("'a1b22'.findAll('[0-9]+')").unwrap(),
+            json!(["1", "22"])
+        );
+        assert_eq!(
+            eval("'a1b22c3'.findAll('[0-9]+', 2)").unwrap(),
+            json!(["1", "22"])
+        );
+        assert_eq!(eval("[1, 2, 3].sum()").unwrap(), json!(6));
+        assert_eq!(eval("[3, 1, 2].min()").unwrap(), json!(1));
+        assert_eq!(eval("['b', 'c', 'a'].max()").unwrap(), json!("c"));
+        assert_eq!(eval("[1, 2, 2].isSorted()").unwrap(), json!(true));
+        assert_eq!(eval("[2, 1].isSorted()").unwrap(), json!(false));
+        assert!(eval("[].min()").unwrap_err().contains("empty list"));
+        assert!(eval("'x'.find('(')").is_err());
+    }
+
+    #[test]
+    fn runtime_errors_are_reported() {
+        assert!(eval("1 / 0").unwrap_err().contains("ivision by zero"));
+        assert!(
+            eval("schema.spec.nope")
+                .unwrap_err()
+                .contains("no such key")
+        );
+        assert!(eval("[1][5]").is_err());
+    }
+}

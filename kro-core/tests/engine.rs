@@ -1,0 +1,499 @@
+//! Compile-time checks and rendering behaviour through the public API.
+#![allow(clippy::unwrap_used)]
+
+use kro_core::{
+    CompiledGraph, Error, EvalContext, Inclusion, Readiness, RenderOutcome, compile, parse_rgd_yaml,
+};
+use serde_json::{Value, json};
+
+fn rgd(resources: &str) -> String {
+    rgd_with("", resources)
+}
+
+/// An RGD with a standard spec, extra `schema` keys and `resources`.
+fn rgd_with(schema_extra: &str, resources: &str) -> String {
+    format!(
+        r#"apiVersion: kro.run/v1alpha1
+kind: ResourceGraphDefinition
+metadata:
+  name: test
+spec:
+  schema:
+    apiVersion: v1alpha1
+    kind: Test
+    spec:
+      name: string | default="app"
+      replicas: integer | default=2
+      enabled: boolean | default=true
+      regions: "[]string"
+      labels: map[string]string
+{schema_extra}
+  resources:
+{resources}"#
+    )
+}
+
+fn compiled(text: &str) -> CompiledGraph {
+    let rgd = parse_rgd_yaml(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    compile(&rgd).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn error(text: &str) -> String {
+    let rgd = parse_rgd_yaml(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    match compile(&rgd) {
+        Ok(_) => panic!("expected an error for\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn cm(id: &str, data: &str) -> String {
+    format!(
+        r#"  - id: {id}
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: {id}
+      data:
+        {data}
+"#
+    )
+}
+
+fn instance() -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": "Test",
+           "metadata": {"name": "i1", "namespace": "ns"},
+           "spec": {"name": "app", "replicas": 2, "enabled": true, "regions": ["eu", "us"]}})
+}
+
+#[test]
+fn topological_order_follows_references_then_declaration() {
+    let g = compiled(&rgd(&[
+        cm("c", "x: ${b.metadata.name}"),
+        cm("a", "x: plain"),
+        cm("b", "x: ${a.metadata.name}"),
+    ]
+    .concat()));
+    assert_eq!(g.topological_order(), ["a", "b", "c"]);
+    assert_eq!(g.resource("c").unwrap().dependencies(), ["b"]);
+    assert_eq!(
+        g.resources().map(|r| r.id()).collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+    let info = g.resource_information();
+    assert_eq!(info[1].dependencies[0].id, "a");
+}
+
+#[test]
+fn cycles_print_the_cycle() {
+    let e = error(&rgd(&[
+        cm("a", "x: ${c.metadata.name}"),
+        cm("b", "x: ${a.metadata.name}"),
+        cm("c", "x: ${b.metadata.name}"),
+    ]
+    .concat()));
+    assert!(e.contains("dependency cycle: a -> c -> b -> a"), "{e}");
+    let e = error(&rgd(&cm("a", "x: ${a.metadata.name}")));
+    assert!(e.contains("a -> a"), "{e}");
+}
+
+#[test]
+fn unknown_references_and_fields_are_rejected_with_location() {
+    let e = error(&rgd(&cm("a", "x: ${nope.metadata.name}")));
+    assert!(
+        e.contains(
+            r#"RGD "test", resource "a", field "data.x", expression "${nope.metadata.name}""#
+        ),
+        "{e}"
+    );
+    assert!(e.contains("unknown reference \"nope\""), "{e}");
+    let e = error(&rgd(&cm("a", "x: ${schema.spec.nmae}")));
+    assert!(e.contains("undefined field 'nmae'"), "{e}");
+    let e = error(&rgd(&cm("a", "x: ${schema.spec.replicas + 'x'}")));
+    assert!(e.contains("no matching overload"), "{e}");
+    let e = error(&rgd(&cm("a", "x: ${schema.spec.name +}")));
+    assert!(e.contains("syntax error"), "{e}");
+    let e = error(&rgd(&cm("a", "x: \"${schema.spec.name\"")));
+    assert!(e.contains("unterminated"), "{e}");
+}
+
+#[test]
+fn string_templates_need_strings() {
+    let e = error(&rgd(&cm("a", "x: \"n-${schema.spec.replicas}\"")));
+    assert!(e.contains("must return a string, got int"), "{e}");
+    compiled(&rgd(&cm("a", "x: \"n-${string(schema.spec.replicas)}\"")));
+}
+
+#[test]
+fn known_field_types_are_checked() {
+    let e = error(&rgd(
+        "  - id: a\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: ${schema.spec.replicas}\n",
+    ));
+    assert!(e.contains("expects string"), "{e}");
+    let e = error(&rgd(
+        "  - id: a\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n        labels: ${schema.spec.regions}\n",
+    ));
+    assert!(e.contains("expects map(string, string)"), "{e}");
+}
+
+#[test]
+fn ids_and_resource_shapes_are_validated() {
+    assert!(error(&rgd(&cm("Bad", "x: y"))).contains("lowerCamelCase"));
+    assert!(error(&rgd(&cm("schema", "x: y"))).contains("reserved"));
+    assert!(
+        error(&rgd(&[cm("a", "x: y"), cm("a", "x: y")].concat())).contains("duplicate resource id")
+    );
+    let e = error(&rgd("  - id: a\n    template:\n      kind: ConfigMap\n"));
+    assert!(e.contains("apiVersion"), "{e}");
+    let e = error(&rgd(
+        "  - id: a\n    template:\n      apiVersion: v1\n      kind: ${schema.spec.name}\n",
+    ));
+    assert!(e.contains("literal string"), "{e}");
+    let e = error(&rgd("  - id: a\n"));
+    assert!(e.contains("template or an externalRef"), "{e}");
+    let e = error(&rgd(
+        "  - id: a\n    externalRef:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata: {}\n",
+    ));
+    assert!(e.contains("metadata.name or metadata.selector"), "{e}");
+    let e = error(&rgd(&cm("a", "x: y")).replace("kind: Test", "kind: test"));
+    assert!(e.contains("UpperCamelCase"), "{e}");
+}
+
+#[test]
+fn conditions_are_standalone_bools_and_ready_when_reads_only_itself() {
+    let base = "  - id: a\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n";
+    let e = error(&rgd(&format!(
+        "{base}    includeWhen:\n    - ${{schema.spec.name}}\n"
+    )));
+    assert!(
+        e.contains("includeWhen must return bool, got string"),
+        "{e}"
+    );
+    let e = error(&rgd(&format!(
+        "{base}    includeWhen:\n    - \"x ${{schema.spec.enabled}}\"\n"
+    )));
+    assert!(e.contains("single ${...} expression"), "{e}");
+    let e = error(&rgd(&format!(
+        "{base}    readyWhen:\n    - ${{schema.spec.enabled}}\n"
+    )));
+    assert!(e.contains("readyWhen may only reference \"a\""), "{e}");
+    compiled(&rgd(&format!(
+        "{base}    readyWhen:\n    - ${{a.metadata.name == 'a'}}\n"
+    )));
+}
+
+#[test]
+fn include_when_skips_the_resource_and_its_dependents() {
+    let g = compiled(&rgd(&[
+        "  - id: a\n    includeWhen:\n    - ${schema.spec.enabled}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n".to_owned(),
+        cm("b", "x: ${a.metadata.name}"),
+        cm("c", "x: ${schema.spec.name}"),
+    ]
+    .concat()));
+    let mut inst = instance();
+    let ctx = EvalContext::new(inst.clone());
+    assert_eq!(g.include("a", &ctx).unwrap(), Inclusion::Included);
+    inst["spec"]["enabled"] = json!(false);
+    let report = g.render_all(&EvalContext::new(inst.clone())).unwrap();
+    assert!(
+        report.resources[0]
+            .excluded
+            .as_deref()
+            .unwrap()
+            .contains("is false")
+    );
+    assert!(
+        report.resources[1]
+            .excluded
+            .as_deref()
+            .unwrap()
+            .contains("dependency \"a\" is excluded")
+    );
+    assert!(report.resources[2].excluded.is_none());
+    assert_eq!(report.resources[2].objects[0]["data"]["x"], "app");
+    let mut ctx = EvalContext::new(inst);
+    ctx.exclude("a");
+    assert!(matches!(
+        g.include("b", &ctx).unwrap(),
+        Inclusion::Excluded(_)
+    ));
+}
+
+#[test]
+fn include_when_may_wait_for_other_resources() {
+    let g = compiled(&rgd(&[
+        cm("a", "x: y"),
+        "  - id: b\n    includeWhen:\n    - ${a.data.x == 'y'}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: b\n".to_owned(),
+    ]
+    .concat()));
+    let ctx = EvalContext::new(instance());
+    assert_eq!(
+        g.include("b", &ctx).unwrap(),
+        Inclusion::Pending(vec!["a".into()])
+    );
+    let ctx = ctx.with_observed("a", json!({"data": {"x": "y"}}));
+    assert_eq!(g.include("b", &ctx).unwrap(), Inclusion::Included);
+}
+
+#[test]
+fn rendering_waits_for_dependencies_and_their_fields() {
+    let g = compiled(&rgd(&cm("svc", "x: ${string(dep.status.ready)}")
+        .replace("  - id: svc", &format!("{}  - id: svc", cm("dep", "x: y")))));
+    let ctx = EvalContext::new(instance());
+    assert_eq!(
+        g.render_resource("svc", &ctx).unwrap(),
+        RenderOutcome::Pending(vec!["dep".into()])
+    );
+    // Observed, but the field read is not reported yet: still pending.
+    let ctx = ctx.with_observed("dep", json!({"metadata": {"name": "dep"}}));
+    assert_eq!(
+        g.render_resource("svc", &ctx).unwrap(),
+        RenderOutcome::Pending(vec!["dep".into()])
+    );
+    let ctx = ctx.with_observed("dep", json!({"status": {"ready": 3}}));
+    match g.render_resource("svc", &ctx).unwrap() {
+        RenderOutcome::Rendered(objs) => assert_eq!(objs[0]["data"]["x"], "3"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_instance_fields_are_errors_not_empty_values() {
+    let g = compiled(&rgd(&cm("a", "x: ${schema.spec.labels.team}")));
+    let e = g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Eval { .. }));
+    assert!(msg.contains("resource \"a\", field \"data.x\""), "{msg}");
+    assert!(msg.contains("no such key"), "{msg}");
+    // With an optional the field is simply left out.
+    let g = compiled(&rgd(&cm("a", "x: ${schema.spec.?labels.team}")));
+    match g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap()
+    {
+        RenderOutcome::Rendered(objs) => assert_eq!(objs[0]["data"], json!({})),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn whole_string_expressions_keep_their_type() {
+    let g = compiled(&rgd(
+        "  - id: a\n    template:\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata:\n        name: a\n      spec:\n        replicas: ${schema.spec.replicas}\n        paused: ${!schema.spec.enabled}\n        regions: ${schema.spec.regions}\n        escaped: ${\"${X}\"}\n        list:\n        - ${schema.spec.replicas * 2}\n        - ${omit()}\n        - last\n",
+    ));
+    match g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap()
+    {
+        RenderOutcome::Rendered(objs) => {
+            let spec = &objs[0]["spec"];
+            assert_eq!(spec["replicas"], json!(2));
+            assert_eq!(spec["paused"], json!(false));
+            assert_eq!(spec["regions"], json!(["eu", "us"]));
+            assert_eq!(spec["escaped"], json!("${X}"));
+            assert_eq!(spec["list"], json!([4, "last"]));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn for_each_expands_the_cartesian_product() {
+    let g = compiled(&rgd(
+        "  - id: cms\n    forEach:\n    - region: ${schema.spec.regions}\n    - tier: ${['a', 'b']}\n    readyWhen:\n    - ${each.data.ok == 'yes'}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: ${schema.spec.name + '-' + region + '-' + tier}\n",
+    ));
+    assert!(g.resource("cms").unwrap().is_collection());
+    let ctx = EvalContext::new(instance());
+    let RenderOutcome::Rendered(objs) = g.render_resource("cms", &ctx).unwrap() else {
+        panic!()
+    };
+    let names: Vec<&str> = objs
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app-eu-a", "app-eu-b", "app-us-a", "app-us-b"]);
+    let ctx = ctx.with_observed(
+        "cms",
+        json!([{"data": {"ok": "yes"}}, {"data": {"ok": "no"}}]),
+    );
+    assert!(matches!(
+        g.ready("cms", &ctx).unwrap(),
+        Readiness::NotReady(_)
+    ));
+    let ctx = ctx.with_observed("cms", json!([{"data": {"ok": "yes"}}]));
+    assert_eq!(g.ready("cms", &ctx).unwrap(), Readiness::Ready);
+    // Other resources see the collection as a list.
+    let g = compiled(&rgd(&[
+        "  - id: cms\n    forEach:\n    - region: ${schema.spec.regions}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: ${region}\n".to_owned(),
+        cm("summary", "n: ${string(size(cms))}"),
+    ]
+    .concat()));
+    let report = g.render_all(&EvalContext::new(instance())).unwrap();
+    assert_eq!(report.resources[1].objects[0]["data"]["n"], "2");
+}
+
+#[test]
+fn for_each_is_checked() {
+    let e = error(&rgd(
+        "  - id: cms\n    forEach:\n    - region: ${schema.spec.name}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: x\n",
+    ));
+    assert!(e.contains("must return a list"), "{e}");
+    let e = error(&rgd(
+        "  - id: cms\n    forEach:\n    - schema: ${schema.spec.regions}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: x\n",
+    ));
+    assert!(e.contains("iterator name"), "{e}");
+}
+
+#[test]
+fn readiness() {
+    let g = compiled(&rgd(
+        "  - id: d\n    readyWhen:\n    - ${d.status.ready == true}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: d\n",
+    ));
+    let ctx = EvalContext::new(instance());
+    assert_eq!(g.ready("d", &ctx).unwrap(), Readiness::Pending);
+    let ctx = ctx.with_observed("d", json!({"metadata": {}}));
+    let Readiness::NotReady(why) = g.ready("d", &ctx).unwrap() else {
+        panic!()
+    };
+    assert!(why.contains("not set yet"), "{why}");
+    let ctx = ctx.with_observed("d", json!({"status": {"ready": true}}));
+    assert_eq!(g.ready("d", &ctx).unwrap(), Readiness::Ready);
+}
+
+#[test]
+fn external_refs_render_their_identity_and_feed_dependents() {
+    let g = compiled(&rgd(&[
+        "  - id: shared\n    externalRef:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: ${schema.spec.name}-shared\n".to_owned(),
+        cm("user", "x: ${shared.data.value}"),
+    ]
+    .concat()));
+    let node = g.resource("shared").unwrap();
+    assert!(node.is_external());
+    let ctx = EvalContext::new(instance());
+    let RenderOutcome::Rendered(refs) = g.render_resource("shared", &ctx).unwrap() else {
+        panic!()
+    };
+    assert_eq!(refs[0]["metadata"]["name"], "app-shared");
+    assert_eq!(
+        g.render_resource("user", &ctx).unwrap(),
+        RenderOutcome::Pending(vec!["shared".into()])
+    );
+    let ctx = ctx.with_observed("shared", json!({"data": {"value": "v"}}));
+    let RenderOutcome::Rendered(objs) = g.render_resource("user", &ctx).unwrap() else {
+        panic!()
+    };
+    assert_eq!(objs[0]["data"]["x"], "v");
+}
+
+#[test]
+fn status_is_partial_and_typed() {
+    let g = compiled(&rgd_with(
+        "    status:\n      name: ${a.metadata.name}\n      ready: ${b.status.ready}\n      summary: \"${a.metadata.name}/${string(schema.spec.replicas)}\"\n      nested:\n        count: ${schema.spec.replicas * 2}\n      constant: 5\n",
+        &[cm("a", "x: y"), cm("b", "x: y")].concat(),
+    ));
+    assert_eq!(
+        g.status_schema()["properties"],
+        json!({
+            "name": {"type": "string"},
+            "ready": {"x-kubernetes-preserve-unknown-fields": true},
+            "summary": {"type": "string"},
+            "nested": {"type": "object", "properties": {"count": {"type": "integer"}}},
+            "constant": {"type": "integer"}
+        })
+    );
+    let ctx = EvalContext::new(instance()).with_observed("a", json!({"metadata": {"name": "a1"}}));
+    let status = g.status(&ctx).unwrap();
+    assert_eq!(
+        status,
+        json!({"name": "a1", "summary": "a1/2", "nested": {"count": 4}, "constant": 5})
+    );
+    // `b` observed without the field: still omitted, never null.
+    let ctx = ctx.with_observed("b", json!({"status": {}}));
+    assert!(g.status(&ctx).unwrap().get("ready").is_none());
+    let e = error(&rgd_with(
+        "    status:\n      x: ${nope.a}\n",
+        &cm("a", "x: y"),
+    ));
+    assert!(e.contains("field \"spec.schema.status.x\""), "{e}");
+}
+
+#[test]
+fn defaults_are_applied_before_rendering() {
+    let g = compiled(&rgd(&cm(
+        "a",
+        "x: ${schema.spec.name + string(schema.spec.replicas)}",
+    )));
+    let report = g
+        .render_all(&EvalContext::new(
+            json!({"metadata": {"name": "i"}, "spec": {}}),
+        ))
+        .unwrap();
+    assert_eq!(report.resources[0].objects[0]["data"]["x"], "app2");
+}
+
+#[test]
+fn cluster_variable_and_placement() {
+    let text = rgd_with(
+        "",
+        &cm("a", "x: ${cluster.name + '-' + cluster.labels.region}"),
+    )
+    .replace(
+        "  resources:",
+        "  placement:\n    clusters: ${schema.spec.regions.map(r, 'c-' + r)}\n  resources:",
+    );
+    let g = compiled(&text);
+    let ctx = EvalContext::new(instance())
+        .with_cluster(json!({"name": "m1", "labels": {"region": "eu"}}));
+    let RenderOutcome::Rendered(objs) = g.render_resource("a", &ctx).unwrap() else {
+        panic!()
+    };
+    assert_eq!(objs[0]["data"]["x"], "m1-eu");
+    assert_eq!(
+        g.placement_clusters(&ctx).unwrap(),
+        Some(vec!["c-eu".into(), "c-us".into()])
+    );
+}
+
+#[test]
+fn hub_resources_cannot_read_member_resources() {
+    let text = rgd(&[
+        cm("a", "x: y"),
+        cm("b", "x: ${a.data.x}").replace("  - id: b\n", "  - id: b\n    target: Hub\n"),
+    ]
+    .concat());
+    let e = error(&text);
+    assert!(e.contains("Hub resource cannot reference \"a\""), "{e}");
+}
+
+#[test]
+fn evaluation_is_bounded() {
+    let g = compiled(&rgd(&cm(
+        "a",
+        "x: ${string(size(schema.spec.regions.map(a, schema.spec.regions.map(b, schema.spec.regions.map(c, a + b + c)))))}",
+    )));
+    let mut inst = instance();
+    inst["spec"]["regions"] = json!((0..300).map(|i| format!("r{i}")).collect::<Vec<_>>());
+    let e = g
+        .render_resource("a", &EvalContext::new(inst))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("estimated evaluation cost"), "{e}");
+}
+
+#[test]
+fn unknown_resource_ids_are_errors() {
+    let g = compiled(&rgd(&cm("a", "x: y")));
+    let e = g
+        .render_resource("zzz", &EvalContext::new(instance()))
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownResource { .. }));
+}
+
+#[test]
+fn graph_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<CompiledGraph>();
+    assert_send_sync::<EvalContext>();
+}
