@@ -279,7 +279,7 @@ fn status_schema(rgd: &ResourceGraphDefinition, status_fields: &Value) -> Result
     let mut status = match status_fields {
         Value::Null => Map::new(),
         Value::Object(m) if m.is_empty() => Map::new(),
-        other => match object_schema(&rgd_name, "status", other)? {
+        other => match structural(&object_schema(&rgd_name, "status", other)?) {
             Value::Object(m) => m,
             _ => Map::new(),
         },
@@ -310,6 +310,79 @@ fn status_schema(rgd: &ResourceGraphDefinition, status_fields: &Value) -> Result
     properties.insert("state".into(), json!({"type": "string"}));
     properties.insert("conditions".into(), conditions_schema());
     Ok(sorted(Value::Object(status)))
+}
+
+/// Keywords a CRD schema may carry. Schemas inferred from built-in kinds can
+/// bring others (`$ref`, `allOf`, `x-kubernetes-patch-strategy`, ...), which
+/// the API server would drop or refuse.
+const CRD_SCHEMA_KEYWORDS: &[&str] = &[
+    "type",
+    "format",
+    "title",
+    "description",
+    "properties",
+    "items",
+    "additionalProperties",
+    "required",
+    "enum",
+    "nullable",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-embedded-resource",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-map-type",
+];
+
+/// Makes an inferred schema structural, as the API server requires: only
+/// CRD keywords (no defaults: kro writes status, nothing should invent it),
+/// and every node typed or explicitly open.
+pub fn structural(schema: &Value) -> Value {
+    let Value::Object(m) = schema else {
+        return json!({"x-kubernetes-preserve-unknown-fields": true});
+    };
+    let mut out = Map::new();
+    for (k, v) in m {
+        if !CRD_SCHEMA_KEYWORDS.contains(&k.as_str()) {
+            continue;
+        }
+        let v = match (k.as_str(), v) {
+            ("properties", Value::Object(props)) => Value::Object(
+                props
+                    .iter()
+                    .map(|(name, sub)| (name.clone(), structural(sub)))
+                    .collect(),
+            ),
+            ("items" | "additionalProperties", Value::Object(_)) => structural(v),
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    let flag = |key: &str| out.get(key).and_then(Value::as_bool).unwrap_or(false);
+    if !out.contains_key("type")
+        && !flag("x-kubernetes-int-or-string")
+        && !flag("x-kubernetes-preserve-unknown-fields")
+    {
+        if out.contains_key("properties") || out.contains_key("additionalProperties") {
+            out.insert("type".into(), json!("object"));
+        } else if out.contains_key("items") {
+            out.insert("type".into(), json!("array"));
+        } else {
+            out.insert("x-kubernetes-preserve-unknown-fields".into(), json!(true));
+        }
+    }
+    Value::Object(out)
 }
 
 fn object_schema(rgd: &str, part: &'static str, schema: &Value) -> Result<Value, CrdError> {

@@ -272,3 +272,38 @@ fn placement_adds_per_cluster_status() {
     // Without placement the name is free.
     assert!(instance_crd(&rgd(base()), &json!({"type": "object"}), &clash).is_ok());
 }
+
+#[test]
+fn inferred_status_schemas_are_made_structural() {
+    let status = json!({"type": "object", "properties": {
+        "pod": {"allOf": [{"$ref": "#/x"}], "default": {}, "description": "d"},
+        "ports": {"items": {"type": "integer", "x-kubernetes-patch-strategy": "merge"}},
+        "labels": {"additionalProperties": {"type": "string"}},
+        "anything": {},
+        "port": {"x-kubernetes-int-or-string": true},
+        "list": {"type": "array", "uniqueItems": true, "items": {"type": "string"}}
+    }});
+    let crd = instance_crd(&rgd(base()), &json!({"type": "object"}), &status).unwrap();
+    let p = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    assert_eq!(
+        p["pod"],
+        json!({"description": "d", "x-kubernetes-preserve-unknown-fields": true})
+    );
+    assert_eq!(
+        p["ports"],
+        json!({"items": {"type": "integer"}, "type": "array"})
+    );
+    assert_eq!(
+        p["labels"],
+        json!({"additionalProperties": {"type": "string"}, "type": "object"})
+    );
+    assert_eq!(
+        p["anything"],
+        json!({"x-kubernetes-preserve-unknown-fields": true})
+    );
+    assert_eq!(p["port"], json!({"x-kubernetes-int-or-string": true}));
+    assert_eq!(
+        p["list"],
+        json!({"items": {"type": "string"}, "type": "array"})
+    );
+}
