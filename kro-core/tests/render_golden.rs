@@ -19,25 +19,25 @@ fn read(name: &str) -> String {
     std::fs::read_to_string(data(name)).unwrap()
 }
 
-/// The report as a stable YAML-ish document: one JSON document per object.
+/// The report as a multi-document YAML stream: one document per object,
+/// a comment naming its resource, and the status last.
 fn report_text(report: &RenderReport) -> String {
     let mut out = String::new();
     for r in &report.resources {
-        out.push_str(&format!("# {}\n", r.id));
+        out.push_str(&format!("# resource: {}\n", r.id));
         if let Some(why) = &r.excluded {
-            out.push_str(&format!("# excluded: {why}\n"));
+            out.push_str(&format!("# excluded: {why}\n---\n"));
         }
         if !r.pending_on.is_empty() {
-            out.push_str(&format!("# pending on: {}\n", r.pending_on.join(", ")));
+            out.push_str(&format!("# pending on: {}\n---\n", r.pending_on.join(", ")));
         }
         for o in &r.objects {
-            out.push_str(&serde_json::to_string_pretty(o).unwrap());
-            out.push('\n');
+            out.push_str(&serde_saphyr::to_string(o).unwrap());
+            out.push_str("---\n");
         }
     }
-    out.push_str("# status\n");
-    out.push_str(&serde_json::to_string_pretty(&report.status).unwrap());
-    out.push('\n');
+    out.push_str("# instance status\n");
+    out.push_str(&serde_saphyr::to_string(&json!({"status": report.status})).unwrap());
     out
 }
 
@@ -64,7 +64,7 @@ fn webapp_app1() {
         "webapp-rgd.yaml",
         "webapp-app1.yaml",
         &[],
-        "webapp-app1.rendered.txt",
+        "webapp-app1.rendered.yaml",
     );
 }
 
@@ -74,7 +74,7 @@ fn webapp_app2_defaults_apply() {
         "webapp-rgd.yaml",
         "webapp-app2.yaml",
         &[],
-        "webapp-app2.rendered.txt",
+        "webapp-app2.rendered.yaml",
     );
 }
 
@@ -84,7 +84,7 @@ fn webapp_app2_update() {
         "webapp-rgd.yaml",
         "webapp-app2-update.yaml",
         &[],
-        "webapp-app2-update.rendered.txt",
+        "webapp-app2-update.rendered.yaml",
     );
 }
 
@@ -100,6 +100,48 @@ fn webapp_status_from_observed_deployment() {
         "webapp-rgd.yaml",
         "webapp-app1.yaml",
         &[("deployment", deployment)],
-        "webapp-app1-observed.rendered.txt",
+        "webapp-app1-observed.rendered.yaml",
+    );
+}
+
+#[test]
+fn wordpress_site() {
+    golden(
+        "wordpress-rgd.yaml",
+        "wordpress-site.yaml",
+        &[],
+        "wordpress-site.rendered.yaml",
+    );
+}
+
+#[test]
+fn wordpress_premium_without_ingress() {
+    golden(
+        "wordpress-rgd.yaml",
+        "wordpress-premium-no-ingress.yaml",
+        &[],
+        "wordpress-premium-no-ingress.rendered.yaml",
+    );
+}
+
+#[test]
+fn wordpress_status_from_observed_objects() {
+    let service = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "blog", "namespace": "web"},
+        "spec": {"selector": {"app": "blog"}}});
+    let mysql = json!({"metadata": {"name": "blog-mysql", "namespace": "web"},
+        "status": {"readyReplicas": 1}});
+    let wordpress = json!({"metadata": {"name": "blog", "namespace": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "blog"}}},
+        "status": {"availableReplicas": 1}});
+    golden(
+        "wordpress-rgd.yaml",
+        "wordpress-site.yaml",
+        &[
+            ("service", service),
+            ("mysql", mysql),
+            ("wordpress", wordpress),
+        ],
+        "wordpress-site-observed.rendered.yaml",
     );
 }
