@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 
-use kro_core::crd::instance_crd;
 use kro_core::rgd::ResourceGraphDefinition;
 use kro_core::simpleschema::spec_schema;
 use pretty_assertions::assert_eq;
@@ -33,48 +32,18 @@ fn check_golden(actual: &Value, expected_file: &str) {
     assert_eq!(&expected, actual, "{expected_file} differs");
 }
 
-/// The status schema the engine infers for the walkthrough's status fields.
-fn webapp_status() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "availableReplicas": {"type": "integer", "format": "int32"},
-            "deploymentConditions": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["status", "type"],
-                    "properties": {
-                        "lastTransitionTime": {"type": "string", "format": "date-time"},
-                        "lastUpdateTime": {"type": "string", "format": "date-time"},
-                        "message": {"type": "string"},
-                        "reason": {"type": "string"},
-                        "status": {"type": "string"},
-                        "type": {"type": "string"}
-                    }
-                }
-            }
-        }
-    })
-}
-
-fn wordpress_status() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "availableReplicas": {"type": "integer", "format": "int32"},
-            "databaseReady": {"type": "boolean"},
-            "endpoint": {"type": "string"},
-            "serviceName": {"type": "string"}
-        }
-    })
+/// The CRD the engine generates for an RGD file: spec schema from
+/// SimpleSchema, status schema inferred from the status expressions.
+fn compiled_crd(name: &str) -> Value {
+    let text = std::fs::read_to_string(data(name)).unwrap();
+    let rgd = kro_core::parse_rgd_yaml(&text).unwrap();
+    let graph = kro_core::compile(&rgd).unwrap_or_else(|e| panic!("{name}: {e}"));
+    graph.crd().clone()
 }
 
 #[test]
 fn webapp_crd() {
-    let rgd = load_rgd("webapp-rgd.yaml");
-    let spec = spec_schema(&rgd).unwrap();
-    let crd = instance_crd(&rgd, &spec, &webapp_status()).unwrap();
+    let crd = compiled_crd("webapp-rgd.yaml");
     check_golden(&crd, "webapp.crd.yaml");
 
     // What the walkthrough promises kro users.
@@ -83,13 +52,22 @@ fn webapp_crd() {
     assert_eq!(props["image"]["default"], "httpd:latest");
     assert_eq!(props["replicas"]["default"], 1);
     assert_eq!(props["svcType"]["default"], "ClusterIP");
+    let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    // Both declared status fields are in the schema (typed as far as the
+    // engine knows the Deployment's schema), next to kro's own.
+    for field in [
+        "availableReplicas",
+        "deploymentConditions",
+        "state",
+        "conditions",
+    ] {
+        assert!(status[field].is_object(), "{field}");
+    }
 }
 
 #[test]
 fn wordpress_crd() {
-    let rgd = load_rgd("wordpress-rgd.yaml");
-    let spec = spec_schema(&rgd).unwrap();
-    let crd = instance_crd(&rgd, &spec, &wordpress_status()).unwrap();
+    let crd = compiled_crd("wordpress-rgd.yaml");
     check_golden(&crd, "wordpress.crd.yaml");
 
     assert_eq!(crd["metadata"]["name"], "wordpresses.kro.run");
@@ -100,6 +78,19 @@ fn wordpress_crd() {
         spec["properties"]["database"]["properties"]["storage"]["pattern"],
         "^[0-9]+(Mi|Gi|Ti)$"
     );
+    let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    assert_eq!(status["databaseReady"]["type"], "boolean");
+    assert_eq!(status["endpoint"]["type"], "string");
+}
+
+/// Duplicate fields never reach SimpleSchema: the YAML loader refuses them
+/// with the line.
+#[test]
+fn duplicate_fields_are_rejected() {
+    let text = "apiVersion: kro.run/v1alpha1\nkind: ResourceGraphDefinition\nmetadata: {name: d}\nspec:\n  schema:\n    apiVersion: v1alpha1\n    kind: D\n    spec:\n      name: string\n      name: integer\n";
+    let err = kro_core::parse_rgd_yaml(text).unwrap_err().to_string();
+    assert!(err.contains("duplicate"), "{err}");
+    assert!(err.contains("name"), "{err}");
 }
 
 /// A YAML round trip of the RGD must give the same CRD: nothing in the
