@@ -226,6 +226,10 @@ fn apply_marker(
             if value.trim().is_empty() {
                 return Err(bad("the CEL rule is empty".into()));
             }
+            // The API server compiles every rule when the CRD is applied;
+            // a syntax error found now names the field instead.
+            crate::expr::CompiledExpr::parse(value)
+                .map_err(|e| bad(format!("not a valid CEL rule: {e}")))?;
             push_rule(schema, value, "validation failed");
         }
         MarkerKind::Immutable => {

@@ -88,6 +88,14 @@ pub enum Reason {
         "this looks like a nested OpenAPI schema; SimpleSchema writes a field inline as one string, e.g. {0:?}"
     )]
     OpenApiSchema(String),
+    /// A `spec.schema.validation` rule that is not valid CEL.
+    #[error("rule {rule:?} is not valid CEL: {message}")]
+    InvalidRule {
+        /// The rule.
+        rule: String,
+        /// The parser's message.
+        message: String,
+    },
     /// A field name the API server would not accept.
     #[error("invalid field name {0:?}: {1}")]
     BadFieldName(String, &'static str),

@@ -46,6 +46,17 @@ pub const TYPES_PATH: &str = "spec.schema.types";
 pub fn spec_schema(rgd: &ResourceGraphDefinition) -> Result<Value, SchemaError> {
     let schema = &rgd.spec.schema;
     let mut spec = to_openapi(schema.spec.as_ref(), schema.types.as_ref())?;
+    for (i, rule) in schema.validation.iter().enumerate() {
+        crate::expr::CompiledExpr::parse(&rule.expression).map_err(|e| {
+            SchemaError::new(
+                format!("spec.schema.validation[{i}].expression"),
+                Reason::InvalidRule {
+                    rule: rule.expression.clone(),
+                    message: e.to_string(),
+                },
+            )
+        })?;
+    }
     if !schema.validation.is_empty()
         && let Value::Object(map) = &mut spec
     {

@@ -249,6 +249,18 @@ fn immutable_and_validation_rules() {
             .to_string()
             .contains("empty")
     );
+    let e = err(json!({"f": r#"integer | validation="self >""#}));
+    assert_eq!(e.path, "spec.schema.spec.f");
+    assert!(e.to_string().contains("not a valid CEL rule"), "{e}");
+    // Kubernetes rule idioms parse.
+    for rule in [
+        "self.?a.orValue(1) > 0",
+        "self.all(x, x.matches('^a'))",
+        "has(self.a) || !has(self.b)",
+    ] {
+        let text = format!("object | validation=\"{rule}\"");
+        assert!(field_schema(&text, None).is_ok(), "{rule}");
+    }
 }
 
 #[test]
@@ -411,6 +423,11 @@ fn spec_schema_adds_validation_rules() {
         s["x-kubernetes-validations"],
         json!([{"rule": "self.min <= self.max", "message": "min above max"}])
     );
+    let mut bad = rgd.clone();
+    bad.spec.schema.validation[0].expression = "self.min <=".into();
+    let e = spec_schema(&bad).unwrap_err();
+    assert_eq!(e.path, "spec.schema.validation[0].expression");
+    assert!(matches!(e.reason, Reason::InvalidRule { .. }), "{e}");
 }
 
 #[test]
