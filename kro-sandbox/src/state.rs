@@ -1,0 +1,132 @@
+//! The state one sandbox's HTTP handlers share.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::catalog::Catalog;
+use crate::store::Data;
+
+/// How a sandbox behaves; see [`crate::SandboxBuilder`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cluster name, used in kubeconfigs.
+    pub name: String,
+    /// Bearer token every request must carry, if any.
+    pub token: Option<String>,
+    /// Whether the workload simulator runs.
+    pub simulator: bool,
+    /// Delay before simulated workloads report ready.
+    pub simulator_delay: Duration,
+    /// Events kept for watches that resume from a resourceVersion.
+    pub history: usize,
+    /// Whether terminating namespaces are emptied and removed (the namespace controller's job).
+    pub namespace_controller: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            name: "sandbox".to_owned(),
+            token: None,
+            simulator: true,
+            simulator_delay: Duration::from_millis(200),
+            history: crate::store::DEFAULT_HISTORY,
+            namespace_controller: true,
+        }
+    }
+}
+
+/// Fault switches tests flip at run time.
+#[derive(Debug)]
+pub struct Faults {
+    /// Refuse connections (close them as soon as they are accepted).
+    pub refuse: AtomicBool,
+    /// Answer every request with this HTTP code (0 = off).
+    pub error_code: AtomicU32,
+    /// Delay every answer by this many milliseconds.
+    pub delay_ms: AtomicU64,
+    /// Bumped to end every open watch.
+    pub drop_watches: watch::Sender<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            refuse: AtomicBool::new(false),
+            error_code: AtomicU32::new(0),
+            delay_ms: AtomicU64::new(0),
+            drop_watches: watch::channel(0).0,
+        }
+    }
+}
+
+/// Everything behind one sandbox's HTTP server.
+#[derive(Debug)]
+pub struct Shared {
+    /// Configuration.
+    pub opts: Options,
+    /// Stored objects and the event log.
+    data: Mutex<Data>,
+    /// Served resources.
+    catalog: RwLock<Catalog>,
+    /// Fault switches.
+    pub faults: Faults,
+    /// Next ClusterIP host number.
+    pub next_ip: AtomicU32,
+    /// Next NodePort.
+    pub next_port: AtomicU32,
+    /// Signals the simulator that something changed.
+    pub changed: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// Fresh state with the built-in catalog.
+    pub fn new(opts: Options) -> Self {
+        let history = opts.history;
+        Self {
+            opts,
+            data: Mutex::new(Data::new(history)),
+            catalog: RwLock::new(Catalog::builtin()),
+            faults: Faults::default(),
+            next_ip: AtomicU32::new(10),
+            next_port: AtomicU32::new(30_000),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Locks the storage. A panic while holding it cannot leave a half-written object
+    /// (writes are single map inserts), so a poisoned lock is taken over.
+    pub fn data(&self) -> MutexGuard<'_, Data> {
+        self.data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reads the catalog.
+    pub fn catalog(&self) -> RwLockReadGuard<'_, Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes the catalog.
+    pub fn catalog_mut(&self) -> RwLockWriteGuard<'_, Catalog> {
+        self.catalog
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Allocates a ClusterIP in 10.96.0.0/12.
+    pub fn alloc_ip(&self) -> String {
+        let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
+        format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff)
+    }
+
+    /// Allocates a NodePort in 30000-32767.
+    pub fn alloc_port(&self) -> u32 {
+        30_000 + (self.next_port.fetch_add(1, Ordering::Relaxed) - 30_000) % 2768
+    }
+}
