@@ -1,0 +1,296 @@
+//! The end-to-end harness: a hub running in-process against either a fresh
+//! kro-sandbox cluster (the default) or a real cluster named by
+//! `KRO_E2E_KUBECONFIG` (for example a kind cluster made by
+//! `kind-configs/create.sh`). Tests use only the Kubernetes API, so the same
+//! test passes on both.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Environment variable naming a real cluster's kubeconfig.
+pub const KUBECONFIG_ENV: &str = "KRO_E2E_KUBECONFIG";
+
+/// Errors of the harness.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// The sandbox failed to start.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] kro_sandbox::SandboxError),
+    /// The real cluster could not be reached.
+    #[error("cluster: {0}")]
+    Cluster(#[from] kro_hub::kubeconfig::ClusterSourceError),
+    /// An API call failed.
+    #[error("{what}: {source}")]
+    Kube {
+        /// What the test was doing.
+        what: String,
+        /// The error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A YAML fixture is malformed.
+    #[error("fixture: {0}")]
+    Fixture(String),
+    /// A condition did not hold in time.
+    #[error("timed out after {timeout:?} waiting for {what}; last seen: {last}")]
+    Timeout {
+        /// What we waited for.
+        what: String,
+        /// How long.
+        timeout: Duration,
+        /// The last observation, for the failure message.
+        last: String,
+    },
+}
+
+/// One test's cluster and the hub running against it.
+pub struct Env {
+    /// Client of the cluster the hub manages.
+    pub client: Client,
+    /// The sandbox, when not on a real cluster.
+    pub sandbox: Option<kro_sandbox::Sandbox>,
+    hub: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field(
+                "sandbox",
+                &self.sandbox.as_ref().map(|s| s.name().to_owned()),
+            )
+            .field("hub_running", &self.hub.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Env {
+    /// A cluster (sandbox unless `KRO_E2E_KUBECONFIG` is set) with a hub running.
+    pub async fn start() -> Result<Self, HarnessError> {
+        let mut env = Self::cluster_only().await?;
+        env.start_hub().await?;
+        Ok(env)
+    }
+
+    /// A cluster with no hub, for tests that start it themselves.
+    pub async fn cluster_only() -> Result<Self, HarnessError> {
+        init_tracing();
+        if let Some(path) = std::env::var_os(KUBECONFIG_ENV) {
+            let source = kro_hub::kubeconfig::ClusterSource {
+                kubeconfig: Some(PathBuf::from(path)),
+                context: None,
+            };
+            return Ok(Self {
+                client: source.client().await?,
+                sandbox: None,
+                hub: None,
+            });
+        }
+        let sandbox = kro_sandbox::SandboxBuilder::new("hub")
+            .simulator_delay(Duration::from_millis(300))
+            .start()
+            .await?;
+        let client = sandbox.client().await?;
+        let env = Self {
+            client: client.clone(),
+            sandbox: None,
+            hub: None,
+        };
+        env.apply(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}))
+            .await?;
+        drop(env);
+        Ok(Self {
+            client,
+            sandbox: Some(sandbox),
+            hub: None,
+        })
+    }
+
+    /// Starts the hub in-process (fast resync so tests see drift repaired)
+    /// and waits until it has installed its CRDs.
+    pub async fn start_hub(&mut self) -> Result<(), HarnessError> {
+        let (tx, rx) = oneshot::channel::<()>();
+        let options = kro_hub::HubOptions {
+            delete_crds: false,
+            resync: Duration::from_secs(30),
+        };
+        let client = self.client.clone();
+        let metrics = kro_hub::metrics::Metrics::new();
+        let ready = metrics.clone();
+        let task = tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.await;
+            };
+            if let Err(error) = kro_hub::run_hub(client, options, metrics, stop).await {
+                tracing::error!(%error, "hub stopped");
+            }
+        });
+        self.hub = Some((tx, task));
+        eventually("the hub to be ready", Duration::from_secs(30), || async {
+            Ok::<_, String>(ready.is_ready().then_some(()))
+        })
+        .await
+    }
+
+    /// Stops the hub (as a crash or restart would), leaving the cluster.
+    pub async fn stop_hub(&mut self) {
+        if let Some((tx, task)) = self.hub.take() {
+            let _ = tx.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+
+    /// Applies every document of a YAML stream with server-side apply.
+    pub async fn apply_yaml(&self, yaml: &str) -> Result<Vec<DynamicObject>, HarnessError> {
+        let docs = kro_core::parse_yaml_documents(yaml)
+            .map_err(|e| HarnessError::Fixture(e.to_string()))?;
+        let mut out = Vec::new();
+        for doc in docs {
+            out.push(self.apply(&doc).await?);
+        }
+        Ok(out)
+    }
+
+    /// Applies one object with server-side apply as the test's own manager.
+    pub async fn apply(&self, doc: &Value) -> Result<DynamicObject, HarnessError> {
+        let (api, name) = self.api_for(doc).await?;
+        api.patch(
+            &name,
+            &PatchParams::apply("e2e-test").force(),
+            &Patch::Apply(doc),
+        )
+        .await
+        .map_err(|source| HarnessError::Kube {
+            what: format!("applying {name}"),
+            source,
+        })
+    }
+
+    /// Deletes one object (no error when it is already gone).
+    pub async fn delete(&self, doc: &Value) -> Result<(), HarnessError> {
+        let (api, name) = self.api_for(doc).await?;
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(source) => Err(HarnessError::Kube {
+                what: format!("deleting {name}"),
+                source,
+            }),
+        }
+    }
+
+    /// Reads an object, `None` when absent.
+    pub async fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, HarnessError> {
+        let mut doc = serde_json::json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}});
+        if let Some(ns) = namespace {
+            doc["metadata"]["namespace"] = Value::String(ns.to_owned());
+        }
+        let (api, name) = self.api_for(&doc).await?;
+        let found = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| HarnessError::Kube {
+                what: format!("reading {kind} {name}"),
+                source,
+            })?;
+        Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+    }
+
+    async fn api_for(&self, doc: &Value) -> Result<(Api<DynamicObject>, String), HarnessError> {
+        let fixture = |m: &str| HarnessError::Fixture(format!("{m}: {doc}"));
+        let api_version = doc["apiVersion"]
+            .as_str()
+            .ok_or_else(|| fixture("no apiVersion"))?;
+        let kind = doc["kind"].as_str().ok_or_else(|| fixture("no kind"))?;
+        let name = doc["metadata"]["name"]
+            .as_str()
+            .ok_or_else(|| fixture("no name"))?
+            .to_owned();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, caps): (ApiResource, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|source| HarnessError::Kube {
+            what: format!("discovering {api_version} {kind}"),
+            source,
+        })?;
+        let api = match (caps.scope, doc["metadata"]["namespace"].as_str()) {
+            (kube::discovery::Scope::Namespaced, ns) => {
+                Api::namespaced_with(self.client.clone(), ns.unwrap_or("default"), &ar)
+            }
+            _ => Api::all_with(self.client.clone(), &ar),
+        };
+        Ok((api, name))
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some((tx, task)) = self.hub.take() {
+            let _ = tx.send(());
+            task.abort();
+        }
+    }
+}
+
+/// Polls `probe` until it returns `Ok(Some(v))`, or fails with the last
+/// observation after `timeout`.
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut probe: F,
+) -> Result<T, HarnessError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::from("nothing yet");
+    loop {
+        match probe().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(seen) => last = seen,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(HarnessError::Timeout {
+                what: what.to_owned(),
+                timeout,
+                last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads a fixture file from `e2e/data`.
+pub fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
