@@ -124,3 +124,37 @@ proptest! {
         prop_assert_eq!(result.is_err(), has_cycle, "{:?}", result);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any kind, version, group or plural: a CRD whose name is plural.group,
+    /// or an error naming the RGD; never a panic.
+    #[test]
+    fn crd_names_never_panic(
+        kind in "[A-Za-z0-9_-]{0,12}",
+        version in "v?[0-9a-z]{0,8}",
+        group in prop::option::of("[a-z.A-Z-]{0,12}"),
+        plural in prop::option::of("[a-zA-Z-]{0,10}"),
+    ) {
+        let mut schema = json!({"apiVersion": version, "kind": kind});
+        if let Some(g) = &group { schema["group"] = json!(g); }
+        if let Some(p) = &plural { schema["plural"] = json!(p); }
+        let rgd: kro_core::rgd::ResourceGraphDefinition = serde_json::from_value(json!({
+            "metadata": {"name": "p"},
+            "spec": {"schema": schema}
+        })).unwrap();
+        match kro_core::crd::instance_crd(&rgd, &json!({"type": "object"}), &Value::Null) {
+            Ok(crd) => {
+                let name = crd["metadata"]["name"].as_str().unwrap().to_owned();
+                let want = format!(
+                    "{}.{}",
+                    crd["spec"]["names"]["plural"].as_str().unwrap(),
+                    crd["spec"]["group"].as_str().unwrap()
+                );
+                prop_assert_eq!(name, want);
+            }
+            Err(e) => prop_assert!(e.to_string().starts_with("RGD p:"), "{}", e),
+        }
+    }
+}

@@ -17,6 +17,24 @@
 //! Every type and marker upstream kro accepts is accepted with the same
 //! meaning; malformed markers, unknown types, bad defaults and cyclic custom
 //! types are errors naming the exact field path.
+//!
+//! ```
+//! use kro_core::simpleschema::{to_openapi, SchemaNode};
+//! use serde_json::json;
+//!
+//! let spec = json!({
+//!     "replicas": "integer | default=1 minimum=1",
+//!     "database": "Database",
+//! });
+//! let types = json!({"Database": {"host": "string | required=true"}});
+//! let schema = to_openapi(Some(&spec), Some(&types)).unwrap();
+//! let root = SchemaNode::new(&schema);
+//! assert_eq!(root.path("replicas").unwrap().default(), Some(&json!(1)));
+//! assert!(root.property("database").unwrap().is_required("host"));
+//!
+//! let err = to_openapi(Some(&json!({"port": "integer | default=http"})), None).unwrap_err();
+//! assert_eq!(err.path, "spec.schema.spec.port");
+//! ```
 
 mod build;
 mod error;
