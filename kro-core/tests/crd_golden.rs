@@ -109,3 +109,50 @@ fn crd_is_independent_of_field_order() {
     }
     assert_eq!(spec_schema(&rgd).unwrap(), spec_schema(&reversed).unwrap());
 }
+
+/// `expected` is contained in `actual`: every key of an expected object is
+/// present with a contained value; arrays match element by element.
+fn assert_contains(actual: &Value, expected: &Value, at: &str) {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => {
+            for (k, ev) in e {
+                let av = a
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{at}.{k}: missing in {actual}"));
+                assert_contains(av, ev, &format!("{at}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(e)) => {
+            assert_eq!(a.len(), e.len(), "{at}: {actual} vs {expected}");
+            for (i, (av, ev)) in a.iter().zip(e).enumerate() {
+                assert_contains(av, ev, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Number(a), Value::Number(e)) => {
+            assert_eq!(a.as_f64(), e.as_f64(), "{at}");
+        }
+        _ => assert_eq!(actual, expected, "{at}"),
+    }
+}
+
+/// The required/default/custom-type interactions upstream kro's end-to-end
+/// suite asserts on the generated CRD.
+#[test]
+fn required_and_default_interactions_match_upstream() {
+    let crd = compiled_crd("required-defaults-rgd.yaml");
+    let text = std::fs::read_to_string(data("required-defaults.expected.yaml")).unwrap();
+    let expected: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_contains(&crd, &expected, "crd");
+    // And the parts that must be absent.
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert!(
+        spec.get("default").is_none(),
+        "a required field forbids default: {{}}"
+    );
+    assert!(spec["properties"]["backend"].get("default").is_none());
+    assert!(
+        spec["properties"]["routes"]["items"]
+            .get("default")
+            .is_none()
+    );
+}

@@ -436,3 +436,12 @@ fn field_schema_reports_required() {
     assert_eq!(schema, json!({"type": "string"}));
     assert!(required);
 }
+
+#[test]
+fn typos_of_builtins_are_unknown_types() {
+    let e = err(json!({"a": "[string"}));
+    assert_eq!(e.reason, Reason::UnknownType("[string".into()));
+    // Any declared name works, even one that is not an identifier.
+    let s = spec_types(json!({"a": "2nd-Type"}), json!({"2nd-Type": "integer"})).unwrap();
+    assert_eq!(s["properties"]["a"], json!({"type": "integer"}));
+}

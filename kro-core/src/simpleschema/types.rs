@@ -117,20 +117,9 @@ fn parse_at(s: &str, depth: usize) -> Result<TypeExpr, Reason> {
         }
         return Ok(TypeExpr::Map(Box::new(parse_at(value, depth + 1)?)));
     }
-    if !is_identifier(s) {
-        return Err(Reason::UnknownType(s.to_owned()));
-    }
+    // Any other name refers to `schema.types`; whether it exists is checked
+    // when the schema is built, where the field path is known.
     Ok(TypeExpr::Custom(s.to_owned()))
-}
-
-/// Custom type names are identifiers; anything else (`[string`, `a b`) is a
-/// typo of a built-in, reported as an unknown type right away.
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
 #[cfg(test)]
@@ -185,7 +174,7 @@ mod tests {
         ));
         assert_eq!(
             TypeExpr::parse("[string"),
-            Err(Reason::UnknownType("[string".into()))
+            Ok(TypeExpr::Custom("[string".into()))
         );
     }
 
