@@ -248,6 +248,78 @@ impl Env {
     }
 }
 
+/// How long tests wait for the hub to converge.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The condition of `type_` in an object's status.
+pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+impl Env {
+    /// Waits until the RGD `name` reports `state` (`Active`/`Inactive`).
+    pub async fn wait_rgd(&self, name: &str, state: &str) -> Result<Value, HarnessError> {
+        self.wait_for(
+            "kro.run/v1alpha1",
+            "ResourceGraphDefinition",
+            None,
+            name,
+            |r| r.pointer("/status/state") == Some(&Value::from(state)),
+        )
+        .await
+    }
+
+    /// Waits until the object exists and `check` holds for it.
+    pub async fn wait_for(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Result<Value, HarnessError> {
+        eventually(&format!("{kind} {name}"), WAIT, || async {
+            match self
+                .get(api_version, kind, namespace, name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(obj) if check(&obj) => Ok(Some(obj)),
+                Some(obj) => Err(format!(
+                    "metadata {} spec {} status {}",
+                    obj["metadata"], obj["spec"], obj["status"]
+                )),
+                None => Err("absent".to_owned()),
+            }
+        })
+        .await
+    }
+
+    /// Waits until the object no longer exists.
+    pub async fn wait_gone(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(), HarnessError> {
+        eventually(&format!("{kind} {name} to be gone"), WAIT, || async {
+            match self
+                .get(api_version, kind, namespace, name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                None => Ok(Some(())),
+                Some(obj) => Err(format!("still there: {}", obj["metadata"])),
+            }
+        })
+        .await
+    }
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         if let Some((tx, task)) = self.hub.take() {
