@@ -119,7 +119,15 @@ impl FieldSet {
             [last] => {
                 self.members.insert(last.clone());
             }
-            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
+            [first, rest @ ..] => {
+                if let Some(child) = self.children.get_mut(first) {
+                    child.insert(rest);
+                } else {
+                    let mut child = FieldSet::new();
+                    child.insert(rest);
+                    self.children.insert(first.clone(), child);
+                }
+            }
         }
     }
 

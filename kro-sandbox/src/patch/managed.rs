@@ -513,7 +513,52 @@ pub(crate) fn record_update(ty: &TypeInfo, old: Option<&Value>, new: &mut Value,
         None if me.set.is_empty() => {}
         None => entries.push(me),
     }
+    cap_update_managers(&mut entries);
     encode_into(new, &entries);
+}
+
+/// The real server keeps at most this many `Update` entries.
+const MAX_UPDATE_MANAGERS: usize = 10;
+/// The entry the oldest `Update` entries are merged into.
+const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Merges the oldest `Update` entries into `ancient-changes` (one per
+/// apiVersion) until at most [`MAX_UPDATE_MANAGERS`] remain.
+fn cap_update_managers(entries: &mut Vec<Entry>) {
+    let mut updates: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].operation == Operation::Update)
+        .collect();
+    if updates.len() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    updates.sort_by(|&a, &b| entries[a].time.cmp(&entries[b].time));
+    let mut count = updates.len();
+    let mut merged_away = Vec::new();
+    let mut first_of_version: Vec<(String, usize)> = Vec::new();
+    for &i in &updates {
+        if count <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let version = entries[i].api_version.clone();
+        match first_of_version.iter().find(|(v, _)| *v == version) {
+            Some(&(_, bucket)) => {
+                let set = entries[i].set.union(&entries[bucket].set);
+                let time = entries[i].time.clone();
+                let b = &mut entries[bucket];
+                b.manager = ANCIENT_CHANGES.to_owned();
+                b.subresource = None;
+                b.set = set;
+                b.time = time;
+                merged_away.push(i);
+                count -= 1;
+            }
+            None => first_of_version.push((version, i)),
+        }
+    }
+    merged_away.sort_unstable();
+    for i in merged_away.into_iter().rev() {
+        entries.remove(i);
+    }
 }
 
 /// Applies ownership for a server-side apply whose merged result is
@@ -595,4 +640,135 @@ pub(crate) fn apply_sets(
 /// Stripped paths, for callers that build sets themselves.
 pub(crate) fn untracked() -> FieldSet {
     strip_set()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cm() -> TypeInfo {
+        TypeInfo::builtin("v1", "ConfigMap").unwrap()
+    }
+
+    fn managers(obj: &Value) -> Vec<String> {
+        decode(obj).into_iter().map(|e| e.manager).collect()
+    }
+
+    #[test]
+    fn an_update_takes_changed_fields_from_other_managers_and_drops_empty_entries() {
+        let t = cm();
+        let w = |m| Write {
+            manager: m,
+            subresource: None,
+            now: "t1",
+        };
+        let mut a = json!({"metadata": {"name": "x"}, "data": {"k": "1"}});
+        record_update(&t, None, &mut a, w("alice"));
+        let mut b = a.clone();
+        b["data"]["k"] = json!("2");
+        record_update(&t, Some(&a), &mut b, w("bob"));
+        // alice created `data` itself and keeps it; `data.k` moved to bob.
+        assert_eq!(managers(&b), vec!["alice", "bob"]);
+        let alice = &decode(&b)[0];
+        assert_eq!(alice.set.paths(), vec![vec![field("data")]]);
+        let mut c = b.clone();
+        c["data"]["j"] = json!("3");
+        record_update(&t, Some(&b), &mut c, w("bob"));
+        let e = decode(&c);
+        assert_eq!(e.len(), 2);
+        assert!(e[1].set.contains(&[field("data"), field("j")]));
+        assert!(e[1].set.contains(&[field("data"), field("k")]));
+        // A no-op write records nothing new and keeps the entry's time.
+        let mut d = c.clone();
+        record_update(
+            &t,
+            Some(&c),
+            &mut d,
+            Write {
+                now: "t2",
+                ..w("bob")
+            },
+        );
+        assert_eq!(decode(&d)[1].time.as_deref(), Some("t1"));
+        let mut e2 = c.clone();
+        record_update(&t, Some(&c), &mut e2, w("carol"));
+        assert_eq!(managers(&e2), vec!["alice", "bob"]);
+    }
+
+    #[test]
+    fn an_explicit_empty_list_resets_managed_fields() {
+        let t = cm();
+        let w = Write {
+            manager: "alice",
+            subresource: None,
+            now: "t",
+        };
+        let mut a = json!({"metadata": {"name": "x"}, "data": {"k": "1"}});
+        record_update(&t, None, &mut a, w);
+        let mut b = a.clone();
+        b["metadata"]["managedFields"] = json!([]);
+        record_update(&t, Some(&a), &mut b, w);
+        assert!(b["metadata"].get("managedFields").is_none());
+    }
+
+    #[test]
+    fn more_than_ten_update_managers_merge_into_ancient_changes() {
+        let t = cm();
+        let mut obj = json!({"metadata": {"name": "x"}, "data": {}});
+        for i in 0..12 {
+            let mut next = obj.clone();
+            next["data"][format!("k{i}")] = json!("v");
+            let now = format!("2026-01-01T00:00:{i:02}Z");
+            let manager = format!("m{i}");
+            record_update(
+                &t,
+                Some(&obj),
+                &mut next,
+                Write {
+                    manager: &manager,
+                    subresource: None,
+                    now: &now,
+                },
+            );
+            obj = next;
+        }
+        let e = decode(&obj);
+        assert_eq!(e.len(), 10);
+        let ancient = e.iter().find(|e| e.manager == ANCIENT_CHANGES).unwrap();
+        for k in ["k0", "k1", "k2"] {
+            assert!(ancient.set.contains(&[field("data"), field(k)]), "{k}");
+        }
+        assert_eq!(ancient.time.as_deref(), Some("2026-01-01T00:00:02Z"));
+    }
+
+    #[test]
+    fn field_sets_follow_list_kinds() {
+        let t = TypeInfo::builtin("v1", "Pod").unwrap();
+        let pod = json!({"metadata": {"finalizers": ["a"], "labels": {}},
+                         "spec": {"containers": [{"name": "c", "args": ["x"], "ports": [{"containerPort": 1}]}]}});
+        let set = to_field_set(t.root(), &pod).unwrap();
+        let fin = PathElement::Value("\"a\"".into());
+        assert!(set.contains(&[field("metadata"), field("finalizers"), fin]));
+        assert!(set.contains(&[field("metadata"), field("labels")]));
+        let c = PathElement::key(vec![("name".into(), &json!("c"))]);
+        let port = PathElement::key(vec![
+            ("containerPort".into(), &json!(1)),
+            ("protocol".into(), &json!("TCP")),
+        ]);
+        let base = [field("spec"), field("containers"), c.clone()];
+        assert!(set.contains(&base));
+        assert!(set.contains(&[base.as_slice(), &[field("args")]].concat()));
+        assert!(set.contains(&[base.as_slice(), &[field("ports"), port]].concat()));
+        let dup = json!({"spec": {"containers": [{"name": "c"}, {"name": "c"}]}});
+        assert!(to_field_set(t.root(), &dup).is_err());
+        // Built-in keys have schema defaults (`name: ""`); a CRD key may not.
+        let schema = json!({"type": "object", "properties": {"items": {
+            "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+            "items": {"type": "object", "properties": {"name": {"type": "string"}, "v": {"type": "string"}}}}}});
+        let crd = TypeInfo::custom("x.io/v1", "X", Some(&schema), false);
+        let keyless = json!({"items": [{"v": "x"}]});
+        let (path, why) = to_field_set(crd.root(), &keyless).unwrap_err();
+        assert_eq!(path, vec![field("items")]);
+        assert!(why.contains("omits key field \"name\""), "{why}");
+    }
 }

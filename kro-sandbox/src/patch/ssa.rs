@@ -227,3 +227,175 @@ pub(crate) fn prune(ty: Ty<'_>, v: &mut Value, remove: &FieldSet, owned: Option<
 fn is_empty_container(v: &Value) -> bool {
     v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::managed::decode;
+    use serde_json::json;
+
+    fn w(manager: &str) -> Write<'_> {
+        Write {
+            manager,
+            subresource: None,
+            now: "t",
+        }
+    }
+
+    fn cm(data: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": data})
+    }
+
+    fn ty() -> TypeInfo {
+        TypeInfo::builtin("v1", "ConfigMap").unwrap()
+    }
+
+    #[test]
+    fn applying_the_same_configuration_twice_changes_nothing() {
+        let t = TypeInfo::builtin("apps/v1", "Deployment").unwrap();
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": {"containers": [
+                {"name": "x", "image": "i", "env": [{"name": "E", "value": "1"}]},
+                {"name": "y", "image": "j"}]}}}});
+        let first = apply(&t, None, &cfg, w("m"), false).unwrap();
+        let second = apply(&t, Some(&first), &cfg, w("m"), false).unwrap();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn fields_dropped_from_a_configuration_go_unless_someone_else_owns_them() {
+        let t = ty();
+        let a = apply(
+            &t,
+            None,
+            &cm(json!({"x": "1", "y": "2", "z": "3"})),
+            w("alice"),
+            false,
+        )
+        .unwrap();
+        // bob shares `y` (same value: no conflict).
+        let b = apply(&t, Some(&a), &cm(json!({"y": "2"})), w("bob"), false).unwrap();
+        let a2 = apply(&t, Some(&b), &cm(json!({"x": "1"})), w("alice"), false).unwrap();
+        assert_eq!(a2["data"], json!({"x": "1", "y": "2"}));
+        // Once nobody applies anything into `data`, the emptied map goes too.
+        let bare = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let b2 = apply(&t, Some(&a2), &bare, w("bob"), false).unwrap();
+        assert_eq!(b2["data"], json!({"x": "1"}));
+        let a3 = apply(&t, Some(&b2), &bare, w("alice"), false).unwrap();
+        assert_eq!(a3.get("data"), None, "{a3}");
+        assert!(decode(&a3).is_empty());
+    }
+
+    #[test]
+    fn conflicts_list_every_field_and_owner_and_force_takes_them() {
+        let t = ty();
+        let a = apply(
+            &t,
+            None,
+            &cm(json!({"x": "1", "y": "2"})),
+            w("alice"),
+            false,
+        )
+        .unwrap();
+        let err = apply(
+            &t,
+            Some(&a),
+            &cm(json!({"x": "9", "y": "9"})),
+            w("bob"),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(err.status_code(), 409);
+        assert_eq!(
+            err.message(),
+            "Apply failed with 2 conflicts: conflicts with \"alice\":\n- .data.x\n- .data.y"
+        );
+        let causes = err.details().unwrap()["causes"].as_array().unwrap().len();
+        assert_eq!(causes, 2);
+        let forced = apply(
+            &t,
+            Some(&a),
+            &cm(json!({"x": "9", "y": "9"})),
+            w("bob"),
+            true,
+        )
+        .unwrap();
+        let entries = decode(&forced);
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| e.manager.as_str())
+                .collect::<Vec<_>>(),
+            vec!["bob"]
+        );
+    }
+
+    #[test]
+    fn conflicts_with_update_managers_name_their_api_version() {
+        let t = ty();
+        let mut created = cm(json!({"x": "1"}));
+        managed::record_update(&t, None, &mut created, w("kubectl-edit"));
+        let err = apply(&t, Some(&created), &cm(json!({"x": "2"})), w("hub"), false).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .data.x"
+        );
+    }
+
+    #[test]
+    fn status_apply_owns_status_only_and_keeps_spec() {
+        let t = TypeInfo::builtin("apps/v1", "Deployment").unwrap();
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                          "spec": {"replicas": 2}, "status": {"replicas": 1}});
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                         "spec": {"replicas": 5}, "status": {"readyReplicas": 1}});
+        let sw = Write {
+            manager: "ctrl",
+            subresource: Some("status"),
+            now: "t",
+        };
+        let out = apply(&t, Some(&live), &cfg, sw, false).unwrap();
+        assert_eq!(out["spec"]["replicas"], 2);
+        assert_eq!(out["status"], json!({"replicas": 1, "readyReplicas": 1}));
+        let e = &decode(&out)[0];
+        assert_eq!(e.subresource.as_deref(), Some("status"));
+        assert_eq!(
+            e.set.to_fields_v1(),
+            json!({"f:status": {"f:readyReplicas": {}}})
+        );
+    }
+
+    #[test]
+    fn keyed_lists_merge_in_place_and_keep_other_items() {
+        let t = TypeInfo::builtin("v1", "Pod").unwrap();
+        let live = json!({"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}});
+        let cfg = json!({"spec": {"containers": [{"name": "c", "image": "3"}, {"name": "b", "image": "9"}]}});
+        let out = apply(&t, Some(&live), &cfg, w("m"), true).unwrap();
+        let names: Vec<&str> = out["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["a", "c", "b"]);
+        assert_eq!(out["spec"]["containers"][2]["image"], "9");
+    }
+
+    #[test]
+    fn yaml_bodies_and_their_errors() {
+        let v = parse_body(b"apiVersion: v1\nkind: ConfigMap\ndata:\n  a: \"1\"\n").unwrap();
+        assert_eq!(v["data"]["a"], "1");
+        let err = parse_body(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg\ndata: [\n")
+            .unwrap_err();
+        assert_eq!(err.status_code(), 400);
+        assert!(
+            err.message()
+                .starts_with("error decoding YAML: error converting YAML to JSON: yaml: line ")
+        );
+        assert!(apply(&ty(), None, &json!([1]), w("m"), false).is_err());
+        assert_eq!(
+            apply(&ty(), None, &cm(json!({})), w(""), false).unwrap_err(),
+            PatchError::MissingFieldManager
+        );
+    }
+}
