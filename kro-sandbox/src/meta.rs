@@ -92,6 +92,49 @@ pub fn validate_name(rule: NameRule, name: &str, field: &str) -> Vec<Cause> {
     }
 }
 
+/// ObjectMeta's fields in Go struct order, which is how the real server serializes them.
+const META_ORDER: &[&str] = &[
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Puts `apiVersion`, `kind`, `metadata` first and metadata's fields in the real server's
+/// order, so stored objects serialize as the real server's do.
+pub fn canonical_order(obj: &mut Value) {
+    let Value::Object(root) = obj else { return };
+    if let Some(Value::Object(m)) = root.get_mut("metadata") {
+        let mut sorted = Map::new();
+        for k in META_ORDER {
+            if let Some(v) = m.shift_remove(*k) {
+                sorted.insert((*k).to_owned(), v);
+            }
+        }
+        sorted.append(m);
+        *m = sorted;
+    }
+    let mut head = Map::new();
+    for k in ["apiVersion", "kind", "metadata"] {
+        if let Some(v) = root.shift_remove(k) {
+            head.insert(k.to_owned(), v);
+        }
+    }
+    head.append(root);
+    *root = head;
+}
+
 /// `obj.metadata`, created if missing or not an object.
 pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {

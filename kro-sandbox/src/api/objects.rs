@@ -556,6 +556,7 @@ pub fn create_locked(
     }
     let rv = data.next_rv();
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+    meta::canonical_order(&mut obj);
     let text: Arc<str> = Arc::from(serde_json::to_string(&obj).unwrap_or_default());
     data.put(&ctx_res(def), key, rv, text, EventType::Added);
     admission::after_write(ctx.sh, data, def, &obj, None);
@@ -756,6 +757,7 @@ pub fn update_locked(
     }
     let rv = data.next_rv();
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+    meta::canonical_order(&mut obj);
     let text: Arc<str> = Arc::from(serde_json::to_string(&obj).unwrap_or_default());
     data.put(
         &ctx_res(def),
@@ -1033,6 +1035,7 @@ fn delete_locked(
         }
         let rv = data.next_rv();
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+        meta::canonical_order(&mut obj);
         data.put(
             &ctx_res(def),
             key,
