@@ -156,3 +156,67 @@ fn required_and_default_interactions_match_upstream() {
             .is_none()
     );
 }
+
+/// Schemas of Deployment, StatefulSet, Service, Secret, ConfigMap,
+/// PersistentVolumeClaim and Ingress, extracted from the OpenAPI v3
+/// documents of a kube-apiserver v1.32 (descriptions removed), the way the
+/// hub reads them from a cluster.
+fn cluster_schemas() -> kro_core::CompileOptions {
+    let text = std::fs::read_to_string(data("openapi-subset.json")).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    kro_core::CompileOptions {
+        resource_schemas: kro_core::simpleschema::kind_schemas(&doc),
+    }
+}
+
+fn typed_crd(name: &str) -> Value {
+    let text = std::fs::read_to_string(data(name)).unwrap();
+    let rgd = kro_core::parse_rgd_yaml(&text).unwrap();
+    let graph =
+        kro_core::compile_with(&rgd, &cluster_schemas()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    graph.crd().clone()
+}
+
+#[test]
+fn cluster_schemas_cover_the_golden_kinds() {
+    let kinds = cluster_schemas().resource_schemas;
+    for (api_version, kind) in [
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+        ("v1", "Service"),
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+        ("v1", "PersistentVolumeClaim"),
+        ("networking.k8s.io/v1", "Ingress"),
+    ] {
+        let schema = &kinds[&(api_version.to_owned(), kind.to_owned())];
+        assert_eq!(
+            schema["properties"]["metadata"]["properties"]["name"]["type"],
+            "string"
+        );
+    }
+}
+
+/// With the cluster's schemas the status fields get precise types, as
+/// upstream kro infers them.
+#[test]
+fn webapp_crd_with_cluster_schemas() {
+    let crd = typed_crd("webapp-rgd.yaml");
+    check_golden(&crd, "webapp.typed.crd.yaml");
+    let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    assert_eq!(status["availableReplicas"]["type"], "integer");
+    assert_eq!(status["deploymentConditions"]["type"], "array");
+    assert_eq!(
+        status["deploymentConditions"]["items"]["properties"]["status"]["type"],
+        "string"
+    );
+}
+
+#[test]
+fn wordpress_crd_with_cluster_schemas() {
+    let crd = typed_crd("wordpress-rgd.yaml");
+    check_golden(&crd, "wordpress.typed.crd.yaml");
+    let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    assert_eq!(status["availableReplicas"]["type"], "integer");
+    assert_eq!(status["databaseReady"]["type"], "boolean");
+}
