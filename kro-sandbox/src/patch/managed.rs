@@ -238,7 +238,10 @@ pub(crate) fn to_field_set(ty: Ty<'_>, v: &Value) -> Result<FieldSet, TypeError>
 
 fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Result<(), TypeError> {
     match ty.shape() {
-        Shape::Scalar => out.insert(path),
+        Shape::Scalar => {
+            scalar_fits(ty, v).map_err(|e| (path.clone(), e))?;
+            out.insert(path);
+        }
         Shape::List(elem, kind) => match v {
             Value::Array(items) if kind != ListKind::Atomic => {
                 let mut seen = std::collections::HashSet::new();
@@ -280,6 +283,46 @@ fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Resul
         }
     }
     Ok(())
+}
+
+/// Go's name for the type of a decoded JSON value (`%T`).
+fn go_dynamic_type(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "map[string]interface {}",
+        Value::Array(_) => "[]interface {}",
+        Value::String(_) => "string",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int64",
+        Value::Bool(_) => "bool",
+        Value::Null => "<nil>",
+    }
+}
+
+/// The real server's scalar validation of an applied configuration.
+fn scalar_fits(ty: Ty<'_>, v: &Value) -> Result<(), String> {
+    if v.is_null() {
+        return Ok(());
+    }
+    let fits = match ty.scalar_type() {
+        (_, Some("int-or-string")) => v.is_string() || v.is_number(),
+        (Some("integer" | "number"), _) => v.is_number(),
+        (Some("boolean"), _) => v.is_boolean(),
+        (Some("string"), _) => v.is_string(),
+        _ => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(match ty.scalar_type() {
+        (Some("integer" | "number"), _) => {
+            format!(
+                "expected numeric (int or float), got {}",
+                go_dynamic_type(v)
+            )
+        }
+        (Some("boolean"), _) => format!("expected boolean, got {v}"),
+        _ => format!("expected string, got {v}"),
+    })
 }
 
 /// What changed between two versions of an object.
@@ -770,5 +813,9 @@ mod tests {
         let (path, why) = to_field_set(crd.root(), &keyless).unwrap_err();
         assert_eq!(path, vec![field("items")]);
         assert!(why.contains("omits key field \"name\""), "{why}");
+        let (path, why) =
+            to_field_set(t.root(), &json!({"spec": {"activeDeadlineSeconds": "x"}})).unwrap_err();
+        assert_eq!(path, vec![field("spec"), field("activeDeadlineSeconds")]);
+        assert_eq!(why, "expected numeric (int or float), got string");
     }
 }

@@ -116,6 +116,13 @@ impl<'a> Ty<'a> {
         self.attr(key).and_then(Value::as_bool).unwrap_or(false)
     }
 
+    /// Whether the node is a whole custom object (the root, or an
+    /// `x-kubernetes-embedded-resource`): `apiVersion`, `kind` and a typed
+    /// `metadata` are implied.
+    fn is_object_root(&self) -> bool {
+        self.custom_root || (self.custom && self.flag("x-kubernetes-embedded-resource"))
+    }
+
     /// Whether this node has no schema.
     pub fn is_deduced(&self) -> bool {
         self.inner.is_none()
@@ -139,7 +146,7 @@ impl<'a> Ty<'a> {
             Some("string" | "integer" | "number" | "boolean") => Shape::Scalar,
             Some("array") => self.list_shape(items),
             _ if items.is_some() => self.list_shape(items),
-            _ if props || self.custom_root => Shape::Struct,
+            _ if props || self.is_object_root() => Shape::Struct,
             _ if additional.is_some() => {
                 Shape::Map(additional.map_or(Ty::DEDUCED, |a| Ty::of(a, self.custom)))
             }
@@ -173,7 +180,7 @@ impl<'a> Ty<'a> {
     /// The type of a field of a struct or an entry of a map; `None` when the
     /// field is not declared and unknown fields are not preserved.
     pub fn field(&self, name: &str) -> Option<Ty<'a>> {
-        if self.custom_root {
+        if self.is_object_root() {
             match name {
                 "metadata" => return builtin().defs.get(OBJECT_META).map(|n| Ty::of(n, false)),
                 "apiVersion" | "kind" => return Some(Ty::of(&builtin().string_node, false)),
@@ -209,7 +216,7 @@ impl<'a> Ty<'a> {
 
     /// Whether `name` is a declared field (not a free map key).
     pub fn declares(&self, name: &str) -> bool {
-        (self.custom_root && matches!(name, "metadata" | "apiVersion" | "kind"))
+        (self.is_object_root() && matches!(name, "metadata" | "apiVersion" | "kind"))
             || self
                 .inner
                 .and_then(|i| i.get("properties"))
@@ -516,6 +523,15 @@ mod tests {
         assert!(at(t.root(), &["spec"]).field("volume").is_none());
         assert!(at(t.root(), &["spec", "free", "x", "y"]).is_deduced());
         assert!(!t.is_builtin());
+        let embedded = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                         "x-kubernetes-preserve-unknown-fields": true}}}}});
+        let t = TypeInfo::custom("x/v1", "X", Some(&embedded), false);
+        let meta = at(t.root(), &["spec", "template", "metadata"]);
+        assert!(matches!(
+            at(meta, &["ownerReferences"]).shape(),
+            Shape::List(_, ListKind::Map(_))
+        ));
         let untyped = TypeInfo::custom("x/v1", "X", None, false);
         assert!(untyped.root().field("anything").is_some());
     }
