@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
@@ -53,8 +54,12 @@ pub enum HarnessError {
 
 /// One test's cluster and the hub running against it.
 pub struct Env {
-    /// Client of the cluster the hub manages.
+    /// Client of the cluster the hub manages (the test's own).
     pub client: Client,
+    /// Configuration of that cluster, for the hub's own client.
+    pub config: kube::Config,
+    /// Metrics of the running hub (API calls it made, by verb).
+    pub metrics: Arc<kro_hub::metrics::Metrics>,
     /// The sandbox, when not on a real cluster.
     pub sandbox: Option<kro_sandbox::Sandbox>,
     hub: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
@@ -85,8 +90,13 @@ impl std::fmt::Debug for Env {
 impl Env {
     /// A cluster (sandbox unless `KRO_E2E_KUBECONFIG` is set) with a hub running.
     pub async fn start() -> Result<Self, HarnessError> {
+        Self::start_with(hub_options()).await
+    }
+
+    /// Like [`Env::start`] with explicit hub options.
+    pub async fn start_with(options: kro_hub::HubOptions) -> Result<Self, HarnessError> {
         let mut env = Self::cluster_only().await?;
-        env.start_hub().await?;
+        env.start_hub(options).await?;
         Ok(env)
     }
 
@@ -98,8 +108,12 @@ impl Env {
                 kubeconfig: Some(PathBuf::from(path)),
                 context: None,
             };
+            let config = source.config().await?;
             return Ok(Self {
-                client: source.client().await?,
+                client: Client::try_from(config.clone())
+                    .map_err(kro_hub::kubeconfig::ClusterSourceError::from)?,
+                config,
+                metrics: kro_hub::metrics::Metrics::new(),
                 sandbox: None,
                 hub: None,
             });
@@ -109,8 +123,14 @@ impl Env {
             .start()
             .await?;
         let client = sandbox.client().await?;
+        let config =
+            kube::Config::from_custom_kubeconfig(sandbox.kubeconfig()?, &Default::default())
+                .await
+                .map_err(kro_hub::kubeconfig::ClusterSourceError::from)?;
         let env = Self {
             client: client.clone(),
+            config: config.clone(),
+            metrics: kro_hub::metrics::Metrics::new(),
             sandbox: None,
             hub: None,
         };
@@ -119,6 +139,8 @@ impl Env {
         drop(env);
         Ok(Self {
             client,
+            config,
+            metrics: kro_hub::metrics::Metrics::new(),
             sandbox: Some(sandbox),
             hub: None,
         })
@@ -126,14 +148,13 @@ impl Env {
 
     /// Starts the hub in-process (fast resync so tests see drift repaired)
     /// and waits until it has installed its CRDs.
-    pub async fn start_hub(&mut self) -> Result<(), HarnessError> {
+    pub async fn start_hub(&mut self, options: kro_hub::HubOptions) -> Result<(), HarnessError> {
         let (tx, rx) = oneshot::channel::<()>();
-        let options = kro_hub::HubOptions {
-            delete_crds: false,
-            resync: Duration::from_secs(30),
-        };
-        let client = self.client.clone();
         let metrics = kro_hub::metrics::Metrics::new();
+        self.metrics = metrics.clone();
+        let client =
+            kro_hub::api_calls::counted_client(self.config.clone(), metrics.clone(), "hub")
+                .map_err(kro_hub::kubeconfig::ClusterSourceError::from)?;
         let ready = metrics.clone();
         let task = tokio::spawn(async move {
             let stop = async move {
@@ -246,6 +267,22 @@ impl Env {
         };
         Ok((api, name))
     }
+}
+
+/// The hub options tests use: a fast resync so repairs are quick.
+pub fn hub_options() -> kro_hub::HubOptions {
+    kro_hub::HubOptions {
+        delete_crds: false,
+        resync: Duration::from_secs(30),
+    }
+}
+
+/// How many writes (create, update, apply, patch, delete) the hub made.
+pub fn hub_writes(metrics: &kro_hub::metrics::Metrics) -> u64 {
+    ["create", "update", "apply", "patch", "delete"]
+        .iter()
+        .map(|v| metrics.api_calls("hub", v))
+        .sum()
 }
 
 /// How long tests wait for the hub to converge.

@@ -1,6 +1,9 @@
 //! Graph behaviour beyond the walk-through: rejected RGDs, includeWhen,
 //! readyWhen ordering, external references, drift and deletion policy.
 
+// Test helpers fail the test on any error, with its message.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use kro_e2e::{Env, condition};

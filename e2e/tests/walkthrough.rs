@@ -1,54 +1,10 @@
 //! The kro walk-through, step by step, as a kro user would run it.
 
-use std::time::Duration;
+// Test helpers fail the test on any error, with its message.
+#![allow(clippy::unwrap_used)]
 
-use kro_e2e::{Env, eventually, fixture};
+use kro_e2e::{Env, WAIT, condition, eventually, fixture};
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-}
-
-async fn wait_rgd_active(env: &Env, name: &str) -> Value {
-    eventually(&format!("RGD {name} Active"), WAIT, || async {
-        let rgd = env
-            .get("kro.run/v1alpha1", "ResourceGraphDefinition", None, name)
-            .await
-            .map_err(|e| e.to_string())?;
-        match rgd {
-            Some(r) if r.pointer("/status/state") == Some(&Value::from("Active")) => Ok(Some(r)),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
-    .unwrap()
-}
-
-async fn wait_object(
-    env: &Env,
-    api_version: &str,
-    kind: &str,
-    name: &str,
-    check: impl Fn(&Value) -> bool,
-) -> Value {
-    eventually(&format!("{kind} {name}"), WAIT, || async {
-        match env
-            .get(api_version, kind, Some("default"), name)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            Some(obj) if check(&obj) => Ok(Some(obj)),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walkthrough_create_status_update_delete() {
@@ -56,7 +12,7 @@ async fn walkthrough_create_status_update_delete() {
 
     // 1. The RGD becomes Active and serves the Application kind with defaults.
     env.apply_yaml(&fixture("webapp-rgd.yaml")).await.unwrap();
-    let rgd = wait_rgd_active(&env, "web-app").await;
+    let rgd = env.wait_rgd("web-app", "Active").await.unwrap();
     assert_eq!(
         rgd["status"]["topologicalOrder"],
         serde_json::json!(["deployment", "service"])
@@ -81,7 +37,16 @@ async fn walkthrough_create_status_update_delete() {
 
     // 2. app1: Deployment with 3 replicas of httpd:2.4 and a NodePort Service.
     env.apply_yaml(&fixture("app1.yaml")).await.unwrap();
-    let deployment = wait_object(&env, "apps/v1", "Deployment", "web-app-1", |_| true).await;
+    let deployment = env
+        .wait_for(
+            "apps/v1",
+            "Deployment",
+            Some("default"),
+            "web-app-1",
+            |_| true,
+        )
+        .await
+        .unwrap();
     assert_eq!(deployment["spec"]["replicas"], 3);
     assert_eq!(
         deployment["spec"]["selector"]["matchLabels"]["app"],
@@ -104,28 +69,63 @@ async fn walkthrough_create_status_update_delete() {
         deployment["metadata"]["labels"]["kro.run/instance-name"],
         "web-app-1"
     );
-    let service = wait_object(&env, "v1", "Service", "web-app-1-service", |_| true).await;
+    let service = env
+        .wait_for(
+            "v1",
+            "Service",
+            Some("default"),
+            "web-app-1-service",
+            |_| true,
+        )
+        .await
+        .unwrap();
     assert_eq!(service["spec"]["type"], "NodePort");
     assert_eq!(service["spec"]["selector"]["app"], "web-app-1");
     assert_eq!(service["spec"]["ports"][0]["port"], 80);
 
     // 3. app2: defaults fill in image... the file sets nginx and 1 replica, ClusterIP.
     env.apply_yaml(&fixture("app2.yaml")).await.unwrap();
-    let deployment2 = wait_object(&env, "apps/v1", "Deployment", "web-app-2", |_| true).await;
+    let deployment2 = env
+        .wait_for(
+            "apps/v1",
+            "Deployment",
+            Some("default"),
+            "web-app-2",
+            |_| true,
+        )
+        .await
+        .unwrap();
     assert_eq!(deployment2["spec"]["replicas"], 1);
     assert_eq!(
         deployment2["spec"]["template"]["spec"]["containers"][0]["image"],
         "nginx"
     );
-    let service2 = wait_object(&env, "v1", "Service", "web-app-2-service", |_| true).await;
+    let service2 = env
+        .wait_for(
+            "v1",
+            "Service",
+            Some("default"),
+            "web-app-2-service",
+            |_| true,
+        )
+        .await
+        .unwrap();
     assert_eq!(service2["spec"]["type"], "ClusterIP");
 
     // 4. Status carries the Deployment's availability once it reports it.
-    let app1 = wait_object(&env, "kro.run/v1alpha1", "Application", "web-app-1", |a| {
-        a.pointer("/status/availableReplicas") == Some(&Value::from(3))
-            && a.pointer("/status/state") == Some(&Value::from("ACTIVE"))
-    })
-    .await;
+    let app1 = env
+        .wait_for(
+            "kro.run/v1alpha1",
+            "Application",
+            Some("default"),
+            "web-app-1",
+            |a| {
+                a.pointer("/status/availableReplicas") == Some(&Value::from(3))
+                    && a.pointer("/status/state") == Some(&Value::from("ACTIVE"))
+            },
+        )
+        .await
+        .unwrap();
     assert!(
         app1["status"]["deploymentConditions"]
             .as_array()
@@ -144,14 +144,16 @@ async fn walkthrough_create_status_update_delete() {
 
     // 5. Update: the Service becomes NodePort and the Deployment scales to 6.
     env.apply_yaml(&fixture("app2-update.yaml")).await.unwrap();
-    wait_object(&env, "apps/v1", "Deployment", "web-app-2", |d| {
+    env.wait_for("apps/v1", "Deployment", Some("default"), "web-app-2", |d| {
         d["spec"]["replicas"] == 6
     })
-    .await;
-    wait_object(&env, "v1", "Service", "web-app-2-service", |s| {
+    .await
+    .unwrap();
+    env.wait_for("v1", "Service", Some("default"), "web-app-2-service", |s| {
         s["spec"]["type"] == "NodePort"
     })
-    .await;
+    .await
+    .unwrap();
 
     // 6. Deleting an instance deletes its Service and Deployment, then the instance.
     let app1_doc: Value = kro_core::parse_yaml_documents(&fixture("app1.yaml"))

@@ -1,6 +1,7 @@
 //! kro-hub: the controller that turns ResourceGraphDefinitions into CRDs and
 //! live instances, on its own cluster or fanned out to member clusters.
 
+pub mod api_calls;
 pub mod conditions;
 pub mod crd_compat;
 pub mod finalizer;

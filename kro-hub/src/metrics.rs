@@ -131,6 +131,16 @@ impl Metrics {
             .inc();
     }
 
+    /// How many calls of `verb` were made to `cluster` so far.
+    pub fn api_calls(&self, cluster: &str, verb: &str) -> u64 {
+        self.api_calls
+            .get_or_create(&ApiCallLabels {
+                cluster: cluster.to_owned(),
+                verb: verb.to_owned(),
+            })
+            .get()
+    }
+
     /// Marks the process ready (CRDs installed, controllers started).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);

@@ -289,6 +289,11 @@ async fn ensure_crd(
             )));
         }
     }
+    if let Some(existing) = &existing
+        && crd_is_current(existing, crd)
+    {
+        return Ok(Ok(()));
+    }
     match crate::install::apply_crd(&ctx.client, crd, Duration::from_secs(30)).await {
         Ok(()) => Ok(Ok(())),
         Err(crate::install::InstallError::Apply { source, name }) => Err(RgdError::Kube {
@@ -297,6 +302,31 @@ async fn ensure_crd(
         }),
         Err(other) => Ok(Err(other.to_string())),
     }
+}
+
+/// Whether the served CRD already holds everything we would apply and is
+/// Established: then a resync makes no write.
+fn crd_is_current(existing: &CustomResourceDefinition, desired: &CustomResourceDefinition) -> bool {
+    let established = existing
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        });
+    let (Ok(existing), Ok(desired)) = (
+        serde_json::to_value(existing),
+        serde_json::to_value(desired),
+    ) else {
+        return false;
+    };
+    established
+        && crate::instance::is_subset(&desired["spec"], &existing["spec"])
+        && crate::instance::is_subset(
+            &desired["metadata"]["labels"],
+            &existing["metadata"]["labels"],
+        )
 }
 
 fn inactive_status(generation: Option<i64>, reason: &str, message: &str) -> Value {

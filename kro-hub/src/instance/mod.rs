@@ -20,7 +20,7 @@ use kube::runtime::watcher;
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
 
-pub use children::Discovery;
+pub use children::{Discovery, is_subset};
 pub use reconcile::{InstanceCtx, InstanceError};
 
 use crate::labels;

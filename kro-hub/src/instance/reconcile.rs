@@ -362,7 +362,6 @@ impl<'a> Reconciler<'a> {
         {
             meta.insert("namespace".to_owned(), Value::String(ns.to_owned()));
         }
-        self.ctx.env.metrics.api_call("hub", "get");
         let live = api.get_opt(&name).await.map_err(|e| api_message(&e))?;
         if let Some(live) = live {
             let live = serde_json::to_value(live).unwrap_or(Value::Null);
@@ -370,7 +369,6 @@ impl<'a> Reconciler<'a> {
                 return Ok(Some(live));
             }
         }
-        self.ctx.env.metrics.api_call("hub", "apply");
         let applied = children::apply(&api, &name, &desired)
             .await
             .map_err(|e| api_message(&e))?;
@@ -413,7 +411,6 @@ impl<'a> Reconciler<'a> {
             labels::NODE_ID,
             labels::label_value(node.id())
         );
-        self.ctx.env.metrics.api_call("hub", "list");
         let existing = api
             .list_metadata(&ListParams::default().labels(&selector))
             .await
@@ -430,7 +427,6 @@ impl<'a> Reconciler<'a> {
                 }
                 None => api.clone(),
             };
-            self.ctx.env.metrics.api_call("hub", "delete");
             match child_api
                 .delete(&child.name_any(), &DeleteParams::background())
                 .await
@@ -515,7 +511,6 @@ impl<'a> Reconciler<'a> {
                 }
             }
         }
-        self.ctx.env.metrics.api_call("hub", "patch-status");
         api.patch_status(
             &self.identity.name,
             &PatchParams::default(),

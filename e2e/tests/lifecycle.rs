@@ -1,0 +1,257 @@
+//! The hub's lifecycle guarantees: no writes once converged, restart
+//! without duplicates or orphans, RGD deletion that never strands
+//! instances, schema validation by the API server, and refused breaking
+//! changes.
+
+// Test helpers fail the test on any error, with its message.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use kro_e2e::{Env, condition, hub_options, hub_writes};
+use serde_json::{Value, json};
+
+fn two_configmaps(name: &str, kind: &str) -> Value {
+    json!({
+        "apiVersion": "kro.run/v1alpha1",
+        "kind": "ResourceGraphDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": kind,
+                "spec": {"name": "string | required=true", "size": "integer | default=1 minimum=1 maximum=5"},
+                "status": {"firstUid": "${first.metadata.uid}"}},
+            "resources": [
+                {"id": "first", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.spec.name}-first"}, "data": {"size": "${string(schema.spec.size)}"}}},
+                {"id": "second", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${first.metadata.name}-second"}, "data": {}}}
+            ]
+        }
+    })
+}
+
+fn instance(kind: &str, name: &str) -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": kind,
+        "metadata": {"name": name, "namespace": "default"}, "spec": {"name": name}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converged_instance_causes_no_writes_across_resyncs() {
+    let mut options = hub_options();
+    options.resync = Duration::from_millis(300);
+    let env = Env::start_with(options).await.unwrap();
+    env.apply(&two_configmaps("quiet", "Quiet")).await.unwrap();
+    env.wait_rgd("quiet", "Active").await.unwrap();
+    env.apply(&instance("Quiet", "q1")).await.unwrap();
+    let converged = env
+        .wait_for("kro.run/v1alpha1", "Quiet", Some("default"), "q1", |q| {
+            q["status"]["state"] == "ACTIVE" && q["status"]["firstUid"].is_string()
+        })
+        .await
+        .unwrap();
+    // Let in-flight reconciles settle, then measure over several resyncs.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = hub_writes(&env.metrics);
+    let reconciles_before = env.metrics.render();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = hub_writes(&env.metrics);
+    assert_eq!(
+        before,
+        after,
+        "writes during resyncs of a converged instance:\n{reconciles_before}\n{}",
+        env.metrics.render()
+    );
+    assert_ne!(reconciles_before, env.metrics.render(), "resyncs did run");
+    let now = env
+        .get("kro.run/v1alpha1", "Quiet", Some("default"), "q1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        now["metadata"]["resourceVersion"],
+        converged["metadata"]["resourceVersion"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_the_hub_creates_no_duplicates_and_leaves_no_orphans() {
+    let mut env = Env::start().await.unwrap();
+    env.apply(&two_configmaps("restart", "Restart"))
+        .await
+        .unwrap();
+    env.wait_rgd("restart", "Active").await.unwrap();
+    env.apply(&instance("Restart", "r1")).await.unwrap();
+    // Stop the hub as soon as the first child exists: mid-reconcile.
+    env.wait_for("v1", "ConfigMap", Some("default"), "r1-first", |_| true)
+        .await
+        .unwrap();
+    env.stop_hub().await;
+    let first = env
+        .get("v1", "ConfigMap", Some("default"), "r1-first")
+        .await
+        .unwrap()
+        .unwrap();
+    env.start_hub(hub_options()).await.unwrap();
+    env.wait_for("kro.run/v1alpha1", "Restart", Some("default"), "r1", |r| {
+        r["status"]["state"] == "ACTIVE"
+    })
+    .await
+    .unwrap();
+    let again = env
+        .get("v1", "ConfigMap", Some("default"), "r1-first")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first["metadata"]["uid"], again["metadata"]["uid"],
+        "the child was adopted, not recreated"
+    );
+    // Delete while the hub is down: the finalizer holds the instance until the hub cleans up.
+    env.stop_hub().await;
+    env.delete(&instance("Restart", "r1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        env.get("kro.run/v1alpha1", "Restart", Some("default"), "r1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    env.start_hub(hub_options()).await.unwrap();
+    env.wait_gone("kro.run/v1alpha1", "Restart", Some("default"), "r1")
+        .await
+        .unwrap();
+    assert!(
+        env.get("v1", "ConfigMap", Some("default"), "r1-first")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        env.get("v1", "ConfigMap", Some("default"), "r1-first-second")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_rgd_waits_for_its_instances() {
+    let env = Env::start().await.unwrap();
+    let rgd = two_configmaps("keeper", "Keeper");
+    env.apply(&rgd).await.unwrap();
+    env.wait_rgd("keeper", "Active").await.unwrap();
+    env.apply(&instance("Keeper", "k1")).await.unwrap();
+    env.wait_for("kro.run/v1alpha1", "Keeper", Some("default"), "k1", |k| {
+        k["status"]["state"] == "ACTIVE"
+    })
+    .await
+    .unwrap();
+    env.delete(&rgd).await.unwrap();
+    let held = env
+        .wait_for(
+            "kro.run/v1alpha1",
+            "ResourceGraphDefinition",
+            None,
+            "keeper",
+            |r| condition(r, "Ready").is_some_and(|c| c["reason"] == "Deleting"),
+        )
+        .await
+        .unwrap();
+    let message = condition(&held, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("default/k1"), "{message}");
+    // The instance and its children are untouched while the RGD waits.
+    assert!(
+        env.get("v1", "ConfigMap", Some("default"), "k1-first")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    env.delete(&instance("Keeper", "k1")).await.unwrap();
+    env.wait_gone("v1", "ConfigMap", Some("default"), "k1-first-second")
+        .await
+        .unwrap();
+    env.wait_gone("v1", "ConfigMap", Some("default"), "k1-first")
+        .await
+        .unwrap();
+    env.wait_gone(
+        "kro.run/v1alpha1",
+        "ResourceGraphDefinition",
+        None,
+        "keeper",
+    )
+    .await
+    .unwrap();
+    // Like upstream kro, the CRD stays unless the hub runs with --delete-crds.
+    assert!(
+        env.get(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "keepers.kro.run"
+        )
+        .await
+        .unwrap()
+        .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_rejects_an_instance_that_fails_the_schema() {
+    let env = Env::start().await.unwrap();
+    env.apply(&two_configmaps("strict", "Strict"))
+        .await
+        .unwrap();
+    env.wait_rgd("strict", "Active").await.unwrap();
+    let mut bad = instance("Strict", "s1");
+    bad["spec"]["size"] = json!(9);
+    let err = env.apply(&bad).await.unwrap_err().to_string();
+    assert!(err.contains("spec.size") && err.contains("422"), "{err}");
+    let mut missing = instance("Strict", "s2");
+    missing["spec"] = json!({});
+    let err = env.apply(&missing).await.unwrap_err().to_string();
+    assert!(err.contains("spec.name"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaking_schema_change_is_refused_unless_allowed() {
+    let env = Env::start().await.unwrap();
+    let mut rgd = two_configmaps("evolve", "Evolve");
+    env.apply(&rgd).await.unwrap();
+    env.wait_rgd("evolve", "Active").await.unwrap();
+    // Changing `size` from integer to string would break stored instances.
+    rgd["spec"]["schema"]["spec"]["size"] = json!("string | default=\"1\"");
+    rgd["spec"]["resources"][0]["template"]["data"]["size"] = json!("${schema.spec.size}");
+    env.apply(&rgd).await.unwrap();
+    let refused = env
+        .wait_for(
+            "kro.run/v1alpha1",
+            "ResourceGraphDefinition",
+            None,
+            "evolve",
+            |r| condition(r, "KindReady").is_some_and(|c| c["status"] == "False"),
+        )
+        .await
+        .unwrap();
+    let msg = condition(&refused, "KindReady").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        msg.contains(".spec.size: type changed from integer to string"),
+        "{msg}"
+    );
+    assert!(msg.contains("kro.run/allow-breaking-changes"), "{msg}");
+
+    rgd["metadata"]["annotations"] = json!({"kro.run/allow-breaking-changes": "true"});
+    env.apply(&rgd).await.unwrap();
+    env.wait_for("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "evolves.kro.run", |c| {
+        c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"]["type"] == "string"
+    })
+    .await
+    .unwrap();
+    env.wait_rgd("evolve", "Active").await.unwrap();
+}
