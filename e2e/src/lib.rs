@@ -241,6 +241,39 @@ impl Env {
         Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
     }
 
+    /// Lists objects of a kind, in one namespace or all.
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Value>, HarnessError> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .map_err(|source| HarnessError::Kube {
+                what: format!("discovering {api_version} {kind}"),
+                source,
+            })?;
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        };
+        let list = api
+            .list(&Default::default())
+            .await
+            .map_err(|source| HarnessError::Kube {
+                what: format!("listing {kind}"),
+                source,
+            })?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .collect())
+    }
+
     async fn api_for(&self, doc: &Value) -> Result<(Api<DynamicObject>, String), HarnessError> {
         let fixture = |m: &str| HarnessError::Fixture(format!("{m}: {doc}"));
         let api_version = doc["apiVersion"]

@@ -255,3 +255,56 @@ async fn a_breaking_schema_change_is_refused_unless_allowed() {
     .unwrap();
     env.wait_rgd("evolve", "Active").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_child_puts_the_instance_in_error_with_the_servers_message_and_an_event() {
+    let env = Env::start().await.unwrap();
+    env.apply(&json!({
+        "apiVersion": "kro.run/v1alpha1",
+        "kind": "ResourceGraphDefinition",
+        "metadata": {"name": "broken"},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": "Broken", "spec": {"name": "string"}},
+            "resources": [{"id": "badName", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "${schema.spec.name}"}, "data": {}}}]
+        }
+    }))
+    .await
+    .unwrap();
+    env.wait_rgd("broken", "Active").await.unwrap();
+    let mut inst = instance("Broken", "b1");
+    inst["spec"]["name"] = json!("Not_A_Valid_Name");
+    env.apply(&inst).await.unwrap();
+    let failed = env
+        .wait_for("kro.run/v1alpha1", "Broken", Some("default"), "b1", |b| {
+            b["status"]["state"] == "ERROR"
+        })
+        .await
+        .unwrap();
+    let ready = condition(&failed, "Ready").unwrap();
+    let message = ready["message"].as_str().unwrap();
+    assert!(message.starts_with("resource badName: "), "{message}");
+    assert!(
+        message.contains("Invalid") && message.contains("Not_A_Valid_Name"),
+        "{message}"
+    );
+
+    let events = kro_e2e::eventually("a Warning event on the instance", kro_e2e::WAIT, || async {
+        let list = env
+            .list("events.k8s.io/v1", "Event", Some("default"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let found: Vec<Value> = list
+            .into_iter()
+            .filter(|e| e["regarding"]["name"] == "b1" && e["type"] == "Warning")
+            .collect();
+        Ok((!found.is_empty()).then_some(found))
+    })
+    .await
+    .unwrap();
+    assert!(
+        events[0]["note"].as_str().unwrap().contains("badName"),
+        "{}",
+        events[0]
+    );
+}

@@ -61,6 +61,8 @@ pub struct HubContext {
     pub instances: InstanceControllers,
     /// Shared API discovery cache.
     pub discovery: Arc<Discovery>,
+    /// Publishes Kubernetes Events.
+    pub recorder: kube::runtime::events::Recorder,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -74,7 +76,12 @@ impl std::fmt::Debug for HubContext {
 impl HubContext {
     /// A context for the hub cluster behind `client`.
     pub fn new(client: Client, metrics: Arc<Metrics>, options: HubOptions) -> Arc<Self> {
+        let reporter = kube::runtime::events::Reporter {
+            controller: crate::FIELD_MANAGER.to_owned(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
         Arc::new(Self {
+            recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
             client,
             metrics,
             options,
@@ -89,6 +96,7 @@ impl HubContext {
             metrics: self.metrics.clone(),
             resync: self.options.resync,
             discovery: self.discovery.clone(),
+            recorder: self.recorder.clone(),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct InstanceEnv {
     pub resync: Duration,
     /// Shared API discovery cache.
     pub discovery: Arc<Discovery>,
+    /// Publishes Kubernetes Events about instances.
+    pub recorder: kube::runtime::events::Recorder,
 }
 
 impl std::fmt::Debug for InstanceEnv {

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use kro_core::rgd::FINALIZER;
 use kro_core::{CompiledGraph, EvalContext, Inclusion, Readiness, RenderOutcome};
+use kube::Resource as _;
 use kube::ResourceExt as _;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
 use serde_json::{Value, json};
 
 use super::InstanceEnv;
@@ -193,13 +195,57 @@ impl<'a> Reconciler<'a> {
                 json!({})
             }
         };
+        let ready_now = conds.iter().find(|c| c.type_ == "Ready").cloned();
+        let ready_before = conditions::read(self.obj.data.get("status"))
+            .into_iter()
+            .find(|c| c.type_ == "Ready");
         let status = state::status_object(fields, &state_name, &conds);
         self.write_status(&api, status).await?;
+        if let Some(now) = ready_now {
+            self.publish_transition(ready_before.as_ref(), &now, &state_name)
+                .await;
+        }
         Ok(match state_name.as_str() {
             state::ACTIVE => Action::requeue(self.ctx.env.resync),
             state::ERROR => Action::requeue(Duration::from_secs(10)),
             _ => Action::requeue(Duration::from_secs(3)),
         })
+    }
+
+    /// One Event per change of the Ready condition: a Warning naming the
+    /// failing resource, or Normal when the instance becomes ready. Failing
+    /// to publish never fails the reconcile.
+    async fn publish_transition(
+        &self,
+        before: Option<&conditions::Condition>,
+        now: &conditions::Condition,
+        state_name: &str,
+    ) {
+        let changed = before.is_none_or(|b| b.status != now.status || b.message != now.message);
+        if !changed || state_name == state::IN_PROGRESS {
+            return;
+        }
+        let (type_, reason) = if now.is_true() {
+            (EventType::Normal, "Ready")
+        } else {
+            (EventType::Warning, now.reason.as_str())
+        };
+        let note: String = now.message.chars().take(1000).collect();
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(if note.is_empty() {
+                "every resource is ready".to_owned()
+            } else {
+                note
+            }),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        let reference = self.obj.object_ref(&self.ctx.resource);
+        if let Err(error) = self.ctx.env.recorder.publish(&event, &reference).await {
+            tracing::debug!(instance = %self.display, %error, "event not published");
+        }
     }
 
     async fn ensure_instance_labels(&self, api: &Api<DynamicObject>) -> Result<(), InstanceError> {
