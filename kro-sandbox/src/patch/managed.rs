@@ -237,7 +237,8 @@ pub(crate) fn to_field_set(ty: Ty<'_>, v: &Value) -> Result<FieldSet, TypeError>
 }
 
 fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Result<(), TypeError> {
-    match ty.shape() {
+    let shape = ty.shape();
+    match shape {
         Shape::Scalar => {
             scalar_fits(ty, v).map_err(|e| (path.clone(), e))?;
             out.insert(path);
@@ -270,7 +271,7 @@ fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Resul
             }
             for (k, child) in m {
                 path.push(field(k));
-                let Some(cty) = ty.field(k) else {
+                let Some(cty) = ty.field_of(&shape, k) else {
                     return Err((path.clone(), "field not declared in schema".into()));
                 };
                 walk_set(cty, child, path, out)?;
@@ -368,16 +369,17 @@ fn leaf(l: Option<&Value>, r: Option<&Value>, path: &Path, out: &mut Comparison)
 }
 
 fn cmp(ty: Ty<'_>, l: Option<&Value>, r: Option<&Value>, path: &mut Path, out: &mut Comparison) {
+    let shape = ty.shape();
     let is_obj_or_nothing = |v: Option<&Value>| v.is_none_or(|v| v.is_object() || v.is_null());
-    let in_leaf = match ty.shape() {
+    let in_leaf = match &shape {
         Shape::Scalar => true,
         Shape::List(elem, kind) => {
             let (la, ra) = (l.and_then(Value::as_array), r.and_then(Value::as_array));
             let empty = la.is_none_or(Vec::is_empty) && ra.is_none_or(Vec::is_empty);
-            if kind == ListKind::Atomic || empty || !(la.is_some() || ra.is_some()) {
+            if *kind == ListKind::Atomic || empty || !(la.is_some() || ra.is_some()) {
                 true
             } else {
-                !cmp_list(elem, &kind, la, ra, path, out)
+                !cmp_list(*elem, kind, la, ra, path, out)
             }
         }
         Shape::Deduced if !(is_obj_or_nothing(l) && is_obj_or_nothing(r)) => true,
@@ -394,7 +396,7 @@ fn cmp(ty: Ty<'_>, l: Option<&Value>, r: Option<&Value>, path: &mut Path, out: &
                     }
                 }
                 for k in keys {
-                    let cty = ty.field(k).unwrap_or(Ty::DEDUCED);
+                    let cty = ty.field_of(&shape, k).unwrap_or(Ty::DEDUCED);
                     path.push(field(k));
                     cmp(
                         cty,

@@ -180,6 +180,11 @@ impl<'a> Ty<'a> {
     /// The type of a field of a struct or an entry of a map; `None` when the
     /// field is not declared and unknown fields are not preserved.
     pub fn field(&self, name: &str) -> Option<Ty<'a>> {
+        self.field_of(&self.shape(), name)
+    }
+
+    /// [`Ty::field`] with this node's shape already computed (hot loops).
+    pub fn field_of(&self, shape: &Shape<'a>, name: &str) -> Option<Ty<'a>> {
         if self.is_object_root() {
             match name {
                 "metadata" => return builtin().defs.get(OBJECT_META).map(|n| Ty::of(n, false)),
@@ -187,9 +192,9 @@ impl<'a> Ty<'a> {
                 _ => {}
             }
         }
-        match self.shape() {
+        match shape {
             Shape::Deduced => Some(Ty::DEDUCED),
-            Shape::Map(elem) => Some(elem),
+            Shape::Map(elem) => Some(*elem),
             Shape::Struct => {
                 let declared = self
                     .inner

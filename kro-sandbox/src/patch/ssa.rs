@@ -114,11 +114,12 @@ pub fn apply(
 
 /// Merges `r` (the configuration) into `l` (the live value).
 pub(crate) fn merge(ty: Ty<'_>, l: Option<&Value>, r: &Value) -> Value {
-    match ty.shape() {
+    let shape = ty.shape();
+    match &shape {
         Shape::Scalar => r.clone(),
         Shape::List(elem, kind) => match (l, r) {
-            (Some(Value::Array(la)), Value::Array(ra)) if kind != ListKind::Atomic => {
-                merge_list(elem, &kind, la, ra).unwrap_or_else(|| r.clone())
+            (Some(Value::Array(la)), Value::Array(ra)) if *kind != ListKind::Atomic => {
+                merge_list(*elem, kind, la, ra).unwrap_or_else(|| r.clone())
             }
             _ => r.clone(),
         },
@@ -130,7 +131,7 @@ pub(crate) fn merge(ty: Ty<'_>, l: Option<&Value>, r: &Value) -> Value {
                         out.remove(k);
                         continue;
                     }
-                    let cty = ty.field(k).unwrap_or(Ty::DEDUCED);
+                    let cty = ty.field_of(&shape, k).unwrap_or(Ty::DEDUCED);
                     let merged = merge(cty, lm.get(k), rv);
                     out.insert(k.clone(), merged);
                 }
