@@ -125,5 +125,14 @@ pub fn field_schema(text: &str, types: Option<&Value>) -> Result<(Value, bool), 
     Ok((field, required))
 }
 
+/// Checks a value (an instance's `spec`, a default) against a generated
+/// schema the way the API server validates a custom resource: types, enums,
+/// bounds, lengths, patterns, item counts, sets, required and unknown
+/// fields. The error names the first violation and its path inside `value`.
+/// CEL rules (`x-kubernetes-validations`) are not evaluated here.
+pub fn validate_value(value: &Value, schema: &Value) -> Result<(), String> {
+    validate::check(value, schema)
+}
+
 #[cfg(test)]
 mod tests;

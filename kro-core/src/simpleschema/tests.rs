@@ -445,3 +445,25 @@ fn typos_of_builtins_are_unknown_types() {
     let s = spec_types(json!({"a": "2nd-Type"}), json!({"2nd-Type": "integer"})).unwrap();
     assert_eq!(s["properties"]["a"], json!({"type": "integer"}));
 }
+
+#[test]
+fn instances_validate_against_the_generated_schema() {
+    let schema = spec_types(
+        json!({"name": "string | required=true", "replicas": "integer | minimum=1", "db": "Db"}),
+        json!({"Db": {"host": "string | required=true"}}),
+    )
+    .unwrap();
+    assert!(
+        validate_value(
+            &json!({"name": "a", "replicas": 2, "db": {"host": "h"}}),
+            &schema
+        )
+        .is_ok()
+    );
+    let e = validate_value(&json!({"name": "a", "replicas": 0}), &schema).unwrap_err();
+    assert!(e.contains("at replicas") && e.contains("minimum"), "{e}");
+    let e = validate_value(&json!({"name": "a", "db": {}}), &schema).unwrap_err();
+    assert!(e.contains("at db") && e.contains("host"), "{e}");
+    let e = validate_value(&json!({"replicas": 1}), &schema).unwrap_err();
+    assert!(e.contains("missing required field \"name\""), "{e}");
+}
