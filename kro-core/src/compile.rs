@@ -2,6 +2,7 @@
 //! resolved to resources, the DAG built and ordered, status field types
 //! inferred and the instance CRD generated.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -273,6 +274,8 @@ struct Compiler<'a> {
     rgd: &'a ResourceGraphDefinition,
     options: &'a CompileOptions,
     name: String,
+    /// Sources parsed so far: RGDs repeat `schema.spec.name` and friends.
+    parsed: RefCell<HashMap<String, CompiledExpr>>,
 }
 
 fn is_lower_camel(id: &str) -> bool {
@@ -394,6 +397,7 @@ impl<'a> Compiler<'a> {
             rgd,
             options,
             name: rgd.name().to_owned(),
+            parsed: RefCell::new(HashMap::new()),
         }
     }
 
@@ -890,6 +894,15 @@ impl<'a> Compiler<'a> {
         })
     }
 
+    fn parse(&self, src: &str) -> Result<CompiledExpr, crate::expr::ExprError> {
+        if let Some(e) = self.parsed.borrow().get(src) {
+            return Ok(e.clone());
+        }
+        let e = CompiledExpr::parse(src)?;
+        self.parsed.borrow_mut().insert(src.to_owned(), e.clone());
+        Ok(e)
+    }
+
     fn check_status(&self, f: &Field, e: &CompiledExpr, env: &TypeEnv) -> Result<Ty, Error> {
         for root in e.roots() {
             if !env.has(root) {
@@ -904,7 +917,8 @@ impl<'a> Compiler<'a> {
     fn standalone(&self, id: &str, field: &str, src: &str) -> Result<CompiledExpr, Error> {
         let resource = (!id.is_empty()).then_some(id);
         match scan(src) {
-            Ok(Scanned::Standalone(e)) => CompiledExpr::parse(&e)
+            Ok(Scanned::Standalone(e)) => self
+                .parse(&e)
                 .map_err(|err| self.invalid(resource, field, Some(&e), err.to_string())),
             Ok(_) => Err(self.invalid(
                 resource,
@@ -968,7 +982,7 @@ impl<'a> Compiler<'a> {
                     self.invalid(Some(id), display.clone(), None, format!("\"{s}\": {e}"))
                 })?;
                 let parse = |src: &str| {
-                    CompiledExpr::parse(src).map_err(|e| {
+                    self.parse(src).map_err(|e| {
                         self.invalid(Some(id), display.clone(), Some(src), e.to_string())
                     })
                 };

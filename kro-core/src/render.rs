@@ -8,8 +8,11 @@
 //! status field whose inputs are missing is left out of the status.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use cel::Context;
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use serde_json::{Map, Value};
 
 use crate::compile::{
@@ -18,29 +21,87 @@ use crate::compile::{
 };
 use crate::error::{Error, Location};
 use crate::expr::cost::InputBound;
-use crate::expr::value::{to_cel, to_json};
+use crate::expr::value::{to_cel, to_json, to_val};
 use crate::expr::{CompiledExpr, EvalError, library};
+
+/// A variable's JSON with its CEL form and size bound, each computed once
+/// and shared by every evaluation that reads it.
+#[derive(Debug, Default)]
+struct Var {
+    json: Value,
+    val: OnceLock<Box<dyn Val>>,
+    bound: OnceLock<InputBound>,
+}
+
+impl Clone for Var {
+    fn clone(&self) -> Self {
+        Var::new(self.json.clone())
+    }
+}
+
+impl Var {
+    fn new(json: Value) -> Self {
+        Self {
+            json,
+            val: OnceLock::new(),
+            bound: OnceLock::new(),
+        }
+    }
+
+    fn val(&self) -> &dyn Val {
+        self.val.get_or_init(|| to_val(&self.json)).as_ref()
+    }
+
+    fn bound(&self) -> InputBound {
+        *self.bound.get_or_init(|| {
+            let mut b = InputBound::default();
+            b.include(&self.json);
+            b
+        })
+    }
+}
 
 /// What an evaluation can see.
 #[derive(Debug, Clone, Default)]
 pub struct EvalContext {
-    instance: Value,
-    observed: BTreeMap<String, Value>,
+    instance: Var,
+    observed: BTreeMap<String, Var>,
     excluded: BTreeSet<String>,
-    cluster: Option<Value>,
+    cluster: Option<Var>,
+}
+
+impl VariableResolver for EvalContext {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        let var = match variable {
+            SCHEMA_VAR => Some(&self.instance),
+            CLUSTER_VAR => self.cluster.as_ref(),
+            id => self.observed.get(id),
+        }?;
+        Some(CowVal::Borrowed(var.val()))
+    }
+}
+
+impl EvalContext {
+    fn var(&self, root: &str) -> Option<&Var> {
+        match root {
+            SCHEMA_VAR => Some(&self.instance),
+            CLUSTER_VAR => self.cluster.as_ref(),
+            id => self.observed.get(id),
+        }
+    }
 }
 
 impl EvalContext {
     /// A context for `instance` (the whole object: metadata, spec, ...).
     pub fn new(instance: Value) -> Self {
         Self {
-            instance,
+            instance: Var::new(instance),
             ..Self::default()
         }
     }
     /// Sets the target cluster (`cluster.name`, `cluster.labels`, ...).
     pub fn with_cluster(mut self, cluster: Value) -> Self {
-        self.cluster = Some(cluster);
+        self.cluster = Some(Var::new(cluster));
         self
     }
     /// Adds an observed object; for a collection, pass the list of objects.
@@ -50,7 +111,7 @@ impl EvalContext {
     }
     /// Records an observed object (or list, for a collection).
     pub fn observe(&mut self, id: impl Into<String>, object: Value) {
-        self.observed.insert(id.into(), object);
+        self.observed.insert(id.into(), Var::new(object));
     }
     /// Records that a resource was excluded by its `includeWhen`: its
     /// dependents are excluded too.
@@ -59,11 +120,11 @@ impl EvalContext {
     }
     /// The instance.
     pub fn instance(&self) -> &Value {
-        &self.instance
+        &self.instance.json
     }
     /// The observed object(s) of a resource.
     pub fn observed(&self, id: &str) -> Option<&Value> {
-        self.observed.get(id)
+        self.observed.get(id).map(|v| &v.json)
     }
     /// Whether a resource was excluded.
     pub fn is_excluded(&self, id: &str) -> bool {
@@ -167,48 +228,38 @@ impl CompiledGraph {
     }
 
     /// Builds a CEL context holding `roots` (or says what blocks it).
-    fn scope(
+    fn scope<'a>(
         &self,
         roots: &BTreeSet<&str>,
-        ctx: &EvalContext,
+        ctx: &'a EvalContext,
         locals: &[&str],
-    ) -> Result<Result<(Context<'static, 'static>, InputBound), Blocked>, Error> {
+    ) -> Result<Result<(Context<'a, 'a>, InputBound), Blocked>, Error> {
         let env = library::env().map_err(|e| Error::Eval {
             at: self.at(None, "", None),
             message: e,
         })?;
-        let mut cel_ctx = Context::with_env(env);
         let mut bound = InputBound::default();
         let mut pending = Vec::new();
         for &root in roots {
             if locals.contains(&root) {
                 continue;
             }
-            let value = match root {
-                SCHEMA_VAR => Some(&ctx.instance),
-                CLUSTER_VAR => ctx.cluster.as_ref(),
-                id => {
-                    if ctx.excluded.contains(id) {
-                        return Ok(Err(Blocked::Excluded(format!(
-                            "dependency \"{id}\" is excluded"
-                        ))));
-                    }
-                    ctx.observed.get(id)
-                }
-            };
-            match value {
-                Some(v) => {
-                    bound.include(v);
-                    cel_ctx.add_variable_from_value(root, to_cel(v));
-                }
+            if root != SCHEMA_VAR && root != CLUSTER_VAR && ctx.excluded.contains(root) {
+                return Ok(Err(Blocked::Excluded(format!(
+                    "dependency \"{root}\" is excluded"
+                ))));
+            }
+            match ctx.var(root) {
+                Some(v) => bound.merge(v.bound()),
                 None => pending.push(root.to_owned()),
             }
         }
-        if pending.is_empty() {
-            Ok(Ok((cel_ctx, bound)))
-        } else {
-            Ok(Err(Blocked::Pending(pending)))
+        if !pending.is_empty() {
+            return Ok(Err(Blocked::Pending(pending)));
         }
+        let mut cel_ctx = Context::with_env(env);
+        cel_ctx.set_variable_resolver(ctx);
+        Ok(Ok((cel_ctx, bound)))
     }
 
     /// Evaluates `includeWhen` of a resource.
@@ -461,7 +512,7 @@ impl CompiledGraph {
     /// Evaluates `readyWhen` against the observed object(s).
     pub fn ready(&self, id: &str, ctx: &EvalContext) -> Result<Readiness, Error> {
         let node = self.node(id)?;
-        let Some(observed) = ctx.observed.get(id) else {
+        let Some(observed) = ctx.observed(id) else {
             return Ok(Readiness::Pending);
         };
         if node.ready_when.is_empty() {
@@ -524,27 +575,31 @@ impl CompiledGraph {
             at: self.at(None, "spec.schema.status", None),
             message: e,
         })?;
-        for f in &self.status_fields {
-            let roots: BTreeSet<&str> = f.exprs().into_iter().flat_map(|e| e.roots()).collect();
-            let mut cel_ctx = Context::with_env(env.clone());
-            let mut bound = InputBound::default();
-            let mut available = true;
-            for root in roots {
-                let v = match root {
-                    SCHEMA_VAR => Some(&ctx.instance),
-                    CLUSTER_VAR => ctx.cluster.as_ref(),
-                    id if ctx.excluded.contains(id) => None,
-                    id => ctx.observed.get(id),
-                };
-                match v {
-                    Some(v) => {
-                        bound.include(v);
-                        cel_ctx.add_variable_from_value(root, to_cel(v));
-                    }
-                    None => available = false,
-                }
+        // One context for every field: the union of what they read that exists.
+        let all_roots: BTreeSet<&str> = self
+            .status_fields
+            .iter()
+            .flat_map(|f| f.exprs())
+            .flat_map(|e| e.roots())
+            .collect();
+        let mut cel_ctx = Context::with_env(env);
+        cel_ctx.set_variable_resolver(ctx);
+        let mut bound = InputBound::default();
+        let mut available: BTreeSet<&str> = BTreeSet::new();
+        for root in all_roots {
+            let excluded = root != SCHEMA_VAR && root != CLUSTER_VAR && ctx.excluded.contains(root);
+            if let Some(v) = ctx.var(root).filter(|_| !excluded) {
+                bound.merge(v.bound());
+                available.insert(root);
             }
-            if !available {
+        }
+        for f in &self.status_fields {
+            if !f
+                .exprs()
+                .into_iter()
+                .flat_map(|e| e.roots())
+                .all(|r| available.contains(r))
+            {
                 continue;
             }
             let mut value = None;
@@ -597,9 +652,8 @@ impl CompiledGraph {
             message: e,
         })?;
         let mut cel_ctx = Context::with_env(env);
-        let mut bound = InputBound::default();
-        bound.include(&ctx.instance);
-        cel_ctx.add_variable_from_value(SCHEMA_VAR, to_cel(&ctx.instance));
+        cel_ctx.set_variable_resolver(ctx);
+        let bound = ctx.instance.bound();
         let v = c
             .expr
             .eval(&cel_ctx, &bound)
@@ -633,8 +687,12 @@ impl CompiledGraph {
     /// render to (so dependents can read their spec). Status fields reading
     /// what no object reports yet are left out.
     pub fn render_all(&self, ctx: &EvalContext) -> Result<RenderReport, Error> {
-        let mut ctx = ctx.clone();
-        ctx.instance = self.defaulted(&ctx.instance);
+        let mut ctx = EvalContext {
+            instance: Var::new(self.defaulted(&ctx.instance.json)),
+            observed: ctx.observed.clone(),
+            excluded: ctx.excluded.clone(),
+            cluster: ctx.cluster.clone(),
+        };
         let mut resources = Vec::with_capacity(self.nodes.len());
         for node in self.resources() {
             let id = node.id.as_str();

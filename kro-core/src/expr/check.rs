@@ -14,6 +14,20 @@ use serde_json::{Value as Json, json};
 
 use super::library::NAMESPACES;
 
+/// Identifiers that name CEL types (`type(x) == string`).
+const TYPE_NAMES: &[&str] = &[
+    "bool",
+    "bytes",
+    "double",
+    "int",
+    "list",
+    "map",
+    "null_type",
+    "string",
+    "type",
+    "uint",
+];
+
 /// A CEL type as far as the checker knows it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ty {
@@ -293,9 +307,11 @@ impl Checker<'_> {
         match &expr.expr {
             Expr::Unspecified => Ok(Ty::Dyn),
             Expr::Literal(l) => Ok(literal(l)),
-            Expr::Ident(name) => self
-                .lookup(name)
-                .ok_or_else(|| format!("undeclared reference to '{name}'")),
+            Expr::Ident(name) => match self.lookup(name) {
+                Some(t) => Ok(t),
+                None if TYPE_NAMES.contains(&name.as_str()) => Ok(Ty::Type),
+                None => Err(format!("undeclared reference to '{name}'")),
+            },
             Expr::Select(s) => {
                 let operand = self.infer(&s.operand)?;
                 let field = operand.field(&s.field)?;
@@ -784,6 +800,7 @@ mod library_tests {
             "1 in xs && 'a' in m && !(s == '')",
             "-1 < 2 && 1.0 <= 2.0 && 'a' >= 'b' && xs[0] != 1",
             "dyn(1) == 1",
+            "type(s) == string && type(xs) == list && type(1) != double",
         ];
         let failures: Vec<String> = exprs
             .iter()

@@ -35,6 +35,12 @@ impl Default for InputBound {
 }
 
 impl InputBound {
+    /// Widens the bound to cover another one.
+    pub fn merge(&mut self, other: InputBound) {
+        self.max_len = self.max_len.max(other.max_len);
+        self.max_int = self.max_int.max(other.max_int);
+    }
+
     /// Widens the bound to cover `json`.
     pub fn include(&mut self, json: &Json) {
         match json {

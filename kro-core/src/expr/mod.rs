@@ -10,6 +10,7 @@ pub mod template;
 pub mod value;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use cel::{Context, ExecutionError, Program, Value};
 use thiserror::Error;
@@ -36,12 +37,12 @@ pub enum ExprError {
     Env(String),
 }
 
-/// One parsed CEL expression with what it reads.
-#[derive(Debug)]
+/// One parsed CEL expression with what it reads. Cloning shares the AST.
+#[derive(Debug, Clone)]
 pub struct CompiledExpr {
-    source: String,
-    program: Program,
-    references: BTreeSet<Reference>,
+    source: Arc<str>,
+    program: Arc<Program>,
+    references: Arc<BTreeSet<Reference>>,
 }
 
 impl CompiledExpr {
@@ -56,9 +57,9 @@ impl CompiledExpr {
             .map_err(|e| ExprError::Parse(e.to_string()))?;
         let references = refs::references(program.expression(), library::NAMESPACES);
         Ok(Self {
-            source: source.to_owned(),
-            program,
-            references,
+            source: source.into(),
+            program: Arc::new(program),
+            references: Arc::new(references),
         })
     }
 

@@ -8,6 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cel::Value;
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+};
+use cel::common::value::Val;
 use cel::objects::{Key, Map};
 use serde_json::Value as Json;
 
@@ -33,6 +37,33 @@ pub fn to_cel(json: &Json) -> Value {
                 .map(|(k, v)| (Key::String(Arc::new(k.clone())), to_cel(v)))
                 .collect();
             Value::Map(Map { map: Arc::new(map) })
+        }
+    }
+}
+
+/// JSON straight to the interpreter's value form, without an intermediate
+/// [`Value`]: variables are converted once per evaluation context.
+pub fn to_val(json: &Json) -> Box<dyn Val> {
+    match json {
+        Json::Null => Box::new(CelNull),
+        Json::Bool(b) => Box::new(CelBool::from(*b)),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Box::new(CelInt::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Box::new(CelUInt::from(u))
+            } else {
+                Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
+            }
+        }
+        Json::String(s) => Box::new(CelString::from(s.clone())),
+        Json::Array(items) => Box::new(CelList::from(items.iter().map(to_val).collect::<Vec<_>>())),
+        Json::Object(fields) => {
+            let map: HashMap<CelMapKey<'static>, Box<dyn Val>> = fields
+                .iter()
+                .map(|(k, v)| (CelMapKey::from(k.clone()), to_val(v)))
+                .collect();
+            Box::new(CelMap::from(map))
         }
     }
 }
@@ -143,6 +174,13 @@ mod tests {
             r#"{"a":[1.5,"x",null,true],"b":1,"c":{"y":2,"z":1}}"#
         );
         assert_eq!(to_cel(&json!(3)), Value::Int(3));
+    }
+
+    #[test]
+    fn direct_conversion_matches_the_value_route() {
+        let j = json!({"a": [1, -2, 1.5, "x", null, true, {"b": 18446744073709551615u64}]});
+        let direct = Value::try_from(to_val(&j).as_ref()).unwrap();
+        assert_eq!(direct, to_cel(&j));
     }
 
     #[test]
