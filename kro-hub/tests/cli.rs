@@ -1,5 +1,8 @@
 //! The offline commands, run as a user would run the binary.
 
+// Helpers fail the test on any error.
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
