@@ -115,8 +115,8 @@ impl PatchError {
     /// `Status.details`, when the real server sends one.
     pub fn details(&self) -> Option<Value> {
         match self {
-            Self::BadRequest(_) | Self::TypedPatch { .. } => None,
-            Self::JsonPatchFailed(_) | Self::UnsupportedMediaType(_) => Some(json!({})),
+            Self::BadRequest(_) | Self::TypedPatch { .. } | Self::UnsupportedMediaType(_) => None,
+            Self::JsonPatchFailed(_) => Some(json!({})),
             Self::MissingFieldManager => Some(json!({
                 "causes": [{"reason": "FieldValueRequired",
                             "message": "Required value: is required for apply patch",

@@ -320,7 +320,7 @@ impl<'a> Ty<'a> {
 #[derive(Debug)]
 enum Root {
     Builtin(&'static Value),
-    Custom(Value),
+    Custom(Arc<Value>),
     Untyped,
 }
 
@@ -378,7 +378,23 @@ impl TypeInfo {
         schema: Option<&Value>,
         status_subresource: bool,
     ) -> Self {
-        let root = schema.map_or(Root::Untyped, |s| Root::Custom(s.clone()));
+        Self::custom_shared(
+            api_version,
+            kind,
+            schema.map(|s| Arc::new(s.clone())),
+            status_subresource,
+        )
+    }
+
+    /// [`TypeInfo::custom`] without copying the schema: cheaper per request
+    /// when the server keeps CRD schemas in an `Arc`.
+    pub fn custom_shared(
+        api_version: &str,
+        kind: &str,
+        schema: Option<Arc<Value>>,
+        status_subresource: bool,
+    ) -> Self {
+        let root = schema.map_or(Root::Untyped, Root::Custom);
         Self::new(api_version, kind, root, status_subresource)
     }
 

@@ -482,3 +482,52 @@ fn scenario_09_unknown_fields_in_apply_fail_to_type() {
         sorted_managed_fields(golden)
     );
 }
+
+#[test]
+fn content_types_managers_and_the_custom_kind_415() {
+    assert_eq!(
+        PatchType::from_content_type("application/merge-patch+json; charset=utf-8"),
+        Some(PatchType::Merge)
+    );
+    assert_eq!(
+        PatchType::from_content_type("application/apply-patch+yaml"),
+        Some(PatchType::Apply)
+    );
+    assert_eq!(PatchType::from_content_type("application/json"), None);
+    assert_eq!(
+        manager_from_user_agent("kubectl/v1.32.0 (linux/amd64) kubernetes/abc"),
+        "kubectl"
+    );
+    assert_eq!(
+        manager_from_user_agent("python-requests/2.31.0"),
+        "python-requests"
+    );
+
+    let knob = TypeInfo::custom("x.io/v1", "Knob", None, false);
+    let opts = PatchOptions {
+        manager: "m",
+        force: false,
+        subresource: None,
+        now: NOW,
+    };
+    let err = apply_patch(&knob, Some(&json!({})), b"{}", PatchType::Strategic, &opts).unwrap_err();
+    assert_eq!(
+        err.to_status(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+               "reason": "UnsupportedMediaType", "code": 415})
+    );
+    let merged = apply_patch(
+        &knob,
+        Some(&json!({"spec": {"a": 1}})),
+        br#"{"spec":{"b":2}}"#,
+        PatchType::Merge,
+        &opts,
+    );
+    assert_eq!(merged.unwrap(), json!({"spec": {"a": 1, "b": 2}}));
+    let bad = apply_patch(&knob, Some(&json!({})), b"{", PatchType::Merge, &opts).unwrap_err();
+    assert_eq!(
+        (bad.status_code(), bad.message()),
+        (400, "Invalid JSON Patch".to_owned())
+    );
+}
