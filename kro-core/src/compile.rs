@@ -792,6 +792,29 @@ impl<'a> Compiler<'a> {
             cycle: cycle.0.iter().map(|&i| resources[i].id.clone()).collect(),
         })?;
 
+        // Whole-spec validation rules run in the API server with `self` (and
+        // `oldSelf` for transition rules) bound to the spec.
+        let spec_ty = Ty::from_openapi(&spec_schema);
+        for (k, rule) in schema.validation.iter().enumerate() {
+            let field = format!("spec.schema.validation[{k}]");
+            let expr = self.parse(&rule.expression).map_err(|e| {
+                self.invalid(None, field.clone(), Some(&rule.expression), e.to_string())
+            })?;
+            let mut venv = TypeEnv::new();
+            venv.declare("self", spec_ty.clone());
+            venv.declare("oldSelf", spec_ty.clone());
+            let ty = infer(expr.ast(), &venv)
+                .map_err(|e| self.invalid(None, field.clone(), Some(expr.source()), e.message))?;
+            if !ty.fits(&Ty::Bool) {
+                return Err(self.invalid(
+                    None,
+                    field,
+                    Some(expr.source()),
+                    format!("a validation rule must return bool, got {ty}"),
+                ));
+            }
+        }
+
         // Status fields.
         let mut status_fields = Vec::new();
         let mut status_literals = Value::Object(Map::new());

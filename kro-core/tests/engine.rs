@@ -497,3 +497,25 @@ fn graph_is_shareable_across_threads() {
     assert_send_sync::<CompiledGraph>();
     assert_send_sync::<EvalContext>();
 }
+
+#[test]
+fn spec_validation_rules_are_checked() {
+    let ok = rgd_with(
+        "    validation:\n    - expression: self.replicas <= 10\n      message: too many\n",
+        &cm("a", "x: y"),
+    );
+    compiled(&ok);
+    let e = error(&rgd_with(
+        "    validation:\n    - expression: self.replicaz <= 10\n",
+        &cm("a", "x: y"),
+    ));
+    assert!(
+        e.contains("spec.schema.validation[0]") && e.contains("undefined field 'replicaz'"),
+        "{e}"
+    );
+    let e = error(&rgd_with(
+        "    validation:\n    - expression: self.name\n",
+        &cm("a", "x: y"),
+    ));
+    assert!(e.contains("must return bool"), "{e}");
+}
