@@ -123,6 +123,11 @@ impl<'a> Ty<'a> {
         self.custom_root || (self.custom && self.flag("x-kubernetes-embedded-resource"))
     }
 
+    /// Whether the node comes from the built-in OpenAPI (not a CRD schema).
+    pub fn is_builtin(&self) -> bool {
+        !self.custom && self.inner.is_some()
+    }
+
     /// Whether this node has no schema.
     pub fn is_deduced(&self) -> bool {
         self.inner.is_none()

@@ -195,7 +195,15 @@ pub(crate) fn prune(ty: Ty<'_>, v: &mut Value, remove: &FieldSet, owned: Option<
                     continue;
                 }
                 if let Some(sub) = remove.child(&pe) {
-                    prune(elem, &mut items[i], sub, owned.and_then(|o| o.child(&pe)));
+                    // A kept item keeps its key fields, or it could not be identified.
+                    let mut keys = FieldSet::new();
+                    if let ListKind::Map(names) = &kind {
+                        for n in names {
+                            keys.insert(&[PathElement::Field((*n).to_owned())]);
+                        }
+                    }
+                    let sub = sub.difference(&keys);
+                    prune(elem, &mut items[i], &sub, owned.and_then(|o| o.child(&pe)));
                 }
                 i += 1;
             }
@@ -215,8 +223,11 @@ pub(crate) fn prune(ty: Ty<'_>, v: &mut Value, remove: &FieldSet, owned: Option<
                 let Some(child) = m.get_mut(&k) else { continue };
                 let was_empty = is_empty_container(child);
                 prune(cty, child, sub, owned.and_then(|o| o.child(&pe)));
-                // Go drops the emptied map or list (omitempty) unless someone owns it.
-                if !was_empty && is_empty_container(child) && !keep(&pe) {
+                // A built-in's Go type drops an emptied map or slice (omitempty)
+                // unless someone owns it; structs and custom objects stay `{}`.
+                let omitempty =
+                    cty.is_builtin() && matches!(cty.shape(), Shape::Map(_) | Shape::List(..));
+                if omitempty && !was_empty && is_empty_container(child) && !keep(&pe) {
                     m.remove(&k);
                 }
             }
@@ -380,6 +391,53 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["a", "c", "b"]);
         assert_eq!(out["spec"]["containers"][2]["image"], "9");
+    }
+
+    #[test]
+    fn items_kept_for_another_owner_keep_their_keys() {
+        let t = TypeInfo::builtin("v1", "Pod").unwrap();
+        let cfg = |names: &[&str]| {
+            let cs: Vec<Value> = names
+                .iter()
+                .map(|n| json!({"name": n, "image": "i"}))
+                .collect();
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": cs}})
+        };
+        let applied = apply(&t, None, &cfg(&["a", "b"]), w("hub"), false).unwrap();
+        let mut edited = applied.clone();
+        edited["spec"]["containers"][1]["image"] = json!("j");
+        managed::record_update(&t, Some(&applied), &mut edited, w("kubectl"));
+        let out = apply(&t, Some(&edited), &cfg(&["a"]), w("hub"), false).unwrap();
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "a", "image": "i"}, {"name": "b", "image": "j"}])
+        );
+    }
+
+    #[test]
+    fn emptied_structs_stay_and_emptied_maps_go() {
+        let t = TypeInfo::builtin("v1", "Pod").unwrap();
+        let cfg = |c: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [c]}});
+        let first = apply(
+            &t,
+            None,
+            &cfg(json!({"name": "a", "resources": {"limits": {"cpu": "1"}}})),
+            w("hub"),
+            false,
+        )
+        .unwrap();
+        let out = apply(
+            &t,
+            Some(&first),
+            &cfg(json!({"name": "a"})),
+            w("hub"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            out["spec"]["containers"][0],
+            json!({"name": "a", "resources": {}})
+        );
     }
 
     #[test]
