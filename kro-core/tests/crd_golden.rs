@@ -220,3 +220,20 @@ fn wordpress_crd_with_cluster_schemas() {
     assert_eq!(status["availableReplicas"]["type"], "integer");
     assert_eq!(status["databaseReady"]["type"], "boolean");
 }
+
+/// Schema errors reach users through `compile` with the RGD's name and the
+/// exact field path.
+#[test]
+fn compile_reports_schema_errors_with_rgd_and_path() {
+    let text = std::fs::read_to_string(data("wordpress-rgd.yaml"))
+        .unwrap()
+        .replace(
+            "replicas: integer | default=1",
+            "replicas: integer | default=one",
+        );
+    let rgd = kro_core::parse_rgd_yaml(&text).unwrap();
+    let err = kro_core::compile(&rgd).unwrap_err().to_string();
+    assert!(err.contains("wordpress"), "{err}");
+    assert!(err.contains("spec.schema.spec.replicas"), "{err}");
+    assert!(err.contains("default=\"one\""), "{err}");
+}
