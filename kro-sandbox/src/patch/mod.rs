@@ -35,6 +35,22 @@
 //! then computed over `status` alone and the entry carries
 //! `subresource: status`. Writes to the main resource of a kind with a
 //! status subresource do not own `status`.
+//!
+//! Other things the server should know:
+//! - [`TypeInfo`] is cheap to clone (an `Arc`); build it once per resource
+//!   and reuse it. [`TypeInfo::custom_shared`] avoids copying a CRD schema.
+//! - Merge, JSON and strategic patches of built-in kinds are type-checked
+//!   like the real server's Go decoding ([`PatchError::WrongType`], 422).
+//!   For creates and updates, [`types::check_types`] gives Go's text for the
+//!   real server's 400 (`{Kind} in version "v1" cannot be handled as a
+//!   {Kind}: <text>`).
+//! - An applied configuration is merged as sent: a `metadata.resourceVersion`
+//!   in it ends up in the result and is the precondition to check; a
+//!   `metadata.name` differing from the URL is left for the server to reject
+//!   after conflicts were checked (the real server's order).
+//! - Unknown fields in an applied configuration fail with the real server's
+//!   500 `failed to create typed patch object`, whatever `fieldValidation`.
+//! - A `null` in an applied configuration removes the field.
 
 mod error;
 pub mod fieldpath;
