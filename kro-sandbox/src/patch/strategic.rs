@@ -107,7 +107,11 @@ fn merge_map(
             && let (Some(Value::Array(items)), Some(order)) = (out.get_mut(field), order.as_array())
         {
             let key = ty.field(field).and_then(|t| t.patch_merge_key());
-            reorder(items, order, key);
+            let server = original
+                .get(field)
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            reorder(items, order, key, server);
         }
     }
     Ok(Some(out))
@@ -197,19 +201,43 @@ fn replace_directive(patch: &[Value]) -> Option<Vec<Value>> {
     })
 }
 
-/// Orders `items` as `$setElementOrder` lists them; others keep their
-/// relative order after them.
-fn reorder(items: &mut [Value], order: &[Value], key: Option<&str>) {
-    let rank = |v: &Value| -> usize {
-        order
-            .iter()
-            .position(|o| match key {
-                Some(k) => o.get(k).is_some() && o.get(k) == v.get(k),
-                None => o == v,
-            })
-            .unwrap_or(order.len())
+/// Orders `items` as the real server does for `$setElementOrder`: the
+/// listed items in that order, the others (server-only) kept in their
+/// relative order and interleaved by their position in the live list.
+fn reorder(items: &mut Vec<Value>, order: &[Value], key: Option<&str>, server: &[Value]) {
+    let same = |a: &Value, b: &Value| match key {
+        Some(k) => a.get(k).is_some() && a.get(k) == b.get(k),
+        None => a == b,
     };
-    items.sort_by_key(|v| rank(v));
+    let rank = |v: &Value| order.iter().position(|o| same(o, v));
+    let mut listed: Vec<Value> = Vec::new();
+    let mut server_only: Vec<Value> = Vec::new();
+    for v in items.drain(..) {
+        if rank(&v).is_some() {
+            listed.push(v);
+        } else {
+            server_only.push(v);
+        }
+    }
+    listed.sort_by_key(|v| rank(v));
+    let live_index = |v: &Value| server.iter().position(|s| same(s, v));
+    let (mut i, mut j) = (0, 0);
+    while i < server_only.len() || j < listed.len() {
+        let take_left = if i >= server_only.len() {
+            false
+        } else if j >= listed.len() {
+            true
+        } else {
+            matches!((live_index(&server_only[i]), live_index(&listed[j])), (Some(l), Some(r)) if l < r)
+        };
+        if take_left {
+            items.push(server_only[i].clone());
+            i += 1;
+        } else {
+            items.push(listed[j].clone());
+            j += 1;
+        }
+    }
 }
 
 /// A patch value with its directives removed, as stored when nothing
@@ -340,6 +368,21 @@ mod tests {
         assert_eq!(
             got,
             pod_spec(json!([{"name": "c"}, {"name": "b"}, {"name": "a"}]))
+        );
+    }
+
+    #[test]
+    fn set_element_order_interleaves_server_only_items_by_live_position() {
+        let t = deploy();
+        // `injected` exists only on the server, between a and b.
+        let orig = pod_spec(json!([{"name": "a"}, {"name": "injected"}, {"name": "b"}]));
+        let mut p = pod_spec(json!([{"name": "c"}]));
+        p["spec"]["template"]["spec"]["$setElementOrder/containers"] =
+            json!([{"name": "a"}, {"name": "b"}, {"name": "c"}]);
+        let got = strategic_merge(t.root(), &orig, &p).unwrap();
+        assert_eq!(
+            got,
+            pod_spec(json!([{"name": "a"}, {"name": "injected"}, {"name": "b"}, {"name": "c"}]))
         );
     }
 
