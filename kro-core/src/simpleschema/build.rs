@@ -176,7 +176,15 @@ impl Builder {
             TypeExpr::Object => {
                 json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
             }
-            TypeExpr::List(inner) => json!({"type": "array", "items": self.type_schema(inner)?}),
+            TypeExpr::List(inner) => {
+                let items = self.type_schema(inner)?;
+                // The API server refuses `oldSelf` under an unkeyed list: it
+                // cannot tell which old item a new one corresponds to.
+                if let Some(at) = transition_rule_at(&items, "items") {
+                    return Err(Reason::TransitionRuleInList(at));
+                }
+                json!({"type": "array", "items": items})
+            }
             TypeExpr::Map(inner) => {
                 json!({"type": "object", "additionalProperties": self.type_schema(inner)?})
             }
@@ -293,6 +301,43 @@ fn apply_marker(
         MarkerKind::Required | MarkerKind::Default => {}
     }
     Ok(())
+}
+
+/// Where (relative to `schema`) a validation rule reads `oldSelf`, if anywhere.
+fn transition_rule_at(schema: &Value, at: &str) -> Option<String> {
+    let uses_old_self = schema
+        .get("x-kubernetes-validations")
+        .and_then(Value::as_array)
+        .is_some_and(|rules| {
+            rules.iter().any(|r| {
+                r.get("rule")
+                    .and_then(Value::as_str)
+                    .is_some_and(mentions_old_self)
+            })
+        });
+    if uses_old_self {
+        return Some(at.to_owned());
+    }
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, sub) in props {
+            if let Some(found) = transition_rule_at(sub, &format!("{at}.{name}")) {
+                return Some(found);
+            }
+        }
+    }
+    if let Some(sub) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+        return transition_rule_at(sub, &format!("{at}.*"));
+    }
+    None
+}
+
+fn mentions_old_self(rule: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    rule.match_indices("oldSelf").any(|(i, m)| {
+        let before = rule[..i].chars().next_back();
+        let after = rule[i + m.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    })
 }
 
 fn check_ranges(schema: &Map<String, Value>) -> Result<(), Reason> {

@@ -96,6 +96,11 @@ pub enum Reason {
         /// The parser's message.
         message: String,
     },
+    /// `immutable=true` or an `oldSelf` rule inside the items of a list.
+    #[error(
+        "{0} uses oldSelf (immutable=true or a transition rule) inside list items; the API server only allows that outside lists, or in lists keyed by x-kubernetes-list-type: map"
+    )]
+    TransitionRuleInList(String),
     /// A field name the API server would not accept.
     #[error("invalid field name {0:?}: {1}")]
     BadFieldName(String, &'static str),

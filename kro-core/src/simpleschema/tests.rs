@@ -467,3 +467,36 @@ fn instances_validate_against_the_generated_schema() {
     let e = validate_value(&json!({"replicas": 1}), &schema).unwrap_err();
     assert!(e.contains("missing required field \"name\""), "{e}");
 }
+
+#[test]
+fn old_self_rules_inside_list_items_are_rejected() {
+    let e = spec_types(
+        json!({"routes": "[]Route"}),
+        json!({"Route": {"id": "string | immutable=true", "url": "string"}}),
+    )
+    .unwrap_err();
+    assert_eq!(e.path, "spec.schema.spec.routes");
+    assert_eq!(e.reason, Reason::TransitionRuleInList("items.id".into()));
+    let e = spec_types(
+        json!({"tags": "[]Tag"}),
+        json!({"Tag": "string | validation=\"self == oldSelf || self != ''\""}),
+    )
+    .unwrap_err();
+    assert_eq!(e.reason, Reason::TransitionRuleInList("items".into()));
+    // Fine on the list itself, in maps, and for rules that merely contain the word.
+    assert!(field_schema("[]string | immutable=true", None).is_ok());
+    assert!(
+        spec_types(
+            json!({"m": "map[string]Route"}),
+            json!({"Route": {"id": "string | immutable=true"}})
+        )
+        .is_ok()
+    );
+    assert!(
+        spec_types(
+            json!({"l": "[]T"}),
+            json!({"T": "string | validation=\"self != 'oldSelfish'\""})
+        )
+        .is_ok()
+    );
+}
