@@ -605,6 +605,10 @@ fn global(f: &str, args: &[Ty]) -> Result<Ty, String> {
         "random.seededInt" => Ty::Int,
         "json.unmarshal" | "omit" => Ty::Dyn,
         "lists.range" => Ty::List(Box::new(Ty::Int)),
+        super::comprehensions::ENTRIES => Ty::List(Box::new(Ty::List(Box::new(Ty::Dyn)))),
+        super::comprehensions::FROM_ENTRIES | super::comprehensions::MERGE_ALL => {
+            Ty::Map(Box::new(Ty::Dyn))
+        }
         "lists.setAtIndex" | "lists.insertAtIndex" | "lists.removeAtIndex" => first,
         "optional.of" | "optional.ofNonZeroValue" => Ty::Optional(Box::new(first)),
         "optional.none" => Ty::Optional(Box::new(Ty::Dyn)),
@@ -800,6 +804,8 @@ mod library_tests {
             "1 in xs && 'a' in m && !(s == '')",
             "-1 < 2 && 1.0 <= 2.0 && 'a' >= 'b' && xs[0] != 1",
             "dyn(1) == 1",
+            "xs.all(i, v, v > i) && m.exists(k, v, k == v) && xs.existsOne(i, v, v == 1)",
+            "xs.transformList(i, v, v * i).size() + m.transformMap(k, v, v + k).size() + m.transformMapEntry(k, v, {v: k}).size()",
             "type(s) == string && type(xs) == list && type(1) != double",
         ];
         let failures: Vec<String> = exprs

@@ -54,6 +54,18 @@ fn build() -> Result<Env, cel::DeclarationError> {
     env.add_extension(cel::extensions::math)?;
     env.add_extension(cel::extensions::encoders)?;
     env.add_macro(Macro::receiver("bind", 3, bind_macro))?;
+    super::comprehensions::register(&mut env)?;
+    use super::comprehensions::{
+        ENTRIES, FROM_ENTRIES, MERGE_ALL, entries, from_entries, merge_all,
+    };
+    env.add_overload(ENTRIES, "kro_entries", vec![DYN_TYPE], op!(entries))?;
+    env.add_overload(
+        FROM_ENTRIES,
+        "kro_from_entries",
+        vec![DYN_TYPE],
+        op!(from_entries),
+    )?;
+    env.add_overload(MERGE_ALL, "kro_merge_all", vec![DYN_TYPE], op!(merge_all))?;
 
     let dyn1 = || vec![DYN_TYPE];
     env.add_overload(
@@ -729,6 +741,54 @@ mod tests {
         assert_eq!(eval("[2, 1].isSorted()").unwrap(), json!(false));
         assert!(eval("[].min()").unwrap_err().contains("empty list"));
         assert!(eval("'x'.find('(')").is_err());
+    }
+
+    #[test]
+    fn two_variable_comprehensions() {
+        assert_eq!(
+            eval("schema.spec.items.all(i, v, v >= i)").unwrap(),
+            json!(true)
+        );
+        assert_eq!(eval("[5, 1].all(i, v, v > i)").unwrap(), json!(false));
+        assert_eq!(
+            eval("schema.spec.labels.exists(k, v, k == 'a' && v == '1')").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("{'a': 1, 'b': 2}.existsOne(k, v, v > 1)").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("[10, 20].transformList(i, v, i + v)").unwrap(),
+            json!([10, 21])
+        );
+        assert_eq!(
+            eval("[10, 20, 30].transformList(i, v, i > 0, v)").unwrap(),
+            json!([20, 30])
+        );
+        assert_eq!(
+            eval("{'a': 1, 'b': 2}.transformMap(k, v, v * 10)").unwrap(),
+            json!({"a": 10, "b": 20})
+        );
+        assert_eq!(
+            eval("{'a': 1, 'b': 2}.transformMap(k, v, v > 1, k + '!')").unwrap(),
+            json!({"b": "b!"})
+        );
+        assert_eq!(
+            eval("{'a': 'x', 'b': 'y'}.transformMapEntry(k, v, {v: k})").unwrap(),
+            json!({"x": "a", "y": "b"})
+        );
+        assert!(
+            eval("{'a': 'x', 'b': 'x'}.transformMapEntry(k, v, {v: k})")
+                .unwrap_err()
+                .contains("twice")
+        );
+        // Nested, and the one-variable forms still work.
+        assert_eq!(
+            eval("[[1, 2], [3]].transformList(i, row, row.all(j, v, v > i))").unwrap(),
+            json!([true, true])
+        );
+        assert_eq!(eval("[1, 2].all(x, x > 0)").unwrap(), json!(true));
     }
 
     #[test]

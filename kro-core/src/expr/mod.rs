@@ -3,6 +3,7 @@
 //! bounded evaluation.
 
 pub mod check;
+pub mod comprehensions;
 pub mod cost;
 pub mod library;
 pub mod refs;

@@ -200,6 +200,19 @@ mod tests {
     }
 
     #[test]
+    fn two_variable_comprehension_variables_are_skipped() {
+        let env = crate::expr::library::env().unwrap();
+        let program = env
+            .compile("schema.spec.labels.all(k, v, v == other.name + k)")
+            .unwrap();
+        let found: Vec<String> = references(program.expression(), crate::expr::library::NAMESPACES)
+            .into_iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(found, ["other.name", "schema.spec.labels"]);
+    }
+
+    #[test]
     fn namespaces_are_not_variables() {
         assert_eq!(refs("math.abs(schema.spec.n)"), ["schema.spec.n"]);
     }
