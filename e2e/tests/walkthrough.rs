@@ -3,7 +3,7 @@
 // Test helpers fail the test on any error, with its message.
 #![allow(clippy::unwrap_used)]
 
-use kro_e2e::{Env, WAIT, condition, eventually, fixture};
+use kro_e2e::{Env, WAIT, condition, eventually, example};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,7 +11,7 @@ async fn walkthrough_create_status_update_delete() {
     let env = Env::start().await.unwrap();
 
     // 1. The RGD becomes Active and serves the Application kind with defaults.
-    env.apply_yaml(&fixture("webapp-rgd.yaml")).await.unwrap();
+    env.apply_yaml(&example("webapp/rgd.yaml")).await.unwrap();
     let rgd = env.wait_rgd("web-app", "Active").await.unwrap();
     assert_eq!(
         rgd["status"]["topologicalOrder"],
@@ -36,7 +36,7 @@ async fn walkthrough_create_status_update_delete() {
     assert_eq!(spec_props["svcType"]["default"], "ClusterIP");
 
     // 2. app1: Deployment with 3 replicas of httpd:2.4 and a NodePort Service.
-    env.apply_yaml(&fixture("app1.yaml")).await.unwrap();
+    env.apply_yaml(&example("webapp/app1.yaml")).await.unwrap();
     let deployment = env
         .wait_for(
             "apps/v1",
@@ -84,7 +84,7 @@ async fn walkthrough_create_status_update_delete() {
     assert_eq!(service["spec"]["ports"][0]["port"], 80);
 
     // 3. app2: defaults fill in image... the file sets nginx and 1 replica, ClusterIP.
-    env.apply_yaml(&fixture("app2.yaml")).await.unwrap();
+    env.apply_yaml(&example("webapp/app2.yaml")).await.unwrap();
     let deployment2 = env
         .wait_for(
             "apps/v1",
@@ -143,7 +143,7 @@ async fn walkthrough_create_status_update_delete() {
     );
 
     // 5. Update: the Service becomes NodePort and the Deployment scales to 6.
-    env.apply_yaml(&fixture("app2-update.yaml")).await.unwrap();
+    env.apply_yaml(&example("webapp/app2-update.yaml")).await.unwrap();
     env.wait_for("apps/v1", "Deployment", Some("default"), "web-app-2", |d| {
         d["spec"]["replicas"] == 6
     })
@@ -156,7 +156,7 @@ async fn walkthrough_create_status_update_delete() {
     .unwrap();
 
     // 6. Deleting an instance deletes its Service and Deployment, then the instance.
-    let app1_doc: Value = kro_core::parse_yaml_documents(&fixture("app1.yaml"))
+    let app1_doc: Value = kro_core::parse_yaml_documents(&example("webapp/app1.yaml"))
         .unwrap()
         .remove(0);
     env.delete(&app1_doc).await.unwrap();

@@ -4,6 +4,7 @@
 pub mod api_calls;
 pub mod conditions;
 pub mod crd_compat;
+pub mod demo;
 pub mod finalizer;
 pub mod health;
 pub mod install;

@@ -22,6 +22,15 @@ struct Cli {
 enum Command {
     /// Run the controller against a cluster.
     Run(RunArgs),
+    /// Run the kro walk-through on an in-process sandbox cluster.
+    Demo {
+        /// Folder for the sandbox's kubeconfig.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the cluster and the hub running after the tour, until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+    },
     /// Check RGD files offline with the engine the hub runs.
     Validate {
         /// YAML files holding ResourceGraphDefinitions.
@@ -72,9 +81,9 @@ struct RunArgs {
     resync_seconds: u64,
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 }
 
@@ -151,9 +160,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_tracing();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // The demo narrates on stdout; logs would drown it unless asked for.
+    init_tracing(if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
+    match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Demo { dir, serve } => {
+            let dir = dir.unwrap_or_else(kro_hub::demo::default_dir);
+            kro_hub::demo::run(kro_hub::demo::DemoOptions { dir, serve }).await?;
+            Ok(())
+        }
         Command::Validate { files } => {
             let mut failed = false;
             for file in &files {

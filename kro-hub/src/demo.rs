@@ -1,0 +1,327 @@
+//! `kro-hub demo`: the kro walk-through on a sandbox cluster started in
+//! this process, narrated step by step. Nothing to install: the API server,
+//! the hub and the workload simulator all run here, and the kubeconfig is
+//! written out so `kubectl` can look at the same cluster.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use serde_json::{Value, json};
+
+use crate::metrics::Metrics;
+
+const RGD: &str = include_str!("../../examples/webapp/rgd.yaml");
+const APP1: &str = include_str!("../../examples/webapp/app1.yaml");
+const APP2: &str = include_str!("../../examples/webapp/app2.yaml");
+const APP2_UPDATE: &str = include_str!("../../examples/webapp/app2-update.yaml");
+
+/// Errors of the demo, each saying which step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The sandbox could not start.
+    #[error("starting the sandbox cluster: {0}")]
+    Sandbox(#[from] kro_sandbox::SandboxError),
+    /// A step failed.
+    #[error("{step}: {message}")]
+    Step {
+        /// The step.
+        step: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn step_err(step: &str) -> impl Fn(String) -> DemoError + '_ {
+    move |message| DemoError::Step {
+        step: step.to_owned(),
+        message,
+    }
+}
+
+/// Options of the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where to write `hub.kubeconfig`.
+    pub dir: PathBuf,
+    /// Keep the cluster and hub running after the tour, until Ctrl-C.
+    pub serve: bool,
+}
+
+fn say(line: &str) {
+    println!("{line}");
+}
+
+/// Runs the tour.
+pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
+    say("kro-hub demo: the kro walk-through on an in-process Kubernetes API server");
+    let sandbox = kro_sandbox::SandboxBuilder::new("hub")
+        .simulator_delay(Duration::from_secs(1))
+        .start()
+        .await?;
+    std::fs::create_dir_all(&options.dir)
+        .map_err(|e| step_err("creating the output folder")(e.to_string()))?;
+    let kubeconfig = options.dir.join("hub.kubeconfig");
+    sandbox.write_kubeconfig(&kubeconfig)?;
+    say(&format!(
+        "  cluster 'hub' serving at {} (kubeconfig: {})",
+        sandbox.url(),
+        kubeconfig.display()
+    ));
+    let client = sandbox.client().await?;
+    apply(
+        &client,
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+    )
+    .await
+    .map_err(step_err("creating namespace default"))?;
+
+    let metrics = Metrics::new();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let hub = tokio::spawn(crate::run_hub(
+        client.clone(),
+        crate::HubOptions::default(),
+        metrics.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    wait("the hub to install its CRDs", || async {
+        Ok(metrics.is_ready().then_some(()))
+    })
+    .await?;
+    say("  kro-hub is running");
+
+    say("\n1. kubectl apply -f examples/webapp/rgd.yaml");
+    apply_all(&client, RGD).await?;
+    let rgd = wait_for(
+        &client,
+        "kro.run/v1alpha1",
+        "ResourceGraphDefinition",
+        None,
+        "web-app",
+        |r| r["status"]["state"] == "Active",
+    )
+    .await?;
+    say(&format!(
+        "   RGD web-app is {} with order {}; CRD applications.kro.run serves kind Application",
+        rgd["status"]["state"].as_str().unwrap_or("?"),
+        rgd["status"]["topologicalOrder"]
+    ));
+
+    say("\n2. kubectl apply -f examples/webapp/app1.yaml -f examples/webapp/app2.yaml");
+    apply_all(&client, APP1).await?;
+    apply_all(&client, APP2).await?;
+    for (app, replicas) in [("web-app-1", 3), ("web-app-2", 1)] {
+        let inst = wait_for(
+            &client,
+            "kro.run/v1alpha1",
+            "Application",
+            Some("default"),
+            app,
+            |a| a["status"]["state"] == "ACTIVE" && a["status"]["availableReplicas"] == replicas,
+        )
+        .await?;
+        let svc = get(
+            &client,
+            "v1",
+            "Service",
+            Some("default"),
+            &format!("{app}-service"),
+        )
+        .await?;
+        say(&format!(
+            "   {app}: state {}, availableReplicas {}, Deployment {app} + Service {}-service ({})",
+            inst["status"]["state"].as_str().unwrap_or("?"),
+            inst["status"]["availableReplicas"],
+            app,
+            svc.as_ref()
+                .and_then(|s| s["spec"]["type"].as_str())
+                .unwrap_or("?")
+        ));
+    }
+
+    say("\n3. kubectl apply -f examples/webapp/app2-update.yaml  (replicas 6, NodePort)");
+    apply_all(&client, APP2_UPDATE).await?;
+    wait_for(
+        &client,
+        "apps/v1",
+        "Deployment",
+        Some("default"),
+        "web-app-2",
+        |d| d["spec"]["replicas"] == 6,
+    )
+    .await?;
+    wait_for(
+        &client,
+        "v1",
+        "Service",
+        Some("default"),
+        "web-app-2-service",
+        |s| s["spec"]["type"] == "NodePort",
+    )
+    .await?;
+    say("   web-app-2 scaled to 6 replicas, its Service is now NodePort");
+
+    say("\n4. kubectl delete application web-app-1");
+    delete(&client, "kro.run/v1alpha1", "Application", "web-app-1").await?;
+    wait("web-app-1 and its resources to be deleted", || async {
+        let d = get(
+            &client,
+            "apps/v1",
+            "Deployment",
+            Some("default"),
+            "web-app-1",
+        )
+        .await?;
+        let s = get(
+            &client,
+            "v1",
+            "Service",
+            Some("default"),
+            "web-app-1-service",
+        )
+        .await?;
+        Ok((d.is_none() && s.is_none()).then_some(()))
+    })
+    .await?;
+    say("   Service and Deployment of web-app-1 deleted (reverse order), instance gone");
+
+    if options.serve {
+        say(&format!(
+            "\nThe cluster stays up. Try:\n  KUBECONFIG={} kubectl get applications,deployments,services\nPress Ctrl-C to stop.",
+            kubeconfig.display()
+        ));
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), hub).await;
+    sandbox.stop().await;
+    say("\ndemo finished");
+    Ok(())
+}
+
+async fn wait<T, F, Fut>(what: &str, mut probe: F) -> Result<T, DemoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, DemoError>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(step_err(what)("timed out after 60s".to_owned()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_for(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    ns: Option<&str>,
+    name: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Result<Value, DemoError> {
+    wait(&format!("waiting for {kind} {name}"), || async {
+        Ok(get(client, api_version, kind, ns, name)
+            .await?
+            .filter(|v| check(v)))
+    })
+    .await
+}
+
+async fn api(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    ns: Option<&str>,
+) -> Result<Api<DynamicObject>, String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (ar, caps): (ApiResource, _) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(match (caps.scope, ns) {
+        (kube::discovery::Scope::Namespaced, ns) => {
+            Api::namespaced_with(client.clone(), ns.unwrap_or("default"), &ar)
+        }
+        _ => Api::all_with(client.clone(), &ar),
+    })
+}
+
+async fn get(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<Option<Value>, DemoError> {
+    let step = format!("reading {kind} {name}");
+    let api = api(client, api_version, kind, ns)
+        .await
+        .map_err(step_err(&step))?;
+    let obj = api
+        .get_opt(name)
+        .await
+        .map_err(|e| step_err(&step)(e.to_string()))?;
+    Ok(obj.map(|o| serde_json::to_value(o).unwrap_or(Value::Null)))
+}
+
+async fn apply(client: &Client, doc: &Value) -> Result<(), String> {
+    let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+    let api = api(
+        client,
+        api_version,
+        kind,
+        doc["metadata"]["namespace"].as_str(),
+    )
+    .await?;
+    api.patch(
+        name,
+        &PatchParams::apply("kro-hub-demo").force(),
+        &Patch::Apply(doc),
+    )
+    .await
+    .map_err(|e| format!("applying {kind} {name}: {e}"))?;
+    Ok(())
+}
+
+async fn apply_all(client: &Client, yaml: &str) -> Result<(), DemoError> {
+    let docs = kro_core::parse_yaml_documents(yaml)
+        .map_err(|e| step_err("reading an example")(e.to_string()))?;
+    for doc in docs {
+        apply(client, &doc)
+            .await
+            .map_err(step_err("applying an example"))?;
+    }
+    Ok(())
+}
+
+async fn delete(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+) -> Result<(), DemoError> {
+    let step = format!("deleting {kind} {name}");
+    let api = api(client, api_version, kind, Some("default"))
+        .await
+        .map_err(step_err(&step))?;
+    api.delete(name, &DeleteParams::default())
+        .await
+        .map_err(|e| step_err(&step)(e.to_string()))?;
+    Ok(())
+}
+
+/// Default output folder of the demo.
+pub fn default_dir() -> PathBuf {
+    std::env::temp_dir().join("kro-hub-demo")
+}
