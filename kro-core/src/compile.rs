@@ -71,6 +71,17 @@ pub struct CompileOptions {
     pub resource_schemas: BTreeMap<(String, String), Value>,
 }
 
+impl CompileOptions {
+    /// Adds the kinds a Kubernetes OpenAPI v3 document declares (one
+    /// `/openapi/v3/apis/<group>/<version>` answer); returns how many.
+    pub fn add_openapi_v3(&mut self, doc: &Value) -> usize {
+        let kinds = crate::expr::openapi::kinds_from_openapi_v3(doc);
+        let n = kinds.len();
+        self.resource_schemas.extend(kinds);
+        n
+    }
+}
+
 /// One step of a field path inside a template.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Seg {

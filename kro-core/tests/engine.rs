@@ -519,3 +519,56 @@ fn spec_validation_rules_are_checked() {
     ));
     assert!(e.contains("must return bool"), "{e}");
 }
+
+fn with_k8s_schemas() -> kro_core::CompileOptions {
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/k8s-openapi-apps-core-subset.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut opts = kro_core::CompileOptions::default();
+    assert!(opts.add_openapi_v3(&doc) >= 2);
+    opts
+}
+
+#[test]
+fn resource_schemas_type_references_and_status() {
+    let opts = with_k8s_schemas();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/webapp-rgd.yaml"
+    ))
+    .unwrap();
+    let g = kro_core::compile_with(&parse_rgd_yaml(&text).unwrap(), &opts).unwrap();
+    let status = &g.status_schema()["properties"];
+    assert_eq!(status["availableReplicas"], json!({"type": "integer"}));
+    assert_eq!(status["deploymentConditions"]["type"], "array");
+    assert_eq!(
+        status["deploymentConditions"]["items"]["properties"]["type"],
+        json!({"type": "string"})
+    );
+    // A typo into the Deployment is now a compile error.
+    let bad = text.replace(
+        "deployment.status.availableReplicas",
+        "deployment.status.availableReplica",
+    );
+    let e = kro_core::compile_with(&parse_rgd_yaml(&bad).unwrap(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("undefined field 'availableReplica'"), "{e}");
+    // And a value of the wrong type for its field.
+    let bad = text.replace(
+        "replicas: ${schema.spec.replicas}",
+        "replicas: ${schema.spec.name}",
+    );
+    let e = kro_core::compile_with(&parse_rgd_yaml(&bad).unwrap(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("field \"spec.replicas\"") && e.contains("expects int"),
+        "{e}"
+    );
+}

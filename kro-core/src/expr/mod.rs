@@ -6,6 +6,7 @@ pub mod check;
 pub mod comprehensions;
 pub mod cost;
 pub mod library;
+pub mod openapi;
 pub mod refs;
 pub mod template;
 pub mod value;
