@@ -158,3 +158,33 @@ proptest! {
         }
     }
 }
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| json!(f)),
+        "[a-z]{0,4}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z]{1,3}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Validating arbitrary values against arbitrary generated schemas
+    /// returns a verdict, never a panic.
+    #[test]
+    fn validate_value_never_panics(spec in node(), value in json_value()) {
+        if let Ok(schema) = to_openapi(Some(&spec), None) {
+            let _ = kro_core::simpleschema::validate_value(&value, &schema);
+        }
+    }
+}

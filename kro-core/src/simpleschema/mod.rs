@@ -18,6 +18,40 @@
 //! meaning; malformed markers, unknown types, bad defaults and cyclic custom
 //! types are errors naming the exact field path.
 //!
+//! # Types
+//! | SimpleSchema | OpenAPI |
+//! |---|---|
+//! | `string`, `integer`, `boolean` | the same `type` |
+//! | `float`, `number` | `type: number` (upstream emits `float`, which the API server refuses) |
+//! | `object` | `type: object` + `x-kubernetes-preserve-unknown-fields: true` |
+//! | `[]T` | `type: array`, `items: T` |
+//! | `map[string]T` | `type: object`, `additionalProperties: T` (other key types are errors) |
+//! | a nested map of fields | `type: object` with `properties` (sorted) and `required` |
+//! | a name from `types` | that type's schema, inlined; an alias declared `required=true` makes every field of its type required |
+//!
+//! An object whose fields have defaults and none is required gets
+//! `default: {}`, so the API server fills the defaults in when it is absent.
+//!
+//! # Markers (`type | key=value key="quoted value"`)
+//! | marker | effect | accepted on |
+//! |---|---|---|
+//! | `required=<bool>` | listed in the parent's `required` | any |
+//! | `default=<v>` | raw text for strings, JSON otherwise; must satisfy the field's own schema | any |
+//! | `description=<text>` | `description` | any |
+//! | `minimum=`, `maximum=<number>` | bounds; `minimum <= maximum` | any (like upstream) |
+//! | `enum="a,b"` | `enum` | `string`, `integer` |
+//! | `pattern=<regex>` | `pattern` (must compile) | `string` |
+//! | `minLength=`, `maxLength=<n>` | lengths, `n >= 0` | `string` |
+//! | `minItems=`, `maxItems=<n>` | item counts, `n >= 0` | arrays |
+//! | `uniqueItems=<bool>` | `x-kubernetes-list-type: set` | arrays of scalars |
+//! | `immutable=<bool>` | rule `self == oldSelf`, message `field is immutable` | not inside list items |
+//! | `validation=<CEL>` | rule with message `validation failed` (must parse) | not with `oldSelf` inside list items |
+//!
+//! Booleans are Go's (`true`, `True`, `TRUE`, `t`, `1`, ...). In a quoted
+//! value only `\"` and `\\` are escapes (so `pattern="^\d+$"` keeps its
+//! backslash); `{...}` and `[...]` values may contain spaces. Any other
+//! marker is an error.
+//!
 //! ```
 //! use kro_core::simpleschema::{to_openapi, SchemaNode};
 //! use serde_json::json;
