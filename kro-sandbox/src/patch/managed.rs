@@ -348,11 +348,42 @@ impl Comparison {
     }
 }
 
-/// Compares two values of a type like the real server's field manager.
-pub(crate) fn compare(ty: Ty<'_>, old: &Value, new: &Value) -> Comparison {
+/// Compares what a request on `subresource` may own of two versions of an
+/// object (see [`scope`]), without the untracked metadata.
+pub(crate) fn compare_scoped(
+    ty: &TypeInfo,
+    subresource: Option<&str>,
+    old: &Value,
+    new: &Value,
+) -> Comparison {
+    let in_scope = |k: &str| match subresource {
+        Some("status") => k == "status",
+        _ => !(k == "status" && ty.has_status_subresource()),
+    };
+    let root = ty.root();
+    let shape = root.shape();
+    let (om, nm) = (old.as_object(), new.as_object());
     let mut out = Comparison::default();
-    cmp(ty, Some(old), Some(new), &mut Vec::new(), &mut out);
-    out
+    let mut path = Vec::new();
+    let mut keys: Vec<&String> = om.map(|m| m.keys().collect()).unwrap_or_default();
+    for k in nm.into_iter().flat_map(Map::keys) {
+        if om.is_none_or(|m| !m.contains_key(k)) {
+            keys.push(k);
+        }
+    }
+    for k in keys.into_iter().filter(|k| in_scope(k)) {
+        let cty = root.field_of(&shape, k).unwrap_or(Ty::DEDUCED);
+        path.push(field(k));
+        cmp(
+            cty,
+            om.and_then(|m| m.get(k)),
+            nm.and_then(|m| m.get(k)),
+            &mut path,
+            &mut out,
+        );
+        path.pop();
+    }
+    out.without(&strip_set())
 }
 
 fn leaf(l: Option<&Value>, r: Option<&Value>, path: &Path, out: &mut Comparison) {
@@ -522,13 +553,7 @@ pub(crate) fn record_update(ty: &TypeInfo, old: Option<&Value>, new: &mut Value,
             &zero
         }
     };
-    let root = ty.root();
-    let changes = compare(
-        root,
-        &scope(ty, w.subresource, old_v),
-        &scope(ty, w.subresource, new),
-    )
-    .without(&strip_set());
+    let changes = compare_scoped(ty, w.subresource, old_v, new);
     let mut me = Entry {
         manager: w.manager.to_owned(),
         operation: Operation::Update,
@@ -627,12 +652,7 @@ pub(crate) fn record_apply(
             &zero
         }
     };
-    let changes = compare(
-        ty.root(),
-        &scope(ty, w.subresource, old_v),
-        &scope(ty, w.subresource, merged),
-    )
-    .without(&strip_set());
+    let changes = compare_scoped(ty, w.subresource, old_v, merged);
     let me = Entry {
         manager: w.manager.to_owned(),
         operation: Operation::Apply,

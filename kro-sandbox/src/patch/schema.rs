@@ -107,9 +107,12 @@ impl<'a> Ty<'a> {
     }
 
     fn attr(&self, key: &str) -> Option<&'a Value> {
-        self.outer
-            .and_then(|o| o.get(key))
-            .or_else(|| self.inner.and_then(|i| i.get(key)))
+        let outer = self.outer.and_then(|o| o.get(key));
+        match (outer, self.inner) {
+            (Some(v), _) => Some(v),
+            (None, Some(i)) if !self.outer.is_some_and(|o| std::ptr::eq(o, i)) => i.get(key),
+            _ => None,
+        }
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -138,12 +141,13 @@ impl<'a> Ty<'a> {
         let Some(inner) = self.inner else {
             return Shape::Deduced;
         };
-        if self.flag("x-kubernetes-int-or-string")
-            || self.attr("format").and_then(Value::as_str) == Some("int-or-string")
+        let ty = self.attr("type").and_then(Value::as_str);
+        if ty.is_none()
+            && (self.flag("x-kubernetes-int-or-string")
+                || self.attr("format").and_then(Value::as_str) == Some("int-or-string"))
         {
             return Shape::Scalar;
         }
-        let ty = self.attr("type").and_then(Value::as_str);
         let props = inner.get("properties").is_some();
         let items = inner.get("items");
         let additional = inner.get("additionalProperties").filter(|v| v.is_object());

@@ -90,6 +90,10 @@ fn check(ty: Ty<'_>, v: &Value, parent: &str, path: &mut Vec<String>) -> Result<
         (Shape::Struct, Value::Object(m)) => {
             let name = ty.go_name().unwrap_or(parent);
             for (k, child) in m {
+                // Bookkeeping the server writes itself; its shape is checked on decode.
+                if k == "managedFields" && name == "ObjectMeta" {
+                    continue;
+                }
                 if let Some(cty) = ty.field(k) {
                     path.push(k.clone());
                     check(cty, child, name, path)?;
