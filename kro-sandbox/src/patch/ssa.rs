@@ -458,3 +458,141 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Random apply/update sequences against invariants of field ownership.
+    use super::*;
+    use crate::patch::fieldpath::Path;
+    use crate::patch::managed::{decode, record_update};
+    use serde_json::json;
+
+    /// A tiny deterministic generator: property tests without a new dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[usize::try_from(self.below(from.len() as u64)).unwrap()]
+        }
+
+        /// A Pod configuration with a few labels, containers and env vars.
+        fn config(&mut self) -> Value {
+            let mut labels = serde_json::Map::new();
+            for _ in 0..self.below(3) {
+                labels.insert(
+                    self.pick(&["a", "b", "c"]).into(),
+                    json!(self.pick(&["1", "2"])),
+                );
+            }
+            let mut containers = Vec::new();
+            for name in ["x", "y", "z"] {
+                if self.below(2) == 0 {
+                    continue;
+                }
+                let mut c = json!({"name": name});
+                if self.below(2) == 0 {
+                    c["image"] = json!(self.pick(&["i1", "i2"]));
+                }
+                let mut env = Vec::new();
+                for e in ["E", "F"] {
+                    if self.below(2) == 0 {
+                        env.push(json!({"name": e, "value": self.pick(&["1", "2"])}));
+                    }
+                }
+                if !env.is_empty() {
+                    c["env"] = json!(env);
+                }
+                containers.push(c);
+            }
+            let mut cfg = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+            if !labels.is_empty() {
+                cfg["metadata"]["labels"] = Value::Object(labels);
+            }
+            if !containers.is_empty() {
+                cfg["spec"] = json!({"containers": containers});
+            }
+            cfg
+        }
+    }
+
+    /// The value at an owned path, if the object has it.
+    fn lookup<'v>(v: &'v Value, path: &Path) -> Option<&'v Value> {
+        path.iter().try_fold(v, |cur, pe| match pe {
+            PathElement::Field(f) => cur.get(f),
+            PathElement::Key(pairs) => cur.as_array()?.iter().find(|item| {
+                pairs
+                    .iter()
+                    .all(|(k, want)| item.get(k).is_some_and(|got| got.to_string() == *want))
+            }),
+            PathElement::Value(want) => cur.as_array()?.iter().find(|i| i.to_string() == *want),
+            PathElement::Index(i) => cur.as_array()?.get(*i),
+        })
+    }
+
+    #[test]
+    fn random_applies_and_updates_keep_ownership_consistent() {
+        let t = TypeInfo::builtin("v1", "Pod").unwrap();
+        let managers = ["hub", "ctrl", "human"];
+        for seed in 1..30u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut live: Option<Value> = None;
+            for _ in 0..12 {
+                let manager = rng.pick(&managers);
+                let w = Write {
+                    manager,
+                    subresource: None,
+                    now: "t",
+                };
+                let cfg = rng.config();
+                let next = if rng.below(4) == 0 && live.is_some() {
+                    // A merge-patch style Update of one label.
+                    let old = live.clone().unwrap();
+                    let mut new = old.clone();
+                    new["metadata"]["labels"]["u"] = json!(rng.pick(&["1", "2"]));
+                    record_update(&t, Some(&old), &mut new, w);
+                    new
+                } else {
+                    match apply(&t, live.as_ref(), &cfg, w, true) {
+                        Ok(out) => {
+                            // Everything applied has the applied value.
+                            for path in managed::to_field_set(t.root(), &cfg).unwrap().paths() {
+                                let (Some(want), Some(got)) =
+                                    (lookup(&cfg, &path), lookup(&out, &path))
+                                else {
+                                    panic!("seed {seed}: applied {path:?} missing from {out}");
+                                };
+                                if !want.is_object() && !want.is_array() {
+                                    assert_eq!(want, got, "seed {seed}: {path:?}");
+                                }
+                            }
+                            // Re-applying is a no-op.
+                            let again = apply(&t, Some(&out), &cfg, w, false).unwrap();
+                            assert_eq!(again, out, "seed {seed}: re-apply changed the object");
+                            out
+                        }
+                        Err(e) => panic!("seed {seed}: forced apply failed: {e}"),
+                    }
+                };
+                // Every owned path exists, and no entry is empty.
+                for e in decode(&next) {
+                    assert!(!e.set.is_empty(), "seed {seed}: empty entry {}", e.manager);
+                    for path in e.set.paths() {
+                        assert!(
+                            lookup(&next, &path).is_some(),
+                            "seed {seed}: {} owns missing {path:?} in {next}",
+                            e.manager
+                        );
+                    }
+                }
+                live = Some(next);
+            }
+        }
+    }
+}
