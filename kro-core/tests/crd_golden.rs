@@ -164,9 +164,9 @@ fn required_and_default_interactions_match_upstream() {
 fn cluster_schemas() -> kro_core::CompileOptions {
     let text = std::fs::read_to_string(data("openapi-subset.json")).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
-    kro_core::CompileOptions {
-        resource_schemas: kro_core::simpleschema::kind_schemas(&doc),
-    }
+    let mut options = kro_core::CompileOptions::default();
+    options.add_openapi_v3(&doc);
+    options
 }
 
 fn typed_crd(name: &str) -> Value {

@@ -74,7 +74,6 @@ mod build;
 mod error;
 mod markers;
 mod navigate;
-mod openapi;
 mod types;
 mod validate;
 
@@ -83,7 +82,6 @@ use serde_json::{Value, json};
 pub use error::{Reason, SchemaError};
 pub use markers::{Marker, MarkerKind, parse_markers};
 pub use navigate::SchemaNode;
-pub use openapi::{kind_schemas, resolve_component};
 pub use types::{MAX_NESTING, Scalar, TypeExpr};
 
 use crate::rgd::ResourceGraphDefinition;
