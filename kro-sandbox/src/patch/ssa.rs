@@ -527,11 +527,14 @@ mod properties {
         path.iter().try_fold(v, |cur, pe| match pe {
             PathElement::Field(f) => cur.get(f),
             PathElement::Key(pairs) => cur.as_array()?.iter().find(|item| {
-                pairs
-                    .iter()
-                    .all(|(k, want)| item.get(k).is_some_and(|got| got.to_string() == *want))
+                pairs.iter().all(|(k, want)| {
+                    item.get(k) == serde_json::from_str::<Value>(want).ok().as_ref()
+                })
             }),
-            PathElement::Value(want) => cur.as_array()?.iter().find(|i| i.to_string() == *want),
+            PathElement::Value(want) => {
+                let want: Value = serde_json::from_str(want).ok()?;
+                cur.as_array()?.iter().find(|i| **i == want)
+            }
             PathElement::Index(i) => cur.as_array()?.get(*i),
         })
     }
