@@ -24,42 +24,25 @@ pub const EACH_VAR: &str = "each";
 /// Most objects one forEach resource may expand to (upstream's limit).
 pub const MAX_COLLECTION_ITEMS: usize = 1000;
 
-/// Ids and iterator names upstream kro reserves (plus kro-hub's `cluster`).
+/// Ids and iterator names upstream kro reserves (its keywords and CEL's
+/// reserved symbols), plus kro-hub's `cluster`.
+#[rustfmt::skip]
 pub const RESERVED_NAMES: &[&str] = &[
-    "apiVersion",
-    "cluster",
-    "context",
-    "dependency",
-    "dependencies",
-    "each",
-    "externalRef",
-    "externalReference",
-    "externalRefs",
-    "externalReferences",
-    "graph",
-    "instance",
-    "item",
-    "items",
-    "kind",
-    "kro",
-    "metadata",
-    "namespace",
-    "object",
-    "resource",
-    "resourcegraphdefinition",
-    "resources",
-    "root",
-    "runtime",
-    "schema",
-    "self",
-    "serviceAccountName",
-    "spec",
-    "status",
-    "this",
-    "variables",
-    "vars",
-    "version",
+    "apiVersion", "cluster", "context", "dependency", "dependencies", "each", "externalRef",
+    "externalReference", "externalRefs", "externalReferences", "graph", "graphengine", "instance",
+    "item", "items", "kind", "kro", "metadata", "namespace", "object", "resource",
+    "resourcegraphdefinition", "resourceGraphDefinition", "resources", "root", "runtime", "schema",
+    "self", "serviceAccountName", "spec", "status", "this", "variables", "vars", "version",
+    // CEL reserved symbols.
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function",
+    "if", "import", "let", "loop", "package", "return", "var", "void", "while",
 ];
+
+const OMIT: &str = "omit";
+const OMIT_ONLY_IN_FIELDS: &str = "omit() may only be used as a whole template field value, not in conditions, forEach, string templates or status";
+
+/// Label and annotation prefixes kro keeps for itself on every child.
+pub const RESERVED_METADATA_PREFIXES: &[&str] = &["kro.run/", "internal.kro.run/"];
 
 /// What compiling may use beyond the RGD itself.
 #[derive(Debug, Clone, Default)]
@@ -305,8 +288,9 @@ fn is_kube_version(v: &str) -> bool {
     let Some(rest) = v.strip_prefix('v') else {
         return false;
     };
+    // Same shape as upstream's `^v\d+(?:(?:alpha|beta)\d+)?$`.
     let digits = rest.chars().take_while(char::is_ascii_digit).count();
-    if digits == 0 || rest.starts_with('0') {
+    if digits == 0 {
         return false;
     }
     let tail = &rest[digits..];
@@ -316,7 +300,7 @@ fn is_kube_version(v: &str) -> bool {
     let t = tail
         .strip_prefix("alpha")
         .or_else(|| tail.strip_prefix("beta"));
-    matches!(t, Some(n) if !n.is_empty() && !n.starts_with('0') && n.chars().all(|c| c.is_ascii_digit()))
+    matches!(t, Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn display_path(path: &[Seg]) -> String {
@@ -462,7 +446,6 @@ impl<'a> Compiler<'a> {
                 ("kind".to_owned(), Ty::String),
                 ("metadata".to_owned(), object_meta_ty()),
                 ("spec".to_owned(), Ty::from_openapi(&spec_schema)),
-                ("status".to_owned(), Ty::Dyn),
             ]
             .into(),
             open: false,
@@ -536,7 +519,9 @@ impl<'a> Compiler<'a> {
                             "template must be an object",
                         ));
                     }
-                    (get("apiVersion")?, get("kind")?)
+                    let gvk = (get("apiVersion")?, get("kind")?);
+                    self.check_template_metadata(&r.id, t.get("metadata"))?;
+                    gvk
                 }
                 (None, Some(e)) => {
                     if e.api_version.is_empty() || e.kind.is_empty() {
@@ -554,6 +539,19 @@ impl<'a> Compiler<'a> {
                             None,
                             "externalRef needs metadata.name or metadata.selector",
                         ));
+                    }
+                    if !r.for_each.is_empty() {
+                        return Err(self.invalid(
+                            Some(&r.id),
+                            "forEach",
+                            None,
+                            "cannot use externalRef with forEach",
+                        ));
+                    }
+                    match &e.metadata.selector {
+                        None | Some(Value::Object(_)) => {}
+                        Some(Value::String(s)) if matches!(scan(s), Ok(Scanned::Standalone(_))) => {}
+                        Some(_) => return Err(self.invalid(Some(&r.id), "externalRef.metadata.selector", None, "selector must be a Kubernetes LabelSelector object or a ${...} expression that resolves to one")),
                     }
                     if e.metadata.name.is_some() && e.metadata.selector.is_some() {
                         return Err(self.invalid(
@@ -679,6 +677,7 @@ impl<'a> Compiler<'a> {
             };
             let mut fields = Vec::new();
             self.collect_fields(&r.id, &template, &mut Vec::new(), &mut fields)?;
+            self.check_omit(&r.id, &fields, true)?;
             let own_ty = {
                 let t = &resource_tys[i];
                 match t {
@@ -845,6 +844,7 @@ impl<'a> Compiler<'a> {
                 &mut status_fields,
                 &mut status_literals,
             )?;
+            self.check_omit("", &status_fields, false)?;
             let mut senv = base_env.clone();
             senv.declare(CLUSTER_VAR, Ty::Dyn);
             for f in &status_fields {
@@ -937,6 +937,77 @@ impl<'a> Compiler<'a> {
         Ok(e)
     }
 
+    /// `omit()` only as a whole template field, and never for `metadata.name`.
+    fn check_omit(&self, id: &str, fields: &[Field], template: bool) -> Result<(), Error> {
+        let resource = (!id.is_empty()).then_some(id);
+        for f in fields {
+            let standalone = matches!(f.value, FieldValue::Standalone(_));
+            for e in f.exprs() {
+                if !e.calls(OMIT) {
+                    continue;
+                }
+                if !template || !standalone {
+                    return Err(self.invalid(
+                        resource,
+                        f.display.clone(),
+                        Some(e.source()),
+                        OMIT_ONLY_IN_FIELDS,
+                    ));
+                }
+                if f.display == "metadata.name" {
+                    return Err(self.invalid(
+                        resource,
+                        f.display.clone(),
+                        Some(e.source()),
+                        "omit() cannot be used for metadata.name: the field is required and must resolve to a concrete value",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `metadata` must be a map, and must not set kro's own labels or annotations.
+    fn check_template_metadata(&self, id: &str, meta: Option<&Value>) -> Result<(), Error> {
+        let meta = match meta {
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Err(self.invalid(
+                    Some(id),
+                    "metadata",
+                    None,
+                    "template metadata must be a map",
+                ));
+            }
+            None => {
+                return Err(self.invalid(
+                    Some(id),
+                    "metadata",
+                    None,
+                    "template must have metadata",
+                ));
+            }
+        };
+        for key in ["labels", "annotations"] {
+            if let Some(Value::Object(m)) = meta.get(key)
+                && let Some(k) = m
+                    .keys()
+                    .find(|k| RESERVED_METADATA_PREFIXES.iter().any(|p| k.starts_with(p)))
+            {
+                return Err(self.invalid(
+                    Some(id),
+                    format!("metadata.{key}"),
+                    None,
+                    format!(
+                        "\"{k}\": {key} with the prefixes {} are reserved for kro",
+                        RESERVED_METADATA_PREFIXES.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn check_status(&self, f: &Field, e: &CompiledExpr, env: &TypeEnv) -> Result<Ty, Error> {
         for root in e.roots() {
             if !env.has(root) {
@@ -951,9 +1022,15 @@ impl<'a> Compiler<'a> {
     fn standalone(&self, id: &str, field: &str, src: &str) -> Result<CompiledExpr, Error> {
         let resource = (!id.is_empty()).then_some(id);
         match scan(src) {
-            Ok(Scanned::Standalone(e)) => self
-                .parse(&e)
-                .map_err(|err| self.invalid(resource, field, Some(&e), err.to_string())),
+            Ok(Scanned::Standalone(e)) => {
+                let expr = self
+                    .parse(&e)
+                    .map_err(|err| self.invalid(resource, field, Some(&e), err.to_string()))?;
+                if expr.calls(OMIT) {
+                    return Err(self.invalid(resource, field, Some(&e), OMIT_ONLY_IN_FIELDS));
+                }
+                Ok(expr)
+            }
             Ok(_) => Err(self.invalid(
                 resource,
                 field,

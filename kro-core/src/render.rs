@@ -284,7 +284,7 @@ impl CompiledGraph {
             Err(Blocked::Excluded(r)) => return Ok(Inclusion::Excluded(r)),
         };
         for c in &node.include_when {
-            match c.expr.eval(&cel_ctx, &bound) {
+            match c.expr.eval(&cel_ctx, &bound).map(unwrap_optional_bool) {
                 Ok(cel::Value::Bool(true)) => {}
                 Ok(cel::Value::Bool(false)) => {
                     return Ok(Inclusion::Excluded(format!(
@@ -538,7 +538,7 @@ impl CompiledGraph {
             bound.include(item);
             cel_ctx.add_variable_from_value(var, to_cel(item));
             for c in &node.ready_when {
-                match c.expr.eval(&cel_ctx, &bound) {
+                match c.expr.eval(&cel_ctx, &bound).map(unwrap_optional_bool) {
                     Ok(cel::Value::Bool(true)) => {}
                     Ok(cel::Value::Bool(false)) => {
                         return Ok(Readiness::NotReady(format!(
@@ -735,6 +735,15 @@ impl CompiledGraph {
         }
         let status = self.status(&ctx)?;
         Ok(RenderReport { resources, status })
+    }
+}
+
+/// Conditions may return `optional(bool)`: an empty one counts as false.
+fn unwrap_optional_bool(v: cel::Value) -> cel::Value {
+    match crate::expr::value::optional_inner(&v) {
+        Some(Some(inner)) => inner.clone(),
+        Some(None) => cel::Value::Bool(false),
+        None => v,
     }
 }
 

@@ -160,6 +160,77 @@ fn ids_and_resource_shapes_are_validated() {
 }
 
 #[test]
+fn upstream_shape_rules() {
+    let e = error(&rgd(
+        "  - id: a\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n",
+    ));
+    assert!(e.contains("must have metadata"), "{e}");
+    let e = error(&rgd(
+        "  - id: a\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n        labels:\n          kro.run/owned: x\n",
+    ));
+    assert!(e.contains("reserved for kro"), "{e}");
+    assert!(error(&rgd(&cm("in", "x: y"))).contains("reserved"));
+    assert!(error(&rgd(&cm("graphengine", "x: y"))).contains("reserved"));
+    let e = error(&rgd(
+        "  - id: a\n    forEach:\n    - r: ${schema.spec.regions}\n    externalRef:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: x\n",
+    ));
+    assert!(e.contains("externalRef with forEach"), "{e}");
+    let e = error(&rgd(
+        "  - id: a\n    externalRef:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        selector: \"app=x\"\n",
+    ));
+    assert!(
+        e.contains("LabelSelector object or a ${...} expression"),
+        "{e}"
+    );
+    // Versions as upstream's regex allows them.
+    compiled(&rgd(&cm("a", "x: y")).replace(
+        "apiVersion: v1alpha1\n    kind: Test",
+        "apiVersion: v0beta0\n    kind: Test",
+    ));
+    let e = error(&rgd(&cm("a", "x: y")).replace(
+        "apiVersion: v1alpha1\n    kind: Test",
+        "apiVersion: 1.0\n    kind: Test",
+    ));
+    assert!(e.contains("apiVersion"), "{e}");
+    // `schema` has no status in expressions, like upstream.
+    let e = error(&rgd(&cm("a", "x: ${schema.status.foo}")));
+    assert!(e.contains("undefined field 'status'"), "{e}");
+}
+
+#[test]
+fn omit_only_as_a_whole_field_and_never_for_the_name() {
+    let e = error(&rgd(&cm("a", "x: \"a-${omit()}\"")));
+    assert!(e.contains("omit() may only be used"), "{e}");
+    let e = error(&rgd(
+        "  - id: a\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: ${omit()}\n",
+    ));
+    assert!(e.contains("metadata.name"), "{e}");
+    let e = error(&rgd(
+        "  - id: a\n    includeWhen:\n    - ${omit() == 1}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n",
+    ));
+    assert!(e.contains("omit() may only be used"), "{e}");
+    compiled(&rgd(&cm("a", "x: \"${schema.spec.enabled ? 'on' : omit()}\"")));
+}
+
+#[test]
+fn optional_bool_conditions() {
+    let g = compiled(&rgd(
+        "  - id: a\n    includeWhen:\n    - ${schema.spec.?labels.?on.optMap(v, v == 'yes')}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n",
+    ));
+    let ctx = EvalContext::new(instance());
+    assert!(matches!(
+        g.include("a", &ctx).unwrap(),
+        Inclusion::Excluded(_)
+    ));
+    let mut inst = instance();
+    inst["spec"]["labels"] = json!({"on": "yes"});
+    assert_eq!(
+        g.include("a", &EvalContext::new(inst)).unwrap(),
+        Inclusion::Included
+    );
+}
+
+#[test]
 fn conditions_are_standalone_bools_and_ready_when_reads_only_itself() {
     let base = "  - id: a\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n";
     let e = error(&rgd(&format!(

@@ -88,6 +88,41 @@ impl CompiledExpr {
         })
     }
 
+    /// Whether the expression calls the global function `name` anywhere.
+    pub fn calls(&self, name: &str) -> bool {
+        fn walk(e: &cel::IdedExpr, name: &str) -> bool {
+            use cel::common::ast::{EntryExpr, Expr};
+            match &e.expr {
+                Expr::Call(c) => {
+                    (c.target.is_none() && c.func_name == name)
+                        || c.target.as_deref().is_some_and(|t| walk(t, name))
+                        || c.args.iter().any(|a| walk(a, name))
+                }
+                Expr::Select(s) => walk(&s.operand, name),
+                Expr::List(l) => l.elements.iter().any(|x| walk(x, name)),
+                Expr::Map(m) => m.entries.iter().any(|en| match &en.expr {
+                    EntryExpr::MapEntry(me) => walk(&me.key, name) || walk(&me.value, name),
+                    EntryExpr::StructField(f) => walk(&f.value, name),
+                }),
+                Expr::Struct(st) => st.entries.iter().any(|en| match &en.expr {
+                    EntryExpr::MapEntry(me) => walk(&me.key, name) || walk(&me.value, name),
+                    EntryExpr::StructField(f) => walk(&f.value, name),
+                }),
+                Expr::Comprehension(c) => [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ]
+                .into_iter()
+                .any(|x| walk(x, name)),
+                Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => false,
+            }
+        }
+        walk(self.ast(), name)
+    }
+
     /// The parsed AST.
     pub fn ast(&self) -> &cel::IdedExpr {
         self.program.expression()
