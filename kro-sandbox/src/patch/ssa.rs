@@ -61,11 +61,26 @@ pub fn apply(
             "error decoding YAML: applied configuration must be an object, got {config}"
         )));
     };
-    let mut cfg = cfg_map.clone();
-    if let Some(Value::Object(meta)) = cfg.get_mut("metadata") {
-        meta.remove("managedFields");
+    let sent_version = cfg_map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if sent_version != ty.api_version() {
+        return Err(PatchError::BadRequest(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {sent_version}, expected: {}",
+            ty.api_version()
+        )));
     }
-    let config = Value::Object(cfg);
+    if cfg_map
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(PatchError::BadRequest(
+            "metadata.managedFields must be nil".into(),
+        ));
+    }
+    let config = config.clone();
     let scoped = managed::scope(ty, w.subresource, &config);
     let root = ty.root();
     let config_set = managed::to_field_set(root, &scoped).map_err(|(path, why)| {
@@ -381,7 +396,8 @@ mod tests {
     fn keyed_lists_merge_in_place_and_keep_other_items() {
         let t = TypeInfo::builtin("v1", "Pod").unwrap();
         let live = json!({"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]}});
-        let cfg = json!({"spec": {"containers": [{"name": "c", "image": "3"}, {"name": "b", "image": "9"}]}});
+        let cfg = json!({"apiVersion": "v1", "kind": "Pod",
+                         "spec": {"containers": [{"name": "c", "image": "3"}, {"name": "b", "image": "9"}]}});
         let out = apply(&t, Some(&live), &cfg, w("m"), true).unwrap();
         let names: Vec<&str> = out["spec"]["containers"]
             .as_array()
@@ -452,6 +468,21 @@ mod tests {
                 .starts_with("error decoding YAML: error converting YAML to JSON: yaml: line ")
         );
         assert!(apply(&ty(), None, &json!([1]), w("m"), false).is_err());
+        let wrong =
+            json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert_eq!(
+            apply(&ty(), None, &wrong, w("m"), false)
+                .unwrap_err()
+                .to_status()["message"],
+            "Incorrect version specified in apply patch. Specified patch version: apps/v1, expected: v1"
+        );
+        let mut with_mf = cm(json!({}));
+        with_mf["metadata"]["managedFields"] = json!([]);
+        let err = apply(&ty(), None, &with_mf, w("m"), false).unwrap_err();
+        assert_eq!(
+            (err.status_code(), err.message()),
+            (400, "metadata.managedFields must be nil".to_owned())
+        );
         assert_eq!(
             apply(&ty(), None, &cm(json!({})), w(""), false).unwrap_err(),
             PatchError::MissingFieldManager
