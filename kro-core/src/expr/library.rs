@@ -135,6 +135,20 @@ fn build() -> Result<Env, cel::DeclarationError> {
     env.add_member_overload("min", "list_min", LIST_TYPE, vec![], op!(list_min))?;
     env.add_member_overload("max", "list_max", LIST_TYPE, vec![], op!(list_max))?;
     env.add_member_overload(
+        "indexOf",
+        "list_index_of",
+        LIST_TYPE,
+        vec![DYN_TYPE],
+        op!(list_index_of),
+    )?;
+    env.add_member_overload(
+        "lastIndexOf",
+        "list_last_index_of",
+        LIST_TYPE,
+        vec![DYN_TYPE],
+        op!(list_last_index_of),
+    )?;
+    env.add_member_overload(
         "isSorted",
         "list_is_sorted",
         LIST_TYPE,
@@ -499,6 +513,30 @@ fn list_max(a: &[Value]) -> Result<Value, ExecutionError> {
     list_extreme("max", a, std::cmp::Ordering::Greater)
 }
 
+/// Kubernetes' list `indexOf`: the first index of an equal element, or -1.
+fn list_index_of(a: &[Value]) -> Result<Value, ExecutionError> {
+    let [list, needle] = args("indexOf", a)?;
+    let items = list_arg("indexOf", &list)?;
+    Ok(Value::Int(
+        items
+            .iter()
+            .position(|v| *v == needle)
+            .map_or(-1, |i| i as i64),
+    ))
+}
+
+/// Kubernetes' list `lastIndexOf`: the last index of an equal element, or -1.
+fn list_last_index_of(a: &[Value]) -> Result<Value, ExecutionError> {
+    let [list, needle] = args("lastIndexOf", a)?;
+    let items = list_arg("lastIndexOf", &list)?;
+    Ok(Value::Int(
+        items
+            .iter()
+            .rposition(|v| *v == needle)
+            .map_or(-1, |i| i as i64),
+    ))
+}
+
 fn list_is_sorted(a: &[Value]) -> Result<Value, ExecutionError> {
     const F: &str = "isSorted";
     let [list] = args(F, a)?;
@@ -740,6 +778,10 @@ mod tests {
         assert_eq!(eval("[1, 2, 2].isSorted()").unwrap(), json!(true));
         assert_eq!(eval("[2, 1].isSorted()").unwrap(), json!(false));
         assert!(eval("[].min()").unwrap_err().contains("empty list"));
+        assert_eq!(eval("[1, 2, 1].indexOf(1)").unwrap(), json!(0));
+        assert_eq!(eval("[1, 2, 1].lastIndexOf(1)").unwrap(), json!(2));
+        assert_eq!(eval("['a'].indexOf('z')").unwrap(), json!(-1));
+        assert_eq!(eval("'abca'.lastIndexOf('a')").unwrap(), json!(3));
         assert!(eval("'x'.find('(')").is_err());
     }
 
