@@ -19,6 +19,8 @@ pub use plural::pluralize;
 
 /// Label marking objects kro created.
 pub const LABEL_OWNED: &str = "kro.run/owned";
+/// Label with the version of the controller that generated the object.
+pub const LABEL_KRO_VERSION: &str = "kro.run/kro-version";
 /// Label with the RGD's name.
 pub const LABEL_RGD_NAME: &str = "kro.run/resource-graph-definition-name";
 /// Label with the RGD's uid.
@@ -459,6 +461,7 @@ fn labels(rgd: &ResourceGraphDefinition) -> BTreeMap<String, String> {
         .map(|m| m.labels.clone())
         .unwrap_or_default();
     labels.insert(LABEL_OWNED.into(), "true".into());
+    labels.insert(LABEL_KRO_VERSION.into(), env!("CARGO_PKG_VERSION").into());
     labels.insert(LABEL_RGD_NAME.into(), label_value(rgd.name()));
     if let Some(uid) = rgd.metadata.rest.get("uid").and_then(Value::as_str) {
         labels.insert(LABEL_RGD_ID.into(), label_value(uid));

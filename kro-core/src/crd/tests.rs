@@ -64,6 +64,7 @@ fn labels_and_annotations() {
         crd["metadata"]["labels"],
         json!({
             "kro.run/owned": "true",
+            "kro.run/kro-version": env!("CARGO_PKG_VERSION"),
             "kro.run/resource-graph-definition-id": "0b5e-uid",
             "kro.run/resource-graph-definition-name": "web-app",
             "team": "web"
