@@ -84,6 +84,18 @@ pub enum CrdError {
         /// Why.
         message: String,
     },
+    /// A label or annotation for the CRD the API server would refuse.
+    #[error("RGD {rgd}: spec.schema.metadata.{field} {key:?}: {message}")]
+    InvalidMetadata {
+        /// RGD name.
+        rgd: String,
+        /// `labels` or `annotations`.
+        field: &'static str,
+        /// The key.
+        key: String,
+        /// Why.
+        message: String,
+    },
     /// The spec or status schema handed in is not an object schema.
     #[error("RGD {rgd}: the {part} schema must be an OpenAPI object schema, got {got}")]
     NotAnObjectSchema {
@@ -150,6 +162,9 @@ pub fn instance_crd(
         check_label(&rgd_name, &format!("spec.schema.categories[{i}]"), category)?;
     }
     let columns = printer_columns(&rgd_name, &schema.additional_printer_columns)?;
+    if let Some(meta) = &schema.metadata {
+        check_metadata(&rgd_name, meta)?;
+    }
 
     let spec = object_schema(&rgd_name, "spec", spec)?;
     let status = status_schema(rgd, status_fields)?;
@@ -495,6 +510,60 @@ fn sorted(v: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
         other => other,
     }
+}
+
+fn check_metadata(rgd: &str, meta: &crate::rgd::CrdMetadata) -> Result<(), CrdError> {
+    let bad = |field, key: &str, message: String| CrdError::InvalidMetadata {
+        rgd: rgd.to_owned(),
+        field,
+        key: key.to_owned(),
+        message,
+    };
+    for (key, value) in &meta.labels {
+        qualified_name(key).map_err(|m| bad("labels", key, m))?;
+        if !value.is_empty() && !is_label_name(value) {
+            return Err(bad(
+                "labels",
+                key,
+                format!(
+                    "value {value:?} must be at most 63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric"
+                ),
+            ));
+        }
+    }
+    for key in meta.annotations.keys() {
+        qualified_name(key).map_err(|m| bad("annotations", key, m))?;
+    }
+    Ok(())
+}
+
+/// A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain.
+fn qualified_name(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix
+        && (p.len() > 253 || !p.split('.').all(is_dns_label))
+    {
+        return Err(format!("prefix {p:?} must be a lowercase DNS subdomain"));
+    }
+    if !is_label_name(name) {
+        return Err(format!(
+            "name {name:?} must be 1-63 characters of [A-Za-z0-9_.-], starting and ending alphanumeric"
+        ));
+    }
+    Ok(())
+}
+
+fn is_label_name(s: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    !s.is_empty()
+        && s.len() <= 63
+        && alnum(s.chars().next())
+        && alnum(s.chars().next_back())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn is_kind(kind: &str) -> bool {

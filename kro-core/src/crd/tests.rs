@@ -308,3 +308,25 @@ fn inferred_status_schemas_are_made_structural() {
         json!({"items": {"type": "string"}, "type": "array"})
     );
 }
+
+#[test]
+fn invalid_crd_labels_and_annotations_are_rejected() {
+    for (meta, want) in [
+        (json!({"labels": {"bad key": "x"}}), "labels \"bad key\""),
+        (json!({"labels": {"team": "-x"}}), "value"),
+        (json!({"labels": {"Example.com/a": "x"}}), "prefix"),
+        (json!({"labels": {"a": "x".repeat(64)}}), "value"),
+        (
+            json!({"annotations": {"/x": "anything goes"}}),
+            "annotations",
+        ),
+    ] {
+        let mut s = base();
+        s["metadata"] = meta.clone();
+        let e = crd_for(s).unwrap_err().to_string();
+        assert!(e.contains(want), "{meta}: {e}");
+    }
+    let mut s = base();
+    s["metadata"] = json!({"labels": {"example.com/team": "web_1.a", "empty": ""}, "annotations": {"note": "free text: ok"}});
+    assert!(crd_for(s).is_ok());
+}
