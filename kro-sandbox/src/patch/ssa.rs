@@ -9,37 +9,63 @@ use super::fieldpath::{FieldSet, PathElement, path_string};
 use super::managed::{self, Write, item_element};
 use super::schema::{ListKind, Shape, Ty, TypeInfo};
 
-/// Decodes an `application/apply-patch+yaml` body (YAML or JSON).
+/// Decodes an `application/apply-patch+yaml` body (YAML or JSON) like the
+/// real server's YAML 1.1 decoder: first document only, duplicate keys
+/// allowed (last wins), `yes`/`on` booleans, legacy octals.
 pub fn parse_body(body: &[u8]) -> Result<Value, PatchError> {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         return Ok(v);
     }
     let text = std::str::from_utf8(body)
         .map_err(|e| PatchError::BadRequest(format!("error decoding YAML: {e}")))?;
-    serde_saphyr::from_str::<Value>(text).map_err(|e| {
-        PatchError::BadRequest(format!(
-            "error decoding YAML: error converting YAML to JSON: yaml: {}",
-            go_yaml_message(&e.to_string())
-        ))
-    })
+    let options = serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        legacy_octal_numbers: true,
+        with_snippet: false,
+    };
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple_with_options(text, options).map_err(|e| {
+            PatchError::BadRequest(format!(
+                "error decoding YAML: error converting YAML to JSON: yaml: {}",
+                go_yaml_message(&e.to_string())
+            ))
+        })?;
+    Ok(docs.into_iter().next().unwrap_or(Value::Null))
 }
 
-/// Rewords a YAML parser error like go-yaml (`line N: <problem>`).
+/// Rewords a YAML parser error like go-yaml (`line N: <problem>`); both
+/// parsers word most problems like libyaml.
 fn go_yaml_message(raw: &str) -> String {
-    let line = raw
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())
-        .map(str::to_owned)
-        .unwrap_or_else(|| "1".to_owned());
-    let lower = raw.to_ascii_lowercase();
-    let problem = if lower.contains("flow mapping") || lower.contains('}') {
-        "did not find expected ',' or '}'"
-    } else if lower.contains("flow sequence") || lower.contains(']') {
-        "did not find expected ',' or ']'"
-    } else if lower.contains("indent") || lower.contains("mapping values") {
-        "mapping values are not allowed in this context"
+    let first = raw.lines().next().unwrap_or(raw);
+    let after_line = first.split_once("line ").map_or("", |(_, rest)| rest);
+    let line: String = after_line
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let line = if line.is_empty() {
+        "1".to_owned()
     } else {
-        "did not find expected node content"
+        line
+    };
+    let problem = first
+        .split_once("column ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map_or(first, |(_, msg)| msg)
+        .trim();
+    let problem = problem.strip_prefix("error: ").unwrap_or(problem);
+    // libyaml's context ("while parsing a flow mapping, ") and position
+    // suffix are not part of go-yaml's wording.
+    let problem = match problem.strip_prefix("while parsing ") {
+        Some(rest) => rest.split_once(", ").map_or(rest, |(_, p)| p),
+        None => problem,
+    };
+    let problem = problem.split(" at line ").next().unwrap_or(problem);
+    let problem = if problem.starts_with("unclosed brace") {
+        "did not find expected ',' or '}'"
+    } else if problem.starts_with("unclosed bracket") {
+        "did not find expected ',' or ']'"
+    } else {
+        problem
     };
     format!("line {line}: {problem}")
 }
