@@ -70,6 +70,9 @@ fn go_yaml_message(raw: &str) -> String {
     format!("line {line}: {problem}")
 }
 
+/// The manager that owns an unmanaged object's fields at its first apply.
+const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
 /// Server-side apply of `config` onto `live` (`None`: the object is created).
 /// Returns the merged object with its new `managedFields`.
 pub fn apply(
@@ -131,6 +134,27 @@ pub fn apply(
             detail: format!("{}: {why}", path_string(&path)),
         }
     })?;
+    // An existing object nobody manages yet is adopted first: its fields go
+    // to `before-first-apply`, as on the real server, so an apply that
+    // changes them conflicts unless forced.
+    let adopted;
+    let live = match live {
+        Some(l) if managed::decode(l).is_empty() => {
+            let mut a = l.clone();
+            if let Some(meta) = a.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("managedFields");
+            }
+            let before = Write {
+                manager: BEFORE_FIRST_APPLY,
+                subresource: None,
+                now: w.now,
+            };
+            managed::record_update(ty, None, &mut a, before);
+            adopted = a;
+            Some(&adopted)
+        }
+        other => other,
+    };
     let (last, others) = managed::apply_sets(live, w.manager, w.subresource);
 
     let base = live.cloned().unwrap_or_else(|| Value::Object(Map::new()));
@@ -410,7 +434,8 @@ mod tests {
         let out = apply(&t, Some(&live), &cfg, sw, false).unwrap();
         assert_eq!(out["spec"]["replicas"], 2);
         assert_eq!(out["status"], json!({"replicas": 1, "readyReplicas": 1}));
-        let e = &decode(&out)[0];
+        let entries = decode(&out);
+        let e = entries.iter().find(|e| e.manager == "ctrl").unwrap();
         assert_eq!(e.subresource.as_deref(), Some("status"));
         assert_eq!(
             e.set.to_fields_v1(),
@@ -480,6 +505,26 @@ mod tests {
             out["spec"]["containers"][0],
             json!({"name": "a", "resources": {}})
         );
+    }
+
+    #[test]
+    fn unmanaged_objects_are_adopted_by_before_first_apply() {
+        let t = ty();
+        let live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                          "data": {"a": "1", "b": "2"}});
+        let err = apply(&t, Some(&live), &cm(json!({"a": "9"})), w("hub"), false).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Apply failed with 1 conflict: conflict with \"before-first-apply\" using v1: .data.a"
+        );
+        let out = apply(&t, Some(&live), &cm(json!({"a": "1"})), w("hub"), false).unwrap();
+        let entries = decode(&out);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].manager, "before-first-apply");
+        assert!(entries[0].set.contains(&[
+            PathElement::Field("data".into()),
+            PathElement::Field("b".into())
+        ]));
     }
 
     #[test]
