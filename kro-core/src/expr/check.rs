@@ -61,6 +61,8 @@ pub enum Ty {
     Object(Arc<ObjectTy>),
     /// `optional(T)`.
     Optional(Box<Ty>),
+    /// An opaque library type, by name (`kubernetes.Quantity`).
+    Opaque(&'static str),
 }
 
 /// Fields of an object type.
@@ -90,6 +92,7 @@ impl fmt::Display for Ty {
             Ty::Map(t) => write!(f, "map(string, {t})"),
             Ty::Object(_) => f.write_str("object"),
             Ty::Optional(t) => write!(f, "optional_type({t})"),
+            Ty::Opaque(name) => f.write_str(name),
         }
     }
 }
@@ -154,6 +157,8 @@ impl Ty {
                 s
             }
             Ty::Optional(t) => t.to_openapi(),
+            // Quantities are written as their string form.
+            Ty::Opaque(_) => json!({"type": "string"}),
             Ty::Dyn | Ty::Null | Ty::Type => json!({"x-kubernetes-preserve-unknown-fields": true}),
         }
     }
@@ -174,6 +179,9 @@ impl Ty {
             (Ty::List(a), Ty::List(b)) | (Ty::Map(a), Ty::Map(b)) => a.fits(b),
             (Ty::Object(_), Ty::Object(_) | Ty::Map(_)) | (Ty::Map(_), Ty::Object(_)) => true,
             (Ty::Int | Ty::Uint, Ty::Int | Ty::Uint) => true,
+            (Ty::Opaque(a), Ty::Opaque(b)) => a == b,
+            // A quantity renders as a string.
+            (Ty::Opaque(_), Ty::String) => true,
             (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
         }
     }
@@ -603,6 +611,11 @@ fn global(f: &str, args: &[Ty]) -> Result<Ty, String> {
         "strings.quote" | "base64.encode" | "random.seededString" | "json.marshal" => Ty::String,
         "base64.decode" | "hash.fnv64a" | "hash.sha256" | "hash.md5" => Ty::Bytes,
         "random.seededInt" => Ty::Int,
+        "quantity" => match first {
+            Ty::String | Ty::Dyn => Ty::Opaque(super::quantity::QUANTITY_TYPE),
+            _ => return Err(no_overload(f, &refs)),
+        },
+        "isQuantity" => Ty::Bool,
         "json.unmarshal" | "omit" => Ty::Dyn,
         "lists.range" => Ty::List(Box::new(Ty::Int)),
         super::comprehensions::ENTRIES => Ty::List(Box::new(Ty::List(Box::new(Ty::Dyn)))),
@@ -627,7 +640,21 @@ fn member(f: &str, recv: &Ty, args: &[Ty]) -> Result<Ty, String> {
             Err(no_overload(f, &all))
         }
     };
+    let quantity = Ty::Opaque(super::quantity::QUANTITY_TYPE);
+    let on_quantity = |out: Ty| -> Result<Ty, String> {
+        if *recv == quantity || recv.is_dyn() {
+            Ok(out)
+        } else {
+            let mut all = vec![recv];
+            all.extend(args.iter());
+            Err(no_overload(f, &all))
+        }
+    };
     Ok(match f {
+        "isInteger" | "isGreaterThan" | "isLessThan" => on_quantity(Ty::Bool)?,
+        "asInteger" | "compareTo" | "sign" => on_quantity(Ty::Int)?,
+        "asApproximateFloat" => on_quantity(Ty::Double)?,
+        "add" | "sub" => on_quantity(quantity.clone())?,
         "contains" | "startsWith" | "endsWith" | "matches" => {
             want_string(recv)?;
             Ty::Bool
@@ -804,6 +831,8 @@ mod library_tests {
             "1 in xs && 'a' in m && !(s == '')",
             "-1 < 2 && 1.0 <= 2.0 && 'a' >= 'b' && xs[0] != 1",
             "dyn(1) == 1",
+            "quantity(s).isGreaterThan(quantity('1Gi')) && quantity(s).add(1).sub(quantity(s)).asInteger() == 1 && isQuantity(s)",
+            "quantity(s).compareTo(quantity(s)) + quantity(s).sign() > 0 || quantity(s).isInteger() || quantity(s).asApproximateFloat() > 1.0",
             "xs.all(i, v, v > i) && m.exists(k, v, k == v) && xs.existsOne(i, v, v == 1)",
             "xs.transformList(i, v, v * i).size() + m.transformMap(k, v, v + k).size() + m.transformMapEntry(k, v, {v: k}).size()",
             "type(s) == string && type(xs) == list && type(1) != double",

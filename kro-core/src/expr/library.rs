@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{ComprehensionExpr, Expr, IdedExpr, ListExpr, LiteralValue};
 use cel::common::functions::Function;
-use cel::common::types::{DYN_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE};
+use cel::common::types::{DYN_TYPE, LIST_TYPE, MAP_TYPE, STRING_TYPE, Type};
 use cel::common::value::CowVal;
 use cel::objects::{Key, Map, OptionalValue};
 use cel::parser::{Macro, MacroExprHelper, ParseError};
@@ -26,7 +26,7 @@ pub const NAMESPACES: &[&str] = &[
 
 /// Wraps a `fn(&[Value]) -> Result<Value, ExecutionError>` as a cel overload.
 macro_rules! op {
-    ($f:ident) => {{
+    ($f:path) => {{
         fn wrapped<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
             let values = args
                 .iter()
@@ -134,6 +134,68 @@ fn build() -> Result<Env, cel::DeclarationError> {
     env.add_member_overload("sum", "list_sum", LIST_TYPE, vec![], op!(list_sum))?;
     env.add_member_overload("min", "list_min", LIST_TYPE, vec![], op!(list_min))?;
     env.add_member_overload("max", "list_max", LIST_TYPE, vec![], op!(list_max))?;
+    {
+        use super::quantity as q;
+        let qt = || Type::new_opaque_type(q::QUANTITY_TYPE);
+        env.add_type(qt())?;
+        env.add_overload(
+            "quantity",
+            "quantity_string",
+            vec![STRING_TYPE],
+            op!(q::quantity),
+        )?;
+        env.add_overload(
+            "isQuantity",
+            "is_quantity_string",
+            vec![STRING_TYPE],
+            op!(q::is_quantity),
+        )?;
+        env.add_member_overload(
+            "isInteger",
+            "quantity_is_integer",
+            qt(),
+            vec![],
+            op!(q::is_integer),
+        )?;
+        env.add_member_overload(
+            "asInteger",
+            "quantity_as_integer",
+            qt(),
+            vec![],
+            op!(q::as_integer),
+        )?;
+        env.add_member_overload(
+            "asApproximateFloat",
+            "quantity_as_float",
+            qt(),
+            vec![],
+            op!(q::as_approximate_float),
+        )?;
+        env.add_member_overload("sign", "quantity_sign", qt(), vec![], op!(q::sign))?;
+        env.add_member_overload("add", "quantity_add", qt(), vec![DYN_TYPE], op!(q::add))?;
+        env.add_member_overload("sub", "quantity_sub", qt(), vec![DYN_TYPE], op!(q::sub))?;
+        env.add_member_overload(
+            "compareTo",
+            "quantity_compare_to",
+            qt(),
+            vec![DYN_TYPE],
+            op!(q::compare_to),
+        )?;
+        env.add_member_overload(
+            "isGreaterThan",
+            "quantity_gt",
+            qt(),
+            vec![DYN_TYPE],
+            op!(q::is_greater_than),
+        )?;
+        env.add_member_overload(
+            "isLessThan",
+            "quantity_lt",
+            qt(),
+            vec![DYN_TYPE],
+            op!(q::is_less_than),
+        )?;
+    }
     env.add_member_overload(
         "indexOf",
         "list_index_of",
@@ -779,6 +841,48 @@ mod tests {
         assert_eq!(eval("[2, 1].isSorted()").unwrap(), json!(false));
         assert!(eval("[].min()").unwrap_err().contains("empty list"));
         assert_eq!(eval("[1, 2, 1].indexOf(1)").unwrap(), json!(0));
+        assert_eq!(
+            eval("quantity('1Gi') == quantity('1024Mi')").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("quantity('1.5Gi').isGreaterThan(quantity('1Gi'))").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("quantity('500m').isLessThan(quantity('1'))").unwrap(),
+            json!(true)
+        );
+        assert_eq!(eval("quantity('2k').asInteger()").unwrap(), json!(2000));
+        assert_eq!(eval("quantity('500m').isInteger()").unwrap(), json!(false));
+        assert_eq!(
+            eval("quantity('250m').asApproximateFloat()").unwrap(),
+            json!(0.25)
+        );
+        assert_eq!(eval("quantity('-1').sign()").unwrap(), json!(-1));
+        assert_eq!(
+            eval("quantity('1').add(quantity('500m'))").unwrap(),
+            json!("1500m")
+        );
+        assert_eq!(
+            eval("quantity('2').sub(1).compareTo(quantity('1'))").unwrap(),
+            json!(0)
+        );
+        assert_eq!(
+            eval("isQuantity('1Gi') && !isQuantity('1Zi')").unwrap(),
+            json!(true)
+        );
+        assert_eq!(eval("quantity('10Gi')").unwrap(), json!("10Gi"));
+        assert!(
+            eval("quantity('x')")
+                .unwrap_err()
+                .contains("regular expression")
+        );
+        assert!(
+            eval("quantity('1.5').asInteger()")
+                .unwrap_err()
+                .contains("not an integer")
+        );
         assert_eq!(eval("[1, 2, 1].lastIndexOf(1)").unwrap(), json!(2));
         assert_eq!(eval("['a'].indexOf('z')").unwrap(), json!(-1));
         assert_eq!(eval("'abca'.lastIndexOf('a')").unwrap(), json!(3));

@@ -7,6 +7,7 @@ pub mod comprehensions;
 pub mod cost;
 pub mod library;
 pub mod openapi;
+pub mod quantity;
 pub mod refs;
 pub mod template;
 pub mod value;

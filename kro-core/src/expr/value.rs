@@ -123,6 +123,9 @@ pub fn to_json(value: &Value) -> Result<Option<Json>, NotJson> {
         }
         Value::Timestamp(t) => Json::String(t.to_rfc3339()),
         Value::Duration(d) => Json::String(format!("{}s", d.num_seconds())),
+        Value::Opaque(o) => o
+            .json()
+            .ok_or_else(|| NotJson(o.runtime_type_name().to_owned()))?,
         other => return Err(NotJson(other.type_of().to_string())),
     }))
 }
