@@ -575,7 +575,8 @@ pub(crate) fn record_update(ty: &TypeInfo, old: Option<&Value>, new: &mut Value,
             entries.remove(i);
         }
         Some(i) => {
-            if changes.is_empty() {
+            // The time moves only when this write set or changed a field.
+            if changes.added.is_empty() && changes.modified.is_empty() {
                 me.time = entries[i].time.clone();
             }
             entries[i] = me;
