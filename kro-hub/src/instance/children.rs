@@ -18,6 +18,50 @@ use crate::FIELD_MANAGER;
 /// though the live object still contains it.
 pub const APPLIED_HASH: &str = "hub.kro.run/applied-hash";
 
+/// A cluster the instance's resources are applied to: the hub itself when
+/// no member is registered. Everything that touches children goes through
+/// one of these, never through the hub's own client implicitly.
+#[derive(Clone)]
+pub struct ClusterTarget {
+    /// Cluster name, bound to `cluster.name` in CEL.
+    pub name: String,
+    /// The cluster's labels, bound to `cluster.labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The cluster's annotations, bound to `cluster.annotations`.
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Client with this cluster's own credentials.
+    pub client: Client,
+    /// Discovery cache of this cluster.
+    pub discovery: std::sync::Arc<Discovery>,
+}
+
+impl std::fmt::Debug for ClusterTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterTarget")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterTarget {
+    /// The value of the `cluster` CEL variable.
+    pub fn cel_value(&self) -> Value {
+        serde_json::json!({
+            "name": self.name,
+            "labels": self.labels,
+            "annotations": self.annotations,
+        })
+    }
+
+    /// The ApiResource and scope serving `gvk` on this cluster.
+    pub async fn resolve(
+        &self,
+        gvk: &GroupVersionKind,
+    ) -> Result<(ApiResource, ApiCapabilities), kube::Error> {
+        self.discovery.resolve(&self.client, gvk).await
+    }
+}
+
 /// A cache of API discovery per group/version/kind.
 #[derive(Debug, Default)]
 pub struct Discovery {

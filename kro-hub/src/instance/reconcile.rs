@@ -18,11 +18,14 @@ use kube::runtime::events::{Event, EventType};
 use serde_json::{Value, json};
 
 use super::InstanceEnv;
-use super::children::{self, APPLIED_HASH};
+use super::children::{self, APPLIED_HASH, ClusterTarget};
 use super::state::{self, Phase, ResourceState};
 use crate::conditions;
 use crate::finalizer;
 use crate::labels::{self, InstanceIdentity};
+
+/// Name of the hub's own cluster as a target (`cluster.name` in CEL).
+pub const HUB_CLUSTER: &str = "hub";
 
 /// Annotation that pauses reconciliation of an instance, as upstream.
 pub const RECONCILE_ANNOTATION: &str = "kro.run/reconcile";
@@ -59,6 +62,18 @@ impl InstanceCtx {
             }
         }
         out
+    }
+
+    /// The hub's own cluster as a target: where children go when the
+    /// instance is not placed on members.
+    pub fn hub_target(&self) -> ClusterTarget {
+        ClusterTarget {
+            name: HUB_CLUSTER.to_owned(),
+            labels: Default::default(),
+            annotations: Default::default(),
+            client: self.env.client.clone(),
+            discovery: self.env.discovery.clone(),
+        }
     }
 
     fn instance_api(&self, namespace: Option<&str>) -> Api<DynamicObject> {
@@ -112,6 +127,7 @@ pub(super) async fn reconcile(
 struct Reconciler<'a> {
     obj: &'a DynamicObject,
     ctx: &'a InstanceCtx,
+    target: ClusterTarget,
     identity: InstanceIdentity,
     display: String,
 }
@@ -139,6 +155,7 @@ impl<'a> Reconciler<'a> {
         Self {
             obj,
             ctx,
+            target: ctx.hub_target(),
             identity,
             display,
         }
@@ -179,7 +196,7 @@ impl<'a> Reconciler<'a> {
         self.ensure_instance_labels(&api).await?;
 
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
-        let mut eval = EvalContext::new(instance);
+        let mut eval = EvalContext::new(instance).with_cluster(self.target.cel_value());
         let mut states: Vec<ResourceState> = Vec::new();
         for node in self.ctx.graph.resources() {
             let id = node.id().to_owned();
@@ -335,18 +352,12 @@ impl<'a> Reconciler<'a> {
 
     async fn resolve(&self, obj: &Value) -> Result<(Api<DynamicObject>, String), String> {
         let gvk = children::gvk_of(obj).ok_or("rendered object has no apiVersion/kind")?;
-        let (ar, caps) = self
-            .ctx
-            .env
-            .discovery
-            .resolve(&self.ctx.env.client, &gvk)
-            .await
-            .map_err(|e| {
-                format!(
-                    "kind {}/{} {} is not served: {e}",
-                    gvk.group, gvk.version, gvk.kind
-                )
-            })?;
+        let (ar, caps) = self.target.resolve(&gvk).await.map_err(|e| {
+            format!(
+                "kind {}/{} {} is not served: {e}",
+                gvk.group, gvk.version, gvk.kind
+            )
+        })?;
         let name = obj
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -359,7 +370,7 @@ impl<'a> Reconciler<'a> {
             .or_else(|| self.identity.namespace.clone())
             .unwrap_or_else(|| "default".to_owned());
         Ok((
-            children::api_for(&self.ctx.env.client, &ar, &caps, Some(&namespace)),
+            children::api_for(&self.target.client, &ar, &caps, Some(&namespace)),
             name,
         ))
     }
@@ -439,18 +450,12 @@ impl<'a> Reconciler<'a> {
         else {
             return Ok(0);
         };
-        let (ar, _) = match self
-            .ctx
-            .env
-            .discovery
-            .resolve(&self.ctx.env.client, &gvk)
-            .await
-        {
+        let (ar, _) = match self.target.resolve(&gvk).await {
             Ok(found) => found,
             // A kind nobody serves has no objects left to delete.
             Err(_) => return Ok(0),
         };
-        let api = Api::<DynamicObject>::all_with(self.ctx.env.client.clone(), &ar);
+        let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
         let selector = format!(
             "{},{}={}",
             self.identity.children_selector(),
@@ -469,7 +474,7 @@ impl<'a> Reconciler<'a> {
             }
             let child_api = match child.metadata.namespace.as_deref() {
                 Some(ns) => {
-                    Api::<DynamicObject>::namespaced_with(self.ctx.env.client.clone(), ns, &ar)
+                    Api::<DynamicObject>::namespaced_with(self.target.client.clone(), ns, &ar)
                 }
                 None => api.clone(),
             };
