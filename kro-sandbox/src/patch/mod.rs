@@ -181,6 +181,11 @@ pub fn apply_patch(
             strategic::strategic_merge(kind.root(), live.unwrap_or(&empty), &patch)?
         }
     };
+    if !patched.is_object() {
+        return Err(PatchError::BadRequest(format!(
+            "Object 'Kind' is missing in '{patched}'"
+        )));
+    }
     // The real server decodes the patched JSON into its Go type here.
     types::check_types(kind, &patched).map_err(|m| PatchError::WrongType {
         object: format!("{:?}", patched.to_string()),

@@ -525,6 +525,11 @@ fn content_types_managers_and_the_custom_kind_415() {
         &opts,
     );
     assert_eq!(merged.unwrap(), json!({"spec": {"a": 1, "b": 2}}));
+    let null = apply_patch(&knob, Some(&json!({})), b"null", PatchType::Merge, &opts).unwrap_err();
+    assert_eq!(
+        (null.status_code(), null.message()),
+        (400, "Object 'Kind' is missing in 'null'".to_owned())
+    );
     let bad = apply_patch(&knob, Some(&json!({})), b"{", PatchType::Merge, &opts).unwrap_err();
     assert_eq!(
         (bad.status_code(), bad.message()),
