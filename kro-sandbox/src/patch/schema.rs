@@ -362,6 +362,12 @@ const WITH_STATUS: &[&str] = &[
     "CronJob",
     "Ingress",
     "CustomResourceDefinition",
+    "Node",
+    "PersistentVolume",
+    "ReplicationController",
+    "ResourceQuota",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
 ];
 
 impl TypeInfo {
@@ -505,6 +511,13 @@ mod tests {
             assert!(t.root().field("metadata").is_some(), "{k}");
         }
         assert!(TypeInfo::builtin("v1", "Nope").is_none());
+        // Kinds beyond the served ones are there too (a sandbox may add them).
+        assert!(
+            TypeInfo::builtin("policy/v1", "PodDisruptionBudget")
+                .unwrap()
+                .has_status_subresource()
+        );
+        assert!(TypeInfo::builtin("autoscaling/v1", "Scale").is_some());
     }
 
     #[test]

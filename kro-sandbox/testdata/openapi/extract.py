@@ -4,14 +4,16 @@
 Usage: extract.py DIR_WITH_OPENAPI_V3_DOCS > builtin.json
 
 DIR holds the kube-apiserver's `/openapi/v3/<group-version>` documents saved as
-`api_v1.json`, `apis_apps_v1.json`, ... Only the definitions reachable from the
-kinds the sandbox serves are kept, and of each only what list/map semantics,
-scalar defaults of list-map keys and type checks need.
+`api_v1.json`, `apis_apps_v1.json`, ... Every kind of those documents is kept
+(the sandbox serves SERVED at least) with the definitions reachable from
+them, and of each definition only what list/map semantics, scalar defaults of
+list-map keys, zero values and type checks need.
 """
 import json
 import pathlib
 import sys
 
+# Kinds every sandbox serves: the extract must hold them.
 SERVED = {
     "v1": ["Namespace", "ConfigMap", "Secret", "Service", "ServiceAccount", "Pod",
            "PersistentVolumeClaim", "Event"],
@@ -68,10 +70,11 @@ def main():
         schemas.update(json.loads(f.read_text())["components"]["schemas"])
     kinds = {}
     for name, node in schemas.items():
+        if name.startswith("io.k8s.apimachinery.pkg.apis.meta.") or name.endswith("List"):
+            continue
         for gvk in node.get("x-kubernetes-group-version-kind", []):
             gv = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
-            if gvk["kind"] in SERVED.get(gv, []):
-                kinds[f"{gv}/{gvk['kind']}"] = name
+            kinds[f"{gv}/{gvk['kind']}"] = name
     missing = [f"{gv}/{k}" for gv, ks in SERVED.items() for k in ks if f"{gv}/{k}" not in kinds]
     if missing:
         sys.exit(f"kinds not found: {missing}")
