@@ -124,7 +124,9 @@ pub fn decode(obj: &Value) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
-/// Writes entries into `metadata.managedFields`, removing the key when empty.
+/// Writes entries into `metadata.managedFields`, removing the key when
+/// empty, in the real server's order: operation (`Apply` first), time,
+/// manager, apiVersion, subresource.
 pub fn encode_into(obj: &mut Value, entries: &[Entry]) {
     let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
@@ -132,9 +134,22 @@ pub fn encode_into(obj: &mut Value, entries: &[Entry]) {
     if entries.is_empty() {
         meta.remove("managedFields");
     } else {
+        let mut sorted: Vec<&Entry> = entries.iter().collect();
+        sorted.sort_by(|p, q| {
+            let key = |e: &Entry| {
+                (
+                    e.operation.as_str(),
+                    e.time.clone(),
+                    e.manager.clone(),
+                    e.api_version.clone(),
+                    e.subresource.clone(),
+                )
+            };
+            key(p).cmp(&key(q))
+        });
         meta.insert(
             "managedFields".into(),
-            entries.iter().map(Entry::to_json).collect(),
+            sorted.into_iter().map(Entry::to_json).collect(),
         );
     }
 }

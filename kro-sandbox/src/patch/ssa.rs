@@ -520,8 +520,10 @@ mod tests {
         let out = apply(&t, Some(&live), &cm(json!({"a": "1"})), w("hub"), false).unwrap();
         let entries = decode(&out);
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].manager, "before-first-apply");
-        assert!(entries[0].set.contains(&[
+        // The real server lists Apply entries before Update ones.
+        assert_eq!(entries[0].manager, "hub");
+        assert_eq!(entries[1].manager, "before-first-apply");
+        assert!(entries[1].set.contains(&[
             PathElement::Field("data".into()),
             PathElement::Field("b".into())
         ]));
