@@ -159,7 +159,12 @@ fn field(name: &str) -> PathElement {
 }
 
 /// Paths the server never tracks: identity and bookkeeping metadata.
-fn strip_set() -> FieldSet {
+fn strip_set() -> &'static FieldSet {
+    static SET: std::sync::OnceLock<FieldSet> = std::sync::OnceLock::new();
+    SET.get_or_init(build_strip_set)
+}
+
+fn build_strip_set() -> FieldSet {
     let mut s = FieldSet::new();
     s.insert(&[field("apiVersion")]);
     s.insert(&[field("kind")]);
@@ -398,7 +403,7 @@ pub(crate) fn compare_scoped(
         );
         path.pop();
     }
-    out.without(&strip_set())
+    out.without(strip_set())
 }
 
 fn leaf(l: Option<&Value>, r: Option<&Value>, path: &Path, out: &mut Comparison) {
@@ -675,7 +680,7 @@ pub(crate) fn record_apply(
         api_version: api_version.to_owned(),
         subresource: w.subresource.map(str::to_owned),
         time: Some(w.now.to_owned()),
-        set: config_set.difference(&strip_set()),
+        set: config_set.difference(strip_set()),
     };
     take_ownership(&mut entries, &me, &changes, force)?;
     match entries.iter().position(|e| e.same_key(&me)) {
@@ -719,7 +724,7 @@ pub(crate) fn apply_sets(
 }
 
 /// Stripped paths, for callers that build sets themselves.
-pub(crate) fn untracked() -> FieldSet {
+pub(crate) fn untracked() -> &'static FieldSet {
     strip_set()
 }
 

@@ -161,7 +161,7 @@ pub fn apply(
     // Fields outside the subresource's scope are absent from `scoped`, so
     // the merge keeps them as they were.
     let mut merged = merge(root, Some(&base), &scoped);
-    let config_set = config_set.difference(&managed::untracked());
+    let config_set = config_set.difference(managed::untracked());
     if !last.is_empty() {
         let remove = last.difference(&config_set).difference(&others);
         let owned = others.union(&config_set);
