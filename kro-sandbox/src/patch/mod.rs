@@ -44,6 +44,9 @@
 //!   For creates and updates, [`types::check_types`] gives Go's text for the
 //!   real server's 400 (`{Kind} in version "v1" cannot be handled as a
 //!   {Kind}: <text>`).
+//! - [`types::unknown_fields`] and [`types::prune_unknown`] find and drop
+//!   undeclared fields of built-in objects at any depth (strict decoding
+//!   names them like `spec.template.spec.containers[0].foo`).
 //! - An applied configuration is merged as sent: a `metadata.resourceVersion`
 //!   in it ends up in the result and is the precondition to check; a
 //!   `metadata.name` differing from the URL is left for the server to reject

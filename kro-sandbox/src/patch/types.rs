@@ -118,6 +118,91 @@ fn check(ty: Ty<'_>, v: &Value, parent: &str, path: &mut Vec<String>) -> Result<
     Ok(())
 }
 
+/// Fields of a built-in object its Go types do not declare, at any depth,
+/// as the real server's strict decoder names them
+/// (`spec.template.spec.containers[0].imagePullPolicyy`), in document order.
+/// Custom kinds report nothing: CRD pruning is schema validation's job.
+pub fn unknown_fields(kind: &TypeInfo, obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if kind.is_builtin() {
+        visit_unknown(kind.root(), obj, &mut String::new(), &mut |p| {
+            out.push(p.to_owned())
+        });
+    }
+    out
+}
+
+/// Removes what [`unknown_fields`] reports: the real server's decoder drops
+/// undeclared fields of built-in objects at every depth.
+pub fn prune_unknown(kind: &TypeInfo, obj: &mut Value) {
+    if kind.is_builtin() {
+        prune(kind.root(), obj);
+    }
+}
+
+fn visit_unknown(ty: Ty<'_>, v: &Value, path: &mut String, found: &mut dyn FnMut(&str)) {
+    let shape = ty.shape();
+    match (&shape, v) {
+        (Shape::Struct, Value::Object(m)) => {
+            for (k, child) in m {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                match ty.field_of(&shape, k) {
+                    Some(cty) => visit_unknown(cty, child, path, found),
+                    None => found(path),
+                }
+                path.truncate(len);
+            }
+        }
+        (Shape::Map(elem), Value::Object(m)) => {
+            for (k, child) in m {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                visit_unknown(*elem, child, path, found);
+                path.truncate(len);
+            }
+        }
+        (Shape::List(elem, _), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                visit_unknown(*elem, item, path, found);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn prune(ty: Ty<'_>, v: &mut Value) {
+    let shape = ty.shape();
+    match (&shape, v) {
+        (Shape::Struct, Value::Object(m)) => {
+            m.retain(|k, _| ty.field_of(&shape, k).is_some());
+            for (k, child) in m.iter_mut() {
+                if let Some(cty) = ty.field_of(&shape, k) {
+                    prune(cty, child);
+                }
+            }
+        }
+        (Shape::Map(elem), Value::Object(m)) => {
+            for child in m.values_mut() {
+                prune(*elem, child);
+            }
+        }
+        (Shape::List(elem, _), Value::Array(items)) => {
+            for item in items {
+                prune(*elem, item);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +238,34 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn unknown_fields_at_any_depth_are_found_and_pruned() {
+        let t = TypeInfo::builtin("apps/v1", "Deployment").unwrap();
+        let mut obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "bogus": 1, "labels": {"free": "x"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "imagePullPolicyy": "Always"}]}},
+                     "extra": true},
+            "top": 1});
+        assert_eq!(
+            unknown_fields(&t, &obj),
+            vec![
+                "metadata.bogus",
+                "spec.template.spec.containers[0].imagePullPolicyy",
+                "spec.extra",
+                "top"
+            ]
+        );
+        prune_unknown(&t, &mut obj);
+        assert_eq!(
+            obj,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "d", "labels": {"free": "x"}},
+                   "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}}})
+        );
+        let custom = TypeInfo::custom("x.io/v1", "X", None, false);
+        assert!(unknown_fields(&custom, &json!({"anything": 1})).is_empty());
     }
 
     #[test]
