@@ -431,7 +431,9 @@ where
 
 /// Reads an example file from the repository's `examples/` folder.
 pub fn example(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("example {}: {e}", path.display()))
 }
 

@@ -325,3 +325,85 @@ async fn external_refs_are_read_not_owned() {
         .unwrap();
     assert!(still.is_some(), "external objects are never deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absent_values_are_explicit_never_silently_empty() {
+    let env = Env::start().await.unwrap();
+    env.apply(&rgd(
+        "optional",
+        "Optional",
+        json!({"name": "string", "team": "string", "tags": "[]string"}),
+        json!([
+            configmap(
+                "lenient",
+                "${schema.spec.name}",
+                json!({
+                    "team": "${schema.spec.?team.orValue(\"none\")}",
+                    "hasTeam": "${string(has(schema.spec.team))}",
+                    "tagCount": "${string(size(schema.spec.?tags.orValue([])))}"
+                })
+            ),
+            configmap(
+                "strict",
+                "${schema.spec.name}-strict",
+                json!({"team": "${schema.spec.team}"})
+            ),
+        ]),
+    ))
+    .await
+    .unwrap();
+    env.wait_rgd("optional", "Active").await.unwrap();
+    let mut inst = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Optional",
+        "metadata": {"name": "o1", "namespace": "default"}, "spec": {"name": "o1"}});
+    env.apply(&inst).await.unwrap();
+
+    // `?`/orValue and has() give the author's fallback...
+    let lenient = env
+        .wait_for("v1", "ConfigMap", Some("default"), "o1", |_| true)
+        .await
+        .unwrap();
+    assert_eq!(
+        lenient["data"],
+        json!({"team": "none", "hasTeam": "false", "tagCount": "0"})
+    );
+    // ...while a plain reference to an absent field is an error naming it, not "".
+    let failed = env
+        .wait_for("kro.run/v1alpha1", "Optional", Some("default"), "o1", |o| {
+            o["status"]["state"] == "ERROR"
+        })
+        .await
+        .unwrap();
+    let msg = condition(&failed, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        msg.contains("strict") && msg.contains("schema.spec.team") && msg.contains("no such key"),
+        "{msg}"
+    );
+    assert!(
+        env.get("v1", "ConfigMap", Some("default"), "o1-strict")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    inst["spec"]["team"] = json!("payments");
+    inst["spec"]["tags"] = json!(["a", "b"]);
+    env.apply(&inst).await.unwrap();
+    let strict = env
+        .wait_for("v1", "ConfigMap", Some("default"), "o1-strict", |_| true)
+        .await
+        .unwrap();
+    assert_eq!(strict["data"]["team"], "payments");
+    env.wait_for("v1", "ConfigMap", Some("default"), "o1", |c| {
+        c["data"] == json!({"team": "payments", "hasTeam": "true", "tagCount": "2"})
+    })
+    .await
+    .unwrap();
+    env.wait_for("kro.run/v1alpha1", "Optional", Some("default"), "o1", |o| {
+        o["status"]["state"] == "ACTIVE"
+    })
+    .await
+    .unwrap();
+}
