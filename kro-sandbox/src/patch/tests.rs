@@ -536,3 +536,87 @@ fn content_types_managers_and_the_custom_kind_415() {
         (400, "Invalid JSON Patch".to_owned())
     );
 }
+
+/// Arbitrary bodies of every patch type never panic, whatever they hold.
+#[test]
+fn arbitrary_patch_bodies_fail_cleanly() {
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+        fn value(&mut self, depth: u32) -> Value {
+            let words = [
+                "spec",
+                "containers",
+                "name",
+                "template",
+                "metadata",
+                "$patch",
+                "delete",
+                "replace",
+                "$retainKeys",
+                "$setElementOrder/containers",
+                "0",
+                "-",
+                "ports",
+            ];
+            let word =
+                |r: &mut Rng| json!(words[usize::try_from(r.below(words.len() as u64)).unwrap()]);
+            match self.below(if depth == 0 { 4 } else { 7 }) {
+                0 => Value::Null,
+                1 => json!(self.below(5)),
+                2 | 3 => word(self),
+                4 => Value::Array((0..self.below(3)).map(|_| self.value(depth - 1)).collect()),
+                _ => {
+                    let mut m = serde_json::Map::new();
+                    for _ in 0..self.below(4) {
+                        let k = word(self).as_str().unwrap().to_owned();
+                        m.insert(k, self.value(depth - 1));
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+    }
+    let s = s04();
+    let deploy = TypeInfo::builtin("apps/v1", "Deployment").unwrap();
+    let live = s.answer("deploy").clone();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let opts = PatchOptions {
+        manager: "fuzz",
+        force: rng.below(2) == 0,
+        subresource: None,
+        now: NOW,
+    };
+    for _ in 0..3000 {
+        let body = rng.value(5);
+        let pt = [
+            PatchType::Merge,
+            PatchType::Json,
+            PatchType::Strategic,
+            PatchType::Apply,
+        ][usize::try_from(rng.below(4)).unwrap()];
+        let body = match pt {
+            PatchType::Json => {
+                let path = format!("/{}/{}", rng.value(0), rng.value(0)).replace('"', "");
+                let ops = ["add", "remove", "replace", "move", "copy", "test"];
+                let op = ops[usize::try_from(rng.below(6)).unwrap()];
+                json!([{"op": op, "path": path, "from": "/spec", "value": body}])
+            }
+            PatchType::Apply => {
+                let mut b = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}});
+                b["spec"] = body;
+                b
+            }
+            _ => body,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap();
+        if let Ok(mut out) = apply_patch(&deploy, Some(&live), &bytes, pt, &opts) {
+            record_update(&deploy, Some(&live), &mut out, "fuzz", None, NOW);
+        }
+    }
+}
