@@ -81,7 +81,14 @@ impl VariableResolver for EvalContext {
     }
 }
 
+/// Finds an input variable's JSON by name, for size estimates.
+type Lookup<'a> = crate::expr::size::Lookup<'a>;
+
 impl EvalContext {
+    fn observed_or_input(&self, root: &str) -> Option<&Value> {
+        self.var(root).map(|v| &v.json)
+    }
+
     fn var(&self, root: &str) -> Option<&Var> {
         match root {
             SCHEMA_VAR => Some(&self.instance),
@@ -284,7 +291,11 @@ impl CompiledGraph {
             Err(Blocked::Excluded(r)) => return Ok(Inclusion::Excluded(r)),
         };
         for c in &node.include_when {
-            match c.expr.eval(&cel_ctx, &bound).map(unwrap_optional_bool) {
+            match c
+                .expr
+                .eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n))
+                .map(unwrap_optional_bool)
+            {
                 Ok(cel::Value::Bool(true)) => {}
                 Ok(cel::Value::Bool(false)) => {
                     return Ok(Inclusion::Excluded(format!(
@@ -342,7 +353,8 @@ impl CompiledGraph {
         };
 
         if node.iterators.is_empty() {
-            return match self.render_one(node, &cel_ctx, &bound)? {
+            let lookup = |n: &str| ctx.observed_or_input(n);
+            return match self.render_one(node, &cel_ctx, &bound, &lookup)? {
                 Ok(obj) => Ok(RenderOutcome::Rendered(vec![obj])),
                 Err(p) => Ok(RenderOutcome::Pending(p)),
             };
@@ -351,7 +363,7 @@ impl CompiledGraph {
         // forEach: evaluate each dimension, then the cartesian product.
         let mut dims: Vec<(&str, Vec<Value>)> = Vec::with_capacity(node.iterators.len());
         for (name, c) in &node.iterators {
-            match self.eval_value(node, c, &cel_ctx, &bound)? {
+            match self.eval_value(node, c, &cel_ctx, &bound, &|n| ctx.observed_or_input(n))? {
                 Ok(Some(Value::Array(items))) => dims.push((name.as_str(), items)),
                 Ok(Some(other)) => {
                     return Err(self.eval_error(
@@ -395,7 +407,13 @@ impl CompiledGraph {
             for (d, (name, items)) in dims.iter().enumerate() {
                 inner.add_variable_from_value(*name, to_cel(&items[combo[d]]));
             }
-            match self.render_one(node, &inner, &bound)? {
+            let lookup = |n: &str| {
+                dims.iter()
+                    .position(|(name, _)| *name == n)
+                    .map(|d| &dims[d].1[combo[d]])
+                    .or_else(|| ctx.observed_or_input(n))
+            };
+            match self.render_one(node, &inner, &bound, &lookup)? {
                 Ok(obj) => objects.push(obj),
                 Err(p) => return Ok(RenderOutcome::Pending(p)),
             }
@@ -421,11 +439,12 @@ impl CompiledGraph {
         node: &ResourceNode,
         cel_ctx: &Context<'_, '_>,
         bound: &InputBound,
+        lookup: Lookup<'_>,
     ) -> Result<Result<Value, Vec<String>>, Error> {
         let mut obj = node.template.clone();
         let mut removals: Vec<&[Seg]> = Vec::new();
         for f in &node.fields {
-            match self.eval_field(node, f, cel_ctx, bound)? {
+            match self.eval_field(node, f, cel_ctx, bound, lookup)? {
                 Ok(Some(v)) => set_path(&mut obj, &f.path, v),
                 Ok(None) => removals.push(&f.path),
                 Err(p) => return Ok(Err(p)),
@@ -445,15 +464,18 @@ impl CompiledGraph {
         f: &Field,
         cel_ctx: &Context<'_, '_>,
         bound: &InputBound,
+        lookup: Lookup<'_>,
     ) -> Result<Result<Option<Value>, Vec<String>>, Error> {
         match &f.value {
-            FieldValue::Standalone(e) => self.eval_expr(node, &f.display, e, cel_ctx, bound),
+            FieldValue::Standalone(e) => {
+                self.eval_expr(node, &f.display, e, cel_ctx, bound, lookup)
+            }
             FieldValue::Template(parts) => {
                 let mut s = String::new();
                 for p in parts {
                     match p {
                         TemplatePart::Text(t) => s.push_str(t),
-                        TemplatePart::Expr(e) => match self.eval_expr(node, &f.display, e, cel_ctx, bound)? {
+                        TemplatePart::Expr(e) => match self.eval_expr(node, &f.display, e, cel_ctx, bound, lookup)? {
                             Ok(Some(v)) => push_scalar(&mut s, v).map_err(|kind| {
                                 self.eval_error(Some(&node.id), &f.display, e, format!("an expression inside a string template must return a string, got {kind}"))
                             })?,
@@ -473,8 +495,9 @@ impl CompiledGraph {
         c: &Condition,
         cel_ctx: &Context<'_, '_>,
         bound: &InputBound,
+        lookup: Lookup<'_>,
     ) -> Result<Result<Option<Value>, Vec<String>>, Error> {
-        self.eval_expr(node, &c.field, &c.expr, cel_ctx, bound)
+        self.eval_expr(node, &c.field, &c.expr, cel_ctx, bound, lookup)
     }
 
     /// One expression to JSON; `Ok(Err(deps))` when it reads data not there yet.
@@ -485,8 +508,9 @@ impl CompiledGraph {
         e: &CompiledExpr,
         cel_ctx: &Context<'_, '_>,
         bound: &InputBound,
+        lookup: Lookup<'_>,
     ) -> Result<Result<Option<Value>, Vec<String>>, Error> {
-        match e.eval(cel_ctx, bound) {
+        match e.eval_with(cel_ctx, bound, lookup) {
             Ok(v) => to_json(&v)
                 .map(Ok)
                 .map_err(|err| self.eval_error(Some(&node.id), field, e, err)),
@@ -538,7 +562,11 @@ impl CompiledGraph {
             bound.include(item);
             cel_ctx.add_variable_from_value(var, to_cel(item));
             for c in &node.ready_when {
-                match c.expr.eval(&cel_ctx, &bound).map(unwrap_optional_bool) {
+                match c
+                    .expr
+                    .eval_with(&cel_ctx, &bound, &|n| (n == var).then_some(item))
+                    .map(unwrap_optional_bool)
+                {
                     Ok(cel::Value::Bool(true)) => {}
                     Ok(cel::Value::Bool(false)) => {
                         return Ok(Readiness::NotReady(format!(
@@ -605,20 +633,22 @@ impl CompiledGraph {
             let mut value = None;
             let mut missing = false;
             match &f.value {
-                FieldValue::Standalone(e) => match e.eval(&cel_ctx, &bound) {
-                    Ok(v) => {
-                        value =
-                            to_json(&v).map_err(|err| self.eval_error(None, &f.display, e, err))?
+                FieldValue::Standalone(e) => {
+                    match e.eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n)) {
+                        Ok(v) => {
+                            value = to_json(&v)
+                                .map_err(|err| self.eval_error(None, &f.display, e, err))?
+                        }
+                        Err(EvalError::NoSuchKey(_)) => missing = true,
+                        Err(err) => return Err(self.eval_error(None, &f.display, e, err)),
                     }
-                    Err(EvalError::NoSuchKey(_)) => missing = true,
-                    Err(err) => return Err(self.eval_error(None, &f.display, e, err)),
-                },
+                }
                 FieldValue::Template(ps) => {
                     let mut s = String::new();
                     for p in ps {
                         match p {
                             TemplatePart::Text(t) => s.push_str(t),
-                            TemplatePart::Expr(e) => match e.eval(&cel_ctx, &bound) {
+                            TemplatePart::Expr(e) => match e.eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n)) {
                                 Ok(v) => match to_json(&v) {
                                     Ok(Some(j)) => push_scalar(&mut s, j).map_err(|kind| self.eval_error(None, &f.display, e, format!("an expression inside a string template must return a string, got {kind}")))?,
                                     Ok(None) => {}
@@ -656,7 +686,7 @@ impl CompiledGraph {
         let bound = ctx.instance.bound();
         let v = c
             .expr
-            .eval(&cel_ctx, &bound)
+            .eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n))
             .map_err(|e| self.eval_error(None, &c.field, &c.expr, e))?;
         match to_json(&v) {
             Ok(Some(Value::Array(items))) => items

@@ -209,7 +209,10 @@ fn omit_only_as_a_whole_field_and_never_for_the_name() {
         "  - id: a\n    includeWhen:\n    - ${omit() == 1}\n    template:\n      apiVersion: v1\n      kind: ConfigMap\n      metadata:\n        name: a\n",
     ));
     assert!(e.contains("omit() may only be used"), "{e}");
-    compiled(&rgd(&cm("a", "x: \"${schema.spec.enabled ? 'on' : omit()}\"")));
+    compiled(&rgd(&cm(
+        "a",
+        "x: \"${schema.spec.enabled ? 'on' : omit()}\"",
+    )));
 }
 
 #[test]
@@ -642,4 +645,27 @@ fn resource_schemas_type_references_and_status() {
         e.contains("field \"spec.replicas\"") && e.contains("expects int"),
         "{e}"
     );
+}
+
+#[test]
+fn values_that_could_exhaust_memory_are_refused() {
+    let mut expr = "schema.spec.name".to_owned();
+    for i in 0..10 {
+        expr = format!("cel.bind(v{i}, {expr}, v{i} + v{i} + v{i} + v{i} + v{i} + v{i})");
+    }
+    let g = compiled(&rgd(&cm("a", &format!("x: \"${{{expr}}}\""))));
+    let mut inst = instance();
+    inst["spec"]["name"] = json!("x".repeat(2000));
+    let e = g
+        .render_resource("a", &EvalContext::new(inst))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("estimated size"), "{e}");
+    // One doubling of a small input is fine.
+    let g = compiled(&rgd(&cm("a", "x: ${cel.bind(v, schema.spec.name, v + v)}")));
+    assert!(matches!(
+        g.render_resource("a", &EvalContext::new(instance()))
+            .unwrap(),
+        RenderOutcome::Rendered(_)
+    ));
 }

@@ -9,6 +9,7 @@ pub mod library;
 pub mod openapi;
 pub mod quantity;
 pub mod refs;
+pub mod size;
 pub mod template;
 pub mod value;
 
@@ -136,7 +137,26 @@ impl CompiledExpr {
         ctx: &Context<'_, '_>,
         bound: &cost::InputBound,
     ) -> Result<Value, EvalError> {
+        self.eval_with(ctx, bound, &|_| None)
+    }
+
+    /// [`eval`](Self::eval), also refusing programs that could build a value
+    /// larger than [`size::MAX_ESTIMATED_BYTES`]; `lookup` gives the JSON of
+    /// the input variables so reads of them are sized exactly.
+    pub fn eval_with(
+        &self,
+        ctx: &Context<'_, '_>,
+        bound: &cost::InputBound,
+        lookup: size::Lookup<'_>,
+    ) -> Result<Value, EvalError> {
         cost::check(self.ast(), bound)?;
+        let estimated = size::estimate(self.ast(), bound, lookup);
+        if estimated > size::MAX_ESTIMATED_BYTES {
+            return Err(EvalError::SizeLimit {
+                estimated,
+                limit: size::MAX_ESTIMATED_BYTES,
+            });
+        }
         let value = self
             .program
             .execute(ctx)
@@ -160,6 +180,14 @@ pub enum EvalError {
     #[error("estimated evaluation cost {estimated} exceeds the limit of {limit}")]
     CostLimit {
         /// Estimated cost.
+        estimated: u64,
+        /// Limit.
+        limit: u64,
+    },
+    /// The values it could build are estimated too large.
+    #[error("estimated size of the values built, {estimated} bytes, exceeds the limit of {limit}")]
+    SizeLimit {
+        /// Estimated bytes.
         estimated: u64,
         /// Limit.
         limit: u64,
