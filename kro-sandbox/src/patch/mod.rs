@@ -54,6 +54,14 @@
 //! - Unknown fields in an applied configuration fail with the real server's
 //!   500 `failed to create typed patch object`, whatever `fieldValidation`.
 //! - A `null` in an applied configuration removes the field.
+//! - An applied configuration must carry the request's `apiVersion` and no
+//!   `managedFields` (400s worded like the real server's).
+//! - The first apply to an object without `managedFields` attributes its
+//!   current fields to `before-first-apply`, as the real server does.
+//! - At most ten `Update` entries are kept; older ones merge into
+//!   `ancient-changes`.
+//! - A `kubectl` apply refreshes an existing
+//!   `kubectl.kubernetes.io/last-applied-configuration` annotation.
 
 mod error;
 pub mod fieldpath;

@@ -174,7 +174,54 @@ pub fn apply(
     let entries = managed::record_apply(ty, live, &merged, config_set, api_version, w, force)
         .map_err(PatchError::Conflict)?;
     managed::encode_into(&mut merged, &entries);
+    sync_last_applied(&mut merged, &config, w.manager);
     Ok(merged)
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// kubectl's server-side apply keeps an existing client-side apply
+/// annotation in step with what it applied, so switching back stays sane.
+fn sync_last_applied(merged: &mut Value, config: &Value, manager: &str) {
+    let has = merged
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LAST_APPLIED))
+        .is_some();
+    if manager != "kubectl" || !has {
+        return;
+    }
+    let mut applied = config.clone();
+    if let Some(Value::Object(a)) = applied.pointer_mut("/metadata/annotations") {
+        a.remove(LAST_APPLIED);
+        if a.is_empty()
+            && let Some(Value::Object(meta)) = applied.get_mut("metadata")
+        {
+            meta.remove("annotations");
+        }
+    }
+    if let Some(Value::Object(a)) = merged.pointer_mut("/metadata/annotations") {
+        // Go encodes the unstructured object with sorted keys and a newline.
+        a.insert(
+            LAST_APPLIED.into(),
+            Value::String(format!("{}\n", sorted_keys(&applied))),
+        );
+    }
+}
+
+fn sorted_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted_keys(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Merges `r` (the configuration) into `l` (the live value).
@@ -527,6 +574,25 @@ mod tests {
             PathElement::Field("data".into()),
             PathElement::Field("b".into())
         ]));
+    }
+
+    #[test]
+    fn kubectl_applies_refresh_an_existing_last_applied_annotation() {
+        let t = ty();
+        let mut live = cm(json!({"a": "1"}));
+        live["metadata"]["annotations"] = json!({(LAST_APPLIED): "{}"});
+        let out = apply(&t, Some(&live), &cm(json!({"a": "2"})), w("kubectl"), true).unwrap();
+        let last = out["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(last).unwrap(),
+            cm(json!({"a": "2"}))
+        );
+        let want = r#"{"apiVersion":"v1","data":{"a":"2"},"kind":"ConfigMap""#;
+        assert!(last.starts_with(want) && last.ends_with('\n'), "{last}");
+        let other = apply(&t, Some(&live), &cm(json!({"a": "3"})), w("hub"), true).unwrap();
+        assert_eq!(other["metadata"]["annotations"][LAST_APPLIED], "{}");
     }
 
     #[test]
