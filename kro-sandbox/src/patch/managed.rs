@@ -277,13 +277,16 @@ fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Resul
                     path.pop();
                 }
             }
-            Value::Array(_) => out.insert(path),
-            _ => out.insert(path),
+            Value::Array(_) | Value::Null => out.insert(path),
+            other => return Err((path.clone(), format!("expected list, got {other}"))),
         },
         Shape::Deduced | Shape::Struct | Shape::Map(_) => {
             let Value::Object(m) = v else {
-                out.insert(path);
-                return Ok(());
+                if v.is_null() || matches!(shape, Shape::Deduced) {
+                    out.insert(path);
+                    return Ok(());
+                }
+                return Err((path.clone(), format!("expected map, got {v}")));
             };
             if ty.is_atomic_map() {
                 out.insert(path);
@@ -860,5 +863,9 @@ mod tests {
             to_field_set(t.root(), &json!({"spec": {"activeDeadlineSeconds": "x"}})).unwrap_err();
         assert_eq!(path, vec![field("spec"), field("activeDeadlineSeconds")]);
         assert_eq!(why, "expected numeric (int or float), got string");
+        let (_, why) = to_field_set(t.root(), &json!({"spec": "x"})).unwrap_err();
+        assert_eq!(why, "expected map, got \"x\"");
+        let (_, why) = to_field_set(t.root(), &json!({"spec": {"containers": 1}})).unwrap_err();
+        assert_eq!(why, "expected list, got 1");
     }
 }
