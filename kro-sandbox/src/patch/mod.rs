@@ -71,6 +71,7 @@ pub mod merge;
 pub mod schema;
 pub mod ssa;
 pub mod strategic;
+mod typed;
 pub mod types;
 
 use serde_json::Value;

@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 
 use super::error::PatchError;
 use super::fieldpath::{FieldSet, PathElement, path_string};
-use super::managed::{self, Write, item_element};
+use super::managed::{self, Write};
 use super::schema::{ListKind, Shape, Ty, TypeInfo};
+use super::typed::{self, item_element};
 
 /// Decodes an `application/apply-patch+yaml` body (YAML or JSON) like the
 /// real server's YAML 1.1 decoder: first document only, duplicate keys
@@ -110,9 +111,9 @@ pub fn apply(
         ));
     }
     let config = config.clone();
-    let scoped = managed::scope(ty, w.subresource, &config);
+    let scoped = typed::scope(ty, w.subresource, &config);
     let root = ty.root();
-    let config_set = managed::to_field_set(root, &scoped).map_err(|(path, why)| {
+    let config_set = typed::to_field_set(root, &scoped).map_err(|(path, why)| {
         let meta = |k: &str| {
             config
                 .pointer(&format!("/metadata/{k}"))
@@ -161,7 +162,7 @@ pub fn apply(
     // Fields outside the subresource's scope are absent from `scoped`, so
     // the merge keeps them as they were.
     let mut merged = merge(root, Some(&base), &scoped);
-    let config_set = config_set.difference(managed::untracked());
+    let config_set = config_set.difference(typed::untracked());
     if !last.is_empty() {
         let remove = last.difference(&config_set).difference(&others);
         let owned = others.union(&config_set);
@@ -735,7 +736,7 @@ mod properties {
                     match apply(&t, live.as_ref(), &cfg, w, true) {
                         Ok(out) => {
                             // Everything applied has the applied value.
-                            for path in managed::to_field_set(t.root(), &cfg).unwrap().paths() {
+                            for path in typed::to_field_set(t.root(), &cfg).unwrap().paths() {
                                 let (Some(want), Some(got)) =
                                     (lookup(&cfg, &path), lookup(&out, &path))
                                 else {
