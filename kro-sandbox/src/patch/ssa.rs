@@ -83,6 +83,55 @@ pub fn apply(
     w: Write<'_>,
     force: bool,
 ) -> Result<Value, PatchError> {
+    match apply_once(ty, live, config, w, force) {
+        Err(PatchError::Conflict(conflicts))
+            if w.manager == "kubectl"
+                && conflicts_allowed_by_last_applied(ty, live, &conflicts) =>
+        {
+            apply_once(ty, live, config, w, true)
+        }
+        other => other,
+    }
+}
+
+/// Whether every conflict is on a field kubectl's client-side apply set to
+/// the value the object still has: the real server then lets
+/// `kubectl apply --server-side` take over without `--force-conflicts`.
+fn conflicts_allowed_by_last_applied(
+    ty: &TypeInfo,
+    live: Option<&Value>,
+    conflicts: &[crate::patch::FieldConflict],
+) -> bool {
+    let Some(live) = live else { return false };
+    let Some(raw) = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LAST_APPLIED))
+    else {
+        return false;
+    };
+    let Some(last) = raw
+        .as_str()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    else {
+        return false;
+    };
+    let Ok(last_set) = typed::to_field_set(ty.root(), &last) else {
+        return false;
+    };
+    conflicts.iter().all(|c| {
+        last_set.contains(&c.path)
+            && typed::lookup(&last, &c.path).is_some()
+            && typed::lookup(&last, &c.path) == typed::lookup(live, &c.path)
+    })
+}
+
+fn apply_once(
+    ty: &TypeInfo,
+    live: Option<&Value>,
+    config: &Value,
+    w: Write<'_>,
+    force: bool,
+) -> Result<Value, PatchError> {
     if w.manager.is_empty() {
         return Err(PatchError::MissingFieldManager);
     }
@@ -597,6 +646,33 @@ mod tests {
     }
 
     #[test]
+    fn kubectl_takes_over_fields_of_its_client_side_apply() {
+        let t = ty();
+        let last = cm(json!({"a": "1"}));
+        let mut live = cm(json!({"a": "1"}));
+        live["metadata"]["annotations"] = json!({(LAST_APPLIED): last.to_string()});
+        managed::record_update(&t, None, &mut live, w("kubectl-client-side-apply"));
+        // Same manager name as the server-side flow: conflicts are waived.
+        let out = apply(&t, Some(&live), &cm(json!({"a": "2"})), w("kubectl"), false).unwrap();
+        assert_eq!(out["data"]["a"], "2");
+        // Anyone else still conflicts.
+        assert!(apply(&t, Some(&live), &cm(json!({"a": "2"})), w("hub"), false).is_err());
+        // A field changed since the last client-side apply still conflicts.
+        let mut drifted = live.clone();
+        drifted["data"]["a"] = json!("edited");
+        assert!(
+            apply(
+                &t,
+                Some(&drifted),
+                &cm(json!({"a": "2"})),
+                w("kubectl"),
+                false
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn yaml_bodies_and_their_errors() {
         let v = parse_body(b"apiVersion: v1\nkind: ConfigMap\ndata:\n  a: \"1\"\n").unwrap();
         assert_eq!(v["data"]["a"], "1");
@@ -634,8 +710,8 @@ mod tests {
 mod properties {
     //! Random apply/update sequences against invariants of field ownership.
     use super::*;
-    use crate::patch::fieldpath::Path;
     use crate::patch::managed::{decode, record_update};
+    use crate::patch::typed::lookup;
     use serde_json::json;
 
     /// A tiny deterministic generator: property tests without a new dependency.
@@ -691,23 +767,6 @@ mod properties {
             }
             cfg
         }
-    }
-
-    /// The value at an owned path, if the object has it.
-    fn lookup<'v>(v: &'v Value, path: &Path) -> Option<&'v Value> {
-        path.iter().try_fold(v, |cur, pe| match pe {
-            PathElement::Field(f) => cur.get(f),
-            PathElement::Key(pairs) => cur.as_array()?.iter().find(|item| {
-                pairs.iter().all(|(k, want)| {
-                    item.get(k) == serde_json::from_str::<Value>(want).ok().as_ref()
-                })
-            }),
-            PathElement::Value(want) => {
-                let want: Value = serde_json::from_str(want).ok()?;
-                cur.as_array()?.iter().find(|i| **i == want)
-            }
-            PathElement::Index(i) => cur.as_array()?.get(*i),
-        })
     }
 
     #[test]

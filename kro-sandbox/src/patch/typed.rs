@@ -372,3 +372,20 @@ fn index_items<'v>(
 pub(crate) fn untracked() -> &'static FieldSet {
     strip_set()
 }
+
+/// The value at a path of an object, if it has one.
+pub(crate) fn lookup<'v>(v: &'v Value, path: &[PathElement]) -> Option<&'v Value> {
+    path.iter().try_fold(v, |cur, pe| match pe {
+        PathElement::Field(f) => cur.get(f),
+        PathElement::Key(pairs) => cur.as_array()?.iter().find(|item| {
+            pairs
+                .iter()
+                .all(|(k, want)| item.get(k) == serde_json::from_str::<Value>(want).ok().as_ref())
+        }),
+        PathElement::Value(want) => {
+            let want: Value = serde_json::from_str(want).ok()?;
+            cur.as_array()?.iter().find(|i| **i == want)
+        }
+        PathElement::Index(i) => cur.as_array()?.get(*i),
+    })
+}
