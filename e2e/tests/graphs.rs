@@ -407,3 +407,40 @@ async fn absent_values_are_explicit_never_silently_empty() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_removed_from_the_rgd_is_deleted_from_every_instance() {
+    let env = Env::start().await.unwrap();
+    let mut def = rgd(
+        "shrink",
+        "Shrink",
+        json!({"name": "string"}),
+        json!([
+            configmap("keep", "${schema.spec.name}-keep", json!({})),
+            {"id": "secret", "template": {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "${schema.spec.name}-secret"}, "stringData": {"k": "v"}}},
+        ]),
+    );
+    env.apply(&def).await.unwrap();
+    env.wait_rgd("shrink", "Active").await.unwrap();
+    env.apply(&json!({"apiVersion": "kro.run/v1alpha1", "kind": "Shrink",
+        "metadata": {"name": "s1", "namespace": "default"}, "spec": {"name": "s1"}}))
+        .await
+        .unwrap();
+    env.wait_for("v1", "Secret", Some("default"), "s1-secret", |_| true)
+        .await
+        .unwrap();
+
+    // The Secret leaves the graph; no template uses its kind any more.
+    def["spec"]["resources"] = json!([configmap("keep", "${schema.spec.name}-keep", json!({}))]);
+    env.apply(&def).await.unwrap();
+    env.wait_gone("v1", "Secret", Some("default"), "s1-secret")
+        .await
+        .unwrap();
+    assert!(
+        env.get("v1", "ConfigMap", Some("default"), "s1-keep")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

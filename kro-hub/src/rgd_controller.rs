@@ -238,6 +238,7 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         ),
         generation,
     ));
+    let known_kinds = record_child_kinds(&api, obj, &graph).await?;
     ctx.instances
         .ensure(
             &ctx.instance_env(),
@@ -245,6 +246,7 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
             obj.metadata.uid.clone().unwrap_or_default(),
             generation,
             graph.clone(),
+            known_kinds,
         )
         .await;
     conds.push(Condition::new(
@@ -310,6 +312,70 @@ async fn ensure_crd(
         }),
         Err(other) => Ok(Err(other.to_string())),
     }
+}
+
+/// Annotation on the RGD listing every kind its templates ever used.
+pub const CHILD_KINDS: &str = "hub.kro.run/child-kinds";
+
+fn gvk_string(gvk: &GroupVersionKind) -> String {
+    if gvk.group.is_empty() {
+        format!("{}/{}", gvk.version, gvk.kind)
+    } else {
+        format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind)
+    }
+}
+
+fn parse_gvk(s: &str) -> Option<GroupVersionKind> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [v, k] => Some(GroupVersionKind::gvk("", v, k)),
+        [g, v, k] => Some(GroupVersionKind::gvk(g, v, k)),
+        _ => None,
+    }
+}
+
+/// The kinds recorded on the RGD plus those of the current graph.
+fn known_kinds(obj: &DynamicObject, graph: &kro_core::CompiledGraph) -> Vec<GroupVersionKind> {
+    let mut kinds: Vec<GroupVersionKind> = obj
+        .annotations()
+        .get(CHILD_KINDS)
+        .map(|v| v.split(',').filter_map(parse_gvk).collect())
+        .unwrap_or_default();
+    for node in graph.resources().filter(|n| !n.is_external()) {
+        let (group, version) = node
+            .api_version()
+            .split_once('/')
+            .unwrap_or(("", node.api_version()));
+        let gvk = GroupVersionKind::gvk(group, version, node.kind());
+        if !kinds.contains(&gvk) {
+            kinds.push(gvk);
+        }
+    }
+    kinds
+}
+
+/// Records the graph's kinds on the RGD (once per new kind), so children of
+/// a resource later removed from the RGD can still be found and deleted,
+/// even after a hub restart.
+async fn record_child_kinds(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    graph: &kro_core::CompiledGraph,
+) -> Result<Vec<GroupVersionKind>, RgdError> {
+    let kinds = known_kinds(obj, graph);
+    let value: Vec<String> = kinds.iter().map(gvk_string).collect();
+    let value = value.join(",");
+    if obj.annotations().get(CHILD_KINDS) != Some(&value) {
+        let name = obj.name_any();
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {CHILD_KINDS: value}}})),
+        )
+        .await
+        .map_err(kube_err(format!("recording child kinds on RGD {name}")))?;
+    }
+    Ok(kinds)
 }
 
 /// Whether the served CRD already holds everything we would apply and is
@@ -420,6 +486,7 @@ async fn finalize(
     {
         let graph = Arc::new(graph);
         let (resource, _, _) = crate::instance::instance_resource(&graph);
+        let known_kinds = known_kinds(obj, &graph);
         ctx.instances
             .ensure(
                 &ctx.instance_env(),
@@ -427,6 +494,7 @@ async fn finalize(
                 obj.metadata.uid.clone().unwrap_or_default(),
                 generation,
                 graph,
+                known_kinds,
             )
             .await;
         kind_api = Some(Api::all_with(ctx.client.clone(), &resource));

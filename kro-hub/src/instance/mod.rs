@@ -99,6 +99,7 @@ impl InstanceControllers {
         rgd_uid: String,
         generation: Option<i64>,
         graph: Arc<CompiledGraph>,
+        known_kinds: Vec<GroupVersionKind>,
     ) {
         let mut running = self.running.lock().await;
         if let Some(current) = running.get(rgd_name)
@@ -118,6 +119,8 @@ impl InstanceControllers {
             graph,
             resource: resource.clone(),
             namespaced,
+            known_kinds,
+            pruned: std::sync::Mutex::new(std::collections::HashSet::new()),
         });
         let task = tokio::spawn(run(ctx, rx));
         tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");

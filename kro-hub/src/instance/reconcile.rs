@@ -45,6 +45,13 @@ pub struct InstanceCtx {
     pub resource: ApiResource,
     /// Whether the generated kind is namespaced.
     pub namespaced: bool,
+    /// Every kind this RGD's templates ever used (recorded on the RGD), so
+    /// children of resources that left the graph can still be found.
+    pub known_kinds: Vec<GroupVersionKind>,
+    /// Instances already swept for such children since this controller
+    /// started: the sweep costs a list per kind, so it runs once per
+    /// instance per graph version, not on every resync.
+    pub pruned: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl InstanceCtx {
@@ -194,6 +201,7 @@ impl<'a> Reconciler<'a> {
             return Ok(Action::await_change());
         }
         self.ensure_instance_labels(&api).await?;
+        self.sweep_retired_once().await;
 
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
         let mut eval = EvalContext::new(instance).with_cluster(self.target.cel_value());
@@ -432,6 +440,92 @@ impl<'a> Reconciler<'a> {
         Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
     }
 
+    /// Deletes children of this instance whose resource id is no longer in
+    /// the graph (the RGD dropped or renamed it), once per controller run.
+    async fn sweep_retired_once(&self) {
+        let uid = &self.identity.uid;
+        let already = self
+            .ctx
+            .pruned
+            .lock()
+            .map(|set| set.contains(uid))
+            .unwrap_or(false);
+        if already {
+            return;
+        }
+        let ids: std::collections::HashSet<String> = self
+            .ctx
+            .graph
+            .resources()
+            .map(|n| labels::label_value(n.id()))
+            .collect();
+        match self
+            .delete_instance_children(|node| !ids.contains(node))
+            .await
+        {
+            Ok(_) => {
+                if let Ok(mut set) = self.ctx.pruned.lock() {
+                    set.insert(uid.clone());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(instance = %self.display, %error, "sweeping retired resources failed; will retry")
+            }
+        }
+    }
+
+    /// Deletes this instance's children, of every kind the RGD ever used,
+    /// whose node-id label satisfies `doomed`. Returns how many still exist.
+    async fn delete_instance_children(
+        &self,
+        doomed: impl Fn(&str) -> bool,
+    ) -> Result<usize, String> {
+        let mut remaining = 0;
+        for gvk in &self.ctx.known_kinds {
+            let (ar, _) = match self.target.resolve(gvk).await {
+                Ok(found) => found,
+                Err(_) => continue,
+            };
+            let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
+            let existing = api
+                .list_metadata(&ListParams::default().labels(&self.identity.children_selector()))
+                .await
+                .map_err(|e| api_message(&e))?;
+            for child in existing.items {
+                let node = child
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::NODE_ID))
+                    .cloned()
+                    .unwrap_or_default();
+                if !doomed(&node) {
+                    continue;
+                }
+                remaining += 1;
+                if child.metadata.deletion_timestamp.is_some() {
+                    continue;
+                }
+                let child_api = match child.metadata.namespace.as_deref() {
+                    Some(ns) => {
+                        Api::<DynamicObject>::namespaced_with(self.target.client.clone(), ns, &ar)
+                    }
+                    None => api.clone(),
+                };
+                tracing::info!(instance = %self.display, resource = %node, child = %child.name_any(), "deleting child of a resource no longer in the graph");
+                match child_api
+                    .delete(&child.name_any(), &DeleteParams::background())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => remaining -= 1,
+                    Err(e) => return Err(api_message(&e)),
+                }
+            }
+        }
+        Ok(remaining)
+    }
+
     /// Deletes every child of `node` (includeWhen turned false or a skipped
     /// dependency). Errors are logged and retried by the next reconcile.
     async fn prune(&self, node: &kro_core::ResourceNode) {
@@ -512,6 +606,20 @@ impl<'a> Reconciler<'a> {
                     self.write_deleting(api, &message).await?;
                     return Ok(Action::requeue(Duration::from_secs(5)));
                 }
+            }
+        }
+        // Children of resources that left the graph go last.
+        match self.delete_instance_children(|_| true).await {
+            Ok(0) => {}
+            Ok(n) => {
+                self.write_deleting(api, &format!("deleting {n} leftover object(s)"))
+                    .await?;
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            }
+            Err(message) => {
+                self.write_deleting(api, &format!("deleting leftover objects: {message}"))
+                    .await?;
+                return Ok(Action::requeue(Duration::from_secs(5)));
             }
         }
         finalizer::remove(api, self.obj, FINALIZER)
