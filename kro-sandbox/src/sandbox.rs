@@ -135,6 +135,7 @@ impl SandboxBuilder {
         if let Some(path) = &self.persist {
             crate::persist::load(&shared, path)?;
         }
+        shared.seed();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let app = crate::api::router(shared.clone());
         let gate = Gate {
@@ -361,8 +362,18 @@ impl Faults<'_> {
         self.shared.faults.drop_watches.send_modify(|g| *g += 1);
     }
 
+    /// Answers new watch requests with this HTTP code (`None` restores), so watchers must
+    /// retry; with [`Faults::drop_watches`] this makes a watch outage.
+    pub fn fail_watches_with(&self, code: Option<u16>) {
+        self.shared
+            .faults
+            .watch_error
+            .store(code.map_or(0, u32::from), Ordering::Relaxed);
+    }
+
     /// Restores every switch.
     pub fn clear(&self) {
+        self.fail_watches_with(None);
         self.refuse_connections(false);
         self.fail_with(None);
         self.delay(Duration::ZERO);

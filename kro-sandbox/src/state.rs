@@ -50,6 +50,8 @@ pub struct Faults {
     pub delay_ms: AtomicU64,
     /// Bumped to end every open watch.
     pub drop_watches: watch::Sender<u64>,
+    /// Answer new watch requests with this HTTP code (0 = off).
+    pub watch_error: AtomicU32,
 }
 
 impl Default for Faults {
@@ -59,6 +61,7 @@ impl Default for Faults {
             error_code: AtomicU32::new(0),
             delay_ms: AtomicU64::new(0),
             drop_watches: watch::channel(0).0,
+            watch_error: AtomicU32::new(0),
         }
     }
 }
@@ -94,6 +97,31 @@ impl Shared {
             next_ip: AtomicU32::new(10),
             next_port: AtomicU32::new(30_000),
             changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Creates the namespaces every cluster starts with.
+    pub fn seed(&self) {
+        let mut data = self.data();
+        let res = (String::new(), "namespaces".to_owned());
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            if data.get(&res, &(String::new(), name.to_owned())).is_some() {
+                continue;
+            }
+            let rv = data.next_rv();
+            let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "uid": crate::ids::new_uid(), "resourceVersion": rv.to_string(),
+                    "creationTimestamp": crate::ids::now_rfc3339(),
+                    "labels": {"kubernetes.io/metadata.name": name}},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            let text = std::sync::Arc::from(obj.to_string());
+            data.put(
+                &res,
+                (String::new(), name.to_owned()),
+                rv,
+                text,
+                crate::store::EventType::Added,
+            );
         }
     }
 

@@ -146,7 +146,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             Some(v) => json_response(200, &v),
             None => text_response(404, "404 page not found"),
         },
-        Route::OpenApi(rest) => discovery::openapi(&rest),
+        Route::OpenApi(rest) => discovery::openapi(&sh, &rest),
         Route::NotFound => text_response(404, "404 page not found"),
         Route::Resource(rp) => {
             if !sh.catalog().has_group_version(&rp.group, &rp.version) {

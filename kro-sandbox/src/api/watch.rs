@@ -33,6 +33,19 @@ struct Plan {
 
 /// Serves a watch request.
 pub async fn serve(ctx: Ctx<'_>) -> Response {
+    let forced = ctx
+        .sh
+        .faults
+        .watch_error
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if forced > 0 {
+        let code = u16::try_from(forced).unwrap_or(503);
+        return status_response(&ApiError::new(
+            code,
+            "ServiceUnavailable",
+            "watches are failing (fault injected)",
+        ));
+    }
     let filter = match Filter::from_call(&ctx) {
         Ok(f) => f,
         Err(e) => return status_response(&e),
