@@ -773,10 +773,10 @@ mod properties {
     fn random_applies_and_updates_keep_ownership_consistent() {
         let t = TypeInfo::builtin("v1", "Pod").unwrap();
         let managers = ["hub", "ctrl", "human"];
-        for seed in 1..30u64 {
+        for seed in 1..20u64 {
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             let mut live: Option<Value> = None;
-            for _ in 0..12 {
+            for _ in 0..10 {
                 let manager = rng.pick(&managers);
                 let w = Write {
                     manager,
