@@ -84,7 +84,9 @@ fn merge_map(
             out.remove(k);
             continue;
         }
+        let replaces = cty.patch_strategies().contains(&"replace");
         let merged = match (out.get(k), pv) {
+            (Some(Value::Object(_)), Value::Object(_)) if replaces => clean(pv),
             (Some(Value::Object(om)), Value::Object(sub)) => {
                 merge_map(cty, om, sub)?.map(Value::Object)
             }
@@ -383,6 +385,18 @@ mod tests {
         assert_eq!(
             got,
             pod_spec(json!([{"name": "a"}, {"name": "injected"}, {"name": "b"}, {"name": "c"}]))
+        );
+    }
+
+    #[test]
+    fn maps_with_the_replace_strategy_are_replaced() {
+        let t = TypeInfo::builtin("policy/v1", "PodDisruptionBudget").unwrap();
+        let orig = json!({"spec": {"selector": {"matchLabels": {"a": "1"}}, "minAvailable": 1}});
+        let p = json!({"spec": {"selector": {"matchExpressions": []}}});
+        let got = strategic_merge(t.root(), &orig, &p).unwrap();
+        assert_eq!(
+            got,
+            json!({"spec": {"selector": {"matchExpressions": []}, "minAvailable": 1}})
         );
     }
 
