@@ -1,5 +1,5 @@
-//! The patch engine against the real server's recorded answers (scenarios
-//! 04-patch and 05-server-side-apply): each step's patch applied to the
+//! The patch engine against the real server's recorded answers (the
+//! crate's conformance scenarios 04, 05, 06 and 09): each step's patch applied to the
 //! previous answer must give the next answer, `managedFields` included.
 
 use std::collections::HashMap;
@@ -16,7 +16,9 @@ struct Scenario {
 }
 
 fn load(scenario: &str, golden: &str) -> Scenario {
-    let doc: Value = serde_json::from_str(scenario).unwrap();
+    // The recorder read scenarios with PyYAML, for which `y` is a string.
+    let opts = serde_saphyr::options! { strict_booleans: true };
+    let doc: Value = serde_saphyr::from_str_with_options(scenario, opts).unwrap();
     let steps = doc["steps"]
         .as_array()
         .unwrap()
@@ -41,15 +43,15 @@ fn load(scenario: &str, golden: &str) -> Scenario {
 
 fn s04() -> Scenario {
     load(
-        include_str!("testdata/04-patch.json"),
-        include_str!("testdata/golden-04-patch.json"),
+        include_str!("../../testdata/conformance/scenarios/04-patch.yaml"),
+        include_str!("../../testdata/conformance/golden/04-patch.json"),
     )
 }
 
 fn s05() -> Scenario {
     load(
-        include_str!("testdata/05-server-side-apply.json"),
-        include_str!("testdata/golden-05-server-side-apply.json"),
+        include_str!("../../testdata/conformance/scenarios/05-server-side-apply.yaml"),
+        include_str!("../../testdata/conformance/golden/05-server-side-apply.json"),
     )
 }
 
@@ -375,15 +377,15 @@ fn scenario_05_workloads_apply_drop_and_hpa_handover() {
 
 fn s06() -> Scenario {
     load(
-        include_str!("testdata/06-crd-status.json"),
-        include_str!("testdata/golden-06-crd-status.json"),
+        include_str!("../../testdata/conformance/scenarios/06-crd-status.yaml"),
+        include_str!("../../testdata/conformance/golden/06-crd-status.json"),
     )
 }
 
 fn s09() -> Scenario {
     load(
-        include_str!("testdata/09-field-validation.json"),
-        include_str!("testdata/golden-09-field-validation.json"),
+        include_str!("../../testdata/conformance/scenarios/09-field-validation.yaml"),
+        include_str!("../../testdata/conformance/golden/09-field-validation.json"),
     )
 }
 
