@@ -328,8 +328,8 @@ fn object_meta_ty() -> Ty {
         ("generateName", s()),
         ("uid", s()),
         ("resourceVersion", s()),
-        ("creationTimestamp", s()),
-        ("deletionTimestamp", s()),
+        ("creationTimestamp", Ty::Timestamp),
+        ("deletionTimestamp", Ty::Timestamp),
         ("generation", Ty::Int),
         ("labels", Ty::Map(Box::new(Ty::String))),
         ("annotations", Ty::Map(Box::new(Ty::String))),
@@ -596,6 +596,10 @@ impl<'a> Compiler<'a> {
         let mut base_env = TypeEnv::new();
         base_env.declare(SCHEMA_VAR, schema_ty.clone());
         base_env.declare(CLUSTER_VAR, cluster_ty);
+        base_env.declare(
+            crate::expr::time::TIME_VAR,
+            Ty::Opaque(crate::expr::time::TIME_TYPE),
+        );
         for (r, ty) in resources.iter().zip(&resource_tys) {
             base_env.declare(r.id.clone(), ty.clone());
         }

@@ -21,7 +21,8 @@ use crate::compile::{
 };
 use crate::error::{Error, Location};
 use crate::expr::cost::InputBound;
-use crate::expr::value::{to_cel, to_json, to_val};
+use crate::expr::time::{TIME_VAR, TimeHandle};
+use crate::expr::value::{object_to_val, to_cel, to_json};
 use crate::expr::{CompiledExpr, EvalError, library};
 
 /// A variable's JSON with its CEL form and size bound, each computed once
@@ -35,7 +36,15 @@ struct Var {
 
 impl Clone for Var {
     fn clone(&self) -> Self {
-        Var::new(self.json.clone())
+        let val = OnceLock::new();
+        if let Some(v) = self.val.get() {
+            let _ = val.set(v.clone_as_boxed());
+        }
+        Self {
+            json: self.json.clone(),
+            val,
+            bound: OnceLock::new(),
+        }
     }
 }
 
@@ -49,7 +58,7 @@ impl Var {
     }
 
     fn val(&self) -> &dyn Val {
-        self.val.get_or_init(|| to_val(&self.json)).as_ref()
+        self.val.get_or_init(|| object_to_val(&self.json)).as_ref()
     }
 
     fn bound(&self) -> InputBound {
@@ -68,6 +77,7 @@ pub struct EvalContext {
     observed: BTreeMap<String, Var>,
     excluded: BTreeSet<String>,
     cluster: Option<Var>,
+    time: Option<Var>,
 }
 
 impl VariableResolver for EvalContext {
@@ -75,6 +85,7 @@ impl VariableResolver for EvalContext {
         let var = match variable {
             SCHEMA_VAR => Some(&self.instance),
             CLUSTER_VAR => self.cluster.as_ref(),
+            TIME_VAR => self.time.as_ref(),
             id => self.observed.get(id),
         }?;
         Some(CowVal::Borrowed(var.val()))
@@ -93,6 +104,7 @@ impl EvalContext {
         match root {
             SCHEMA_VAR => Some(&self.instance),
             CLUSTER_VAR => self.cluster.as_ref(),
+            TIME_VAR => self.time.as_ref(),
             id => self.observed.get(id),
         }
     }
@@ -111,6 +123,20 @@ impl EvalContext {
         self.cluster = Some(Var::new(cluster));
         self
     }
+    /// Sets the instant `time.now()` returns (the reconcile's start). Without
+    /// it, expressions reading `time` fail: kro-core reads no clock.
+    pub fn with_now(mut self, now: std::time::SystemTime) -> Self {
+        let handle = TimeHandle::at(now);
+        let val = OnceLock::new();
+        let _ = val.set(handle.to_val());
+        self.time = Some(Var {
+            json: Value::Null,
+            val,
+            bound: OnceLock::new(),
+        });
+        self
+    }
+
     /// Adds an observed object; for a collection, pass the list of objects.
     pub fn with_observed(mut self, id: impl Into<String>, object: Value) -> Self {
         self.observe(id, object);
@@ -250,6 +276,13 @@ impl CompiledGraph {
         for &root in roots {
             if locals.contains(&root) {
                 continue;
+            }
+            if root == TIME_VAR && ctx.time.is_none() {
+                return Err(Error::Eval {
+                    at: self.at(None, "", None),
+                    message: "time.now() needs the evaluation time (EvalContext::with_now)"
+                        .to_owned(),
+                });
             }
             if root != SCHEMA_VAR && root != CLUSTER_VAR && ctx.excluded.contains(root) {
                 return Ok(Err(Blocked::Excluded(format!(
@@ -722,6 +755,7 @@ impl CompiledGraph {
             observed: ctx.observed.clone(),
             excluded: ctx.excluded.clone(),
             cluster: ctx.cluster.clone(),
+            time: ctx.time.clone(),
         };
         let mut resources = Vec::with_capacity(self.nodes.len());
         for node in self.resources() {

@@ -669,3 +669,47 @@ fn values_that_could_exhaust_memory_are_refused() {
         RenderOutcome::Rendered(_)
     ));
 }
+
+#[test]
+fn time_now_and_object_timestamps() {
+    let g = compiled(&rgd(&cm(
+        "a",
+        "old: ${string(time.now() - schema.metadata.creationTimestamp > duration(\"5m\"))}\n        soon: ${string(timestamp(\"2030-01-01T00:00:00Z\") - time.now() < duration(\"1h\"))}\n        at: ${string(time.now())}",
+    )));
+    let mut inst = instance();
+    inst["metadata"]["creationTimestamp"] = json!("2024-01-01T00:00:00Z");
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_500); // 00:05:00
+    let ctx = EvalContext::new(inst.clone()).with_now(now);
+    let RenderOutcome::Rendered(objs) = g.render_resource("a", &ctx).unwrap() else {
+        panic!()
+    };
+    assert_eq!(objs[0]["data"]["old"], "false");
+    assert_eq!(objs[0]["data"]["soon"], "false");
+    assert_eq!(objs[0]["data"]["at"], "2024-01-01T00:05:00Z");
+    let later = now + std::time::Duration::from_secs(1);
+    let RenderOutcome::Rendered(objs) = g
+        .render_resource("a", &EvalContext::new(inst.clone()).with_now(later))
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(objs[0]["data"]["old"], "true");
+    // kro-core reads no clock: without an instant, time.now() is an error.
+    let e = g
+        .render_resource("a", &EvalContext::new(inst))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("with_now"), "{e}");
+    // The hex sha256 helper.
+    let g = compiled(&rgd(&cm("a", "h: ${sha256('abc')}")));
+    let RenderOutcome::Rendered(objs) = g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        objs[0]["data"]["h"],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}

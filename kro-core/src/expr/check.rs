@@ -586,6 +586,7 @@ fn global(f: &str, args: &[Ty]) -> Result<Ty, String> {
         "dyn" => Ty::Dyn,
         "duration" => Ty::Duration,
         "timestamp" => Ty::Timestamp,
+        "sha256" => Ty::String,
         "matches" => Ty::Bool,
         "math.@max" | "math.@min" => {
             let mut t = first.clone();
@@ -651,6 +652,7 @@ fn member(f: &str, recv: &Ty, args: &[Ty]) -> Result<Ty, String> {
         }
     };
     Ok(match f {
+        "now" if *recv == Ty::Opaque(super::time::TIME_TYPE) => Ty::Timestamp,
         "isInteger" | "isGreaterThan" | "isLessThan" => on_quantity(Ty::Bool)?,
         "asInteger" | "compareTo" | "sign" => on_quantity(Ty::Int)?,
         "asApproximateFloat" => on_quantity(Ty::Double)?,

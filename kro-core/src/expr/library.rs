@@ -135,6 +135,18 @@ fn build() -> Result<Env, cel::DeclarationError> {
     env.add_member_overload("min", "list_min", LIST_TYPE, vec![], op!(list_min))?;
     env.add_member_overload("max", "list_max", LIST_TYPE, vec![], op!(list_max))?;
     {
+        use super::time as t;
+        let tt = || Type::new_opaque_type(t::TIME_TYPE);
+        env.add_type(tt())?;
+        env.add_member_overload("now", "time_now", tt(), vec![], op!(t::now))?;
+        env.add_overload(
+            "sha256",
+            "sha256_string_hex",
+            vec![STRING_TYPE],
+            op!(t::sha256_hex),
+        )?;
+    }
+    {
         use super::quantity as q;
         let qt = || Type::new_opaque_type(q::QUANTITY_TYPE);
         env.add_type(qt())?;

@@ -11,6 +11,7 @@ pub mod quantity;
 pub mod refs;
 pub mod size;
 pub mod template;
+pub mod time;
 pub mod value;
 
 use std::collections::BTreeSet;

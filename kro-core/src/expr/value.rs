@@ -41,6 +41,48 @@ pub fn to_cel(json: &Json) -> Value {
     }
 }
 
+/// A Kubernetes object (or a list of them) to the interpreter's value form,
+/// with `metadata.creationTimestamp` and `deletionTimestamp` as CEL
+/// timestamps, as upstream types them.
+pub fn object_to_val(json: &Json) -> Box<dyn Val> {
+    match json {
+        Json::Array(items) => Box::new(CelList::from(
+            items.iter().map(object_to_val).collect::<Vec<_>>(),
+        )),
+        Json::Object(fields) => {
+            let map: HashMap<CelMapKey<'static>, Box<dyn Val>> = fields
+                .iter()
+                .map(|(k, v)| {
+                    let val = match (k.as_str(), v) {
+                        ("metadata", Json::Object(meta)) => {
+                            let meta: HashMap<CelMapKey<'static>, Box<dyn Val>> = meta
+                                .iter()
+                                .map(|(mk, mv)| {
+                                    let converted = match mk.as_str() {
+                                        "creationTimestamp" | "deletionTimestamp" => {
+                                            super::time::object_timestamp(mv)
+                                        }
+                                        _ => None,
+                                    };
+                                    (
+                                        CelMapKey::from(mk.clone()),
+                                        converted.unwrap_or_else(|| to_val(mv)),
+                                    )
+                                })
+                                .collect();
+                            Box::new(CelMap::from(meta)) as Box<dyn Val>
+                        }
+                        _ => to_val(v),
+                    };
+                    (CelMapKey::from(k.clone()), val)
+                })
+                .collect();
+            Box::new(CelMap::from(map))
+        }
+        other => to_val(other),
+    }
+}
+
 /// JSON straight to the interpreter's value form, without an intermediate
 /// [`Value`]: variables are converted once per evaluation context.
 pub fn to_val(json: &Json) -> Box<dyn Val> {
