@@ -422,6 +422,42 @@ mod tests {
     }
 
     #[test]
+    fn a_scale_write_moves_replicas_to_a_scale_entry() {
+        let t = TypeInfo::builtin("apps/v1", "Deployment").unwrap();
+        let mut d = json!({"metadata": {"name": "d"}, "spec": {"replicas": 2, "paused": false}});
+        record_update(
+            &t,
+            None,
+            &mut d,
+            Write {
+                manager: "hub",
+                subresource: None,
+                now: "t",
+            },
+        );
+        let mut scaled = d.clone();
+        scaled["spec"]["replicas"] = json!(5);
+        let w = Write {
+            manager: "kubectl",
+            subresource: Some("scale"),
+            now: "t",
+        };
+        record_update(&t, Some(&d), &mut scaled, w);
+        let entries = decode(&scaled);
+        let scale = entries.iter().find(|e| e.manager == "kubectl").unwrap();
+        assert_eq!(
+            (scale.subresource.as_deref(), scale.api_version.as_str()),
+            (Some("scale"), "apps/v1")
+        );
+        assert_eq!(
+            scale.set.to_fields_v1(),
+            json!({"f:spec": {"f:replicas": {}}})
+        );
+        let hub = entries.iter().find(|e| e.manager == "hub").unwrap();
+        assert!(!hub.set.contains(&[field("spec"), field("replicas")]));
+    }
+
+    #[test]
     fn an_explicit_empty_list_resets_managed_fields() {
         let t = cm();
         let w = Write {

@@ -34,7 +34,10 @@
 //! Subresources: pass `Some("status")` for `/status` writes; ownership is
 //! then computed over `status` alone and the entry carries
 //! `subresource: status`. Writes to the main resource of a kind with a
-//! status subresource do not own `status`.
+//! status subresource do not own `status`. For `/scale` writes, call
+//! [`record_update`] with the parent objects (before and after the replica
+//! change) and `Some("scale")`: the entry then owns `spec.replicas` with the
+//! parent's apiVersion and `subresource: scale`, as on the real server.
 //!
 //! Other things the server should know:
 //! - [`TypeInfo`] is cheap to clone (an `Arc`); build it once per resource
