@@ -58,6 +58,9 @@ pub struct Event {
     pub namespace: String,
     /// The object after the change (before removal for `Deleted`).
     pub json: Arc<str>,
+    /// For `Modified`: the object before the change, so filtered watches can tell objects
+    /// entering or leaving their selector.
+    pub prev: Option<Arc<str>>,
 }
 
 /// Outcome of asking for events after a resourceVersion.
@@ -140,14 +143,24 @@ impl Data {
         json: Arc<str>,
         kind: EventType,
     ) {
-        self.objects.entry(res.clone()).or_default().insert(
-            key.clone(),
-            Stored {
-                rv,
-                json: json.clone(),
-            },
-        );
-        self.log_event(rv, kind, res, key.0, json);
+        let prev = self
+            .objects
+            .entry(res.clone())
+            .or_default()
+            .insert(
+                key.clone(),
+                Stored {
+                    rv,
+                    json: json.clone(),
+                },
+            )
+            .map(|old| old.json);
+        let prev = if kind == EventType::Modified {
+            prev
+        } else {
+            None
+        };
+        self.log_event(rv, kind, res, key.0, json, prev);
     }
 
     /// Removes an object; `final_json` is what the DELETED event carries (stamped at `rv`).
@@ -155,7 +168,7 @@ impl Data {
         if let Some(m) = self.objects.get_mut(res) {
             m.remove(key);
         }
-        self.log_event(rv, EventType::Deleted, res, key.0.clone(), final_json);
+        self.log_event(rv, EventType::Deleted, res, key.0.clone(), final_json, None);
     }
 
     /// Drops every object of a resource without events (used when a CRD goes away).
@@ -170,6 +183,7 @@ impl Data {
         res: &ResourceKey,
         namespace: String,
         json: Arc<str>,
+        prev: Option<Arc<str>>,
     ) {
         let ev = Arc::new(Event {
             rv,
@@ -177,6 +191,7 @@ impl Data {
             resource: res.clone(),
             namespace,
             json,
+            prev,
         });
         if self.log.len() >= self.log_cap
             && let Some(old) = self.log.pop_front()

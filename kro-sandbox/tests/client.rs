@@ -536,3 +536,87 @@ async fn persisted_objects_survive_a_restart() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn crd_versions_share_one_storage_version() {
+    let sb = SandboxBuilder::new("versions")
+        .simulator(false)
+        .start()
+        .await
+        .unwrap();
+    let client = sb.client().await.unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let schema = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Gizmo", "plural": "gizmos"},
+            "versions": [
+                {"name": "v1", "served": true, "storage": true, "schema": schema},
+                {"name": "v1beta1", "served": true, "storage": false, "schema": schema},
+                {"name": "v1alpha1", "served": false, "storage": false, "schema": schema}]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let api = |v: &str| {
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", v, "Gizmo"),
+            "gizmos",
+        );
+        Api::<DynamicObject>::all_with(client.clone(), &ar)
+    };
+    let g: DynamicObject =
+        serde_json::from_value(json!({"apiVersion": "example.com/v1beta1", "kind": "Gizmo",
+        "metadata": {"name": "g"}, "spec": {"x": 1}}))
+        .unwrap();
+    let created = api("v1beta1")
+        .create(&PostParams::default(), &g)
+        .await
+        .unwrap();
+    assert_eq!(created.types.unwrap().api_version, "example.com/v1beta1");
+    let via_v1 = api("v1").get("g").await.unwrap();
+    assert_eq!(via_v1.types.unwrap().api_version, "example.com/v1");
+    assert_eq!(via_v1.data["spec"]["x"], 1);
+    assert!(
+        api("v1alpha1").get("g").await.is_err(),
+        "unserved versions are not served"
+    );
+}
+
+#[tokio::test]
+async fn filtered_watches_see_objects_leave_and_enter_their_selector() {
+    let sb = SandboxBuilder::new("sel")
+        .simulator(false)
+        .start()
+        .await
+        .unwrap();
+    let client = sb.client().await.unwrap();
+    namespace(&client, "app").await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "app");
+    let created = api
+        .create(&PostParams::default(), &cm("c", json!({})))
+        .await
+        .unwrap();
+    let rv = created.metadata.resource_version.unwrap();
+    let relabel = |v: &str| Patch::Merge(json!({"metadata": {"labels": {"app": v}}}));
+    api.patch("c", &PatchParams::default(), &relabel("other"))
+        .await
+        .unwrap();
+    api.patch("c", &PatchParams::default(), &relabel("demo"))
+        .await
+        .unwrap();
+    let stream = api
+        .watch(&WatchParams::default().labels("app=demo").timeout(2), &rv)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = stream
+        .take(2)
+        .map(|e| match e.unwrap() {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            _ => "OTHER",
+        })
+        .collect()
+        .await;
+    assert_eq!(kinds, ["DELETED", "ADDED"]);
+}

@@ -143,6 +143,14 @@ fn present(def: &ResourceDef, mut obj: Value) -> Value {
     obj
 }
 
+/// Custom resources are stored at the CRD's storage version (conversion strategy `None`:
+/// only `apiVersion` changes).
+fn to_storage(def: &ResourceDef, obj: &mut Value) {
+    if def.custom.is_some() && def.version != def.storage_version {
+        obj["apiVersion"] = json!(format!("{}/{}", def.group, def.storage_version));
+    }
+}
+
 fn present_text(def: &ResourceDef, text: &Arc<str>) -> ApiResult<String> {
     if def.custom.is_some() && def.version != def.storage_version {
         Ok(serde_json::to_string(&present(def, parse_stored(text)?)).unwrap_or_default())
@@ -556,6 +564,7 @@ pub fn create_locked(
     }
     let rv = data.next_rv();
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+    to_storage(def, &mut obj);
     meta::canonical_order(&mut obj);
     let text: Arc<str> = Arc::from(serde_json::to_string(&obj).unwrap_or_default());
     data.put(&ctx_res(def), key, rv, text, EventType::Added);
@@ -757,6 +766,7 @@ pub fn update_locked(
     }
     let rv = data.next_rv();
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+    to_storage(def, &mut obj);
     meta::canonical_order(&mut obj);
     let text: Arc<str> = Arc::from(serde_json::to_string(&obj).unwrap_or_default());
     data.put(
@@ -1035,6 +1045,7 @@ fn delete_locked(
         }
         let rv = data.next_rv();
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+        to_storage(def, &mut obj);
         meta::canonical_order(&mut obj);
         data.put(
             &ctx_res(def),

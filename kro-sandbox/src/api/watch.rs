@@ -15,7 +15,7 @@ use super::objects::{Ctx, Filter};
 use super::status_response;
 use crate::catalog::ResourceDef;
 use crate::error::ApiError;
-use crate::store::{Event, Since};
+use crate::store::{Event, EventType, Since};
 
 /// How often bookmarks are sent when asked for.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
@@ -234,8 +234,21 @@ fn event_line(def: &ResourceDef, ns: &str, filter: &Filter, ev: &Event) -> Optio
         return None;
     }
     let obj: Value = serde_json::from_str(&ev.json).ok()?;
-    if !filter.matches(&obj) {
-        return None;
-    }
-    Some(json!({"type": ev.kind.as_str(), "object": present(def, obj)}))
+    let now = filter.matches(&obj);
+    let kind = match (ev.kind, &ev.prev) {
+        // An update moving an object into or out of the selector is an ADDED or DELETED for
+        // this watch, as the real server's watch cache reports it.
+        (EventType::Modified, Some(prev)) if !filter.is_empty() => {
+            let before = serde_json::from_str::<Value>(prev).is_ok_and(|p| filter.matches(&p));
+            match (before, now) {
+                (true, true) => EventType::Modified,
+                (false, true) => EventType::Added,
+                (true, false) => EventType::Deleted,
+                (false, false) => return None,
+            }
+        }
+        (k, _) if now => k,
+        _ => return None,
+    };
+    Some(json!({"type": kind.as_str(), "object": present(def, obj)}))
 }
