@@ -673,6 +673,58 @@ mod tests {
     }
 
     #[test]
+    fn crds_apply_with_their_whole_schema_language() {
+        let t = TypeInfo::builtin("apiextensions.k8s.io/v1", "CustomResourceDefinition").unwrap();
+        let crd = parse_body(
+            br#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.x.io, labels: {app.kubernetes.io/managed-by: kro-hub}}
+spec:
+  group: x.io
+  names: {kind: Thing, plural: things, shortNames: [th], categories: [kro]}
+  scope: Cluster
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: READY, type: string, priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-validations: [{rule: "self.spec.a > 0", message: positive}]
+        properties:
+          spec:
+            type: object
+            required: [a]
+            properties:
+              a: {type: integer, default: 1, minimum: 0, x-kubernetes-validations: [{rule: "self < 10"}]}
+              b: {type: string, enum: [x, y], nullable: true, pattern: "^[a-z]+$"}
+              free: {type: object, x-kubernetes-preserve-unknown-fields: true}
+              list: {type: array, x-kubernetes-list-type: map, x-kubernetes-list-map-keys: [k],
+                     items: {type: object, properties: {k: {type: string}}}}
+              either: {x-kubernetes-int-or-string: true, anyOf: [{type: integer}, {type: string}]}
+"#,
+        )
+        .unwrap();
+        let w = Write {
+            manager: "kro-hub",
+            subresource: None,
+            now: "t",
+        };
+        let first = apply(&t, None, &crd, w, true).unwrap();
+        let again = apply(&t, Some(&first), &crd, w, true).unwrap();
+        assert_eq!(first, again);
+        let entries = decode(&first);
+        assert_eq!(
+            entries[0].set.to_fields_v1()["f:spec"]["f:versions"],
+            json!({})
+        );
+    }
+
+    #[test]
     fn yaml_bodies_and_their_errors() {
         let v = parse_body(b"apiVersion: v1\nkind: ConfigMap\ndata:\n  a: \"1\"\n").unwrap();
         assert_eq!(v["data"]["a"], "1");
