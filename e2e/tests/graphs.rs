@@ -444,3 +444,67 @@ async fn a_resource_removed_from_the_rgd_is_deleted_from_every_instance() {
             .is_some()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn for_each_expands_a_collection_and_follows_the_list() {
+    let env = Env::start().await.unwrap();
+    env.apply(&rgd(
+        "fanout",
+        "Fanout",
+        json!({"name": "string", "regions": "[]string"}),
+        json!([
+            {
+                "id": "regional",
+                "forEach": [{"region": "${schema.spec.regions}"}],
+                "readyWhen": ["${each.data.region != ''}"],
+                "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.spec.name}-${region}"}, "data": {"region": "${region}"}}
+            },
+            configmap("summary", "${schema.spec.name}-summary",
+                json!({"count": "${string(size(regional))}"})),
+        ]),
+    ))
+    .await
+    .unwrap();
+    env.wait_rgd("fanout", "Active").await.unwrap();
+    let mut inst = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Fanout",
+        "metadata": {"name": "f1", "namespace": "default"},
+        "spec": {"name": "f1", "regions": ["eu", "us"]}});
+    env.apply(&inst).await.unwrap();
+    for region in ["eu", "us"] {
+        let cm = env
+            .wait_for(
+                "v1",
+                "ConfigMap",
+                Some("default"),
+                &format!("f1-{region}"),
+                |_| true,
+            )
+            .await
+            .unwrap();
+        assert_eq!(cm["data"]["region"], region);
+        assert_eq!(cm["metadata"]["labels"]["kro.run/node-id"], "regional");
+    }
+    env.wait_for("v1", "ConfigMap", Some("default"), "f1-summary", |c| {
+        c["data"]["count"] == "2"
+    })
+    .await
+    .unwrap();
+    env.wait_for("kro.run/v1alpha1", "Fanout", Some("default"), "f1", |f| {
+        f["status"]["state"] == "ACTIVE"
+    })
+    .await
+    .unwrap();
+
+    // A region leaves the list: its object goes, the summary follows.
+    inst["spec"]["regions"] = json!(["eu"]);
+    env.apply(&inst).await.unwrap();
+    env.wait_gone("v1", "ConfigMap", Some("default"), "f1-us")
+        .await
+        .unwrap();
+    env.wait_for("v1", "ConfigMap", Some("default"), "f1-summary", |c| {
+        c["data"]["count"] == "1"
+    })
+    .await
+    .unwrap();
+}

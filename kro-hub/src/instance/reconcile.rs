@@ -346,6 +346,27 @@ impl<'a> Reconciler<'a> {
             }
         }
         if node.is_collection() {
+            // Items that left the collection's list are deleted.
+            let current: std::collections::HashSet<(Option<String>, String)> = observed
+                .iter()
+                .map(|o| {
+                    (
+                        o.pointer("/metadata/namespace")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        o.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    )
+                })
+                .collect();
+            let keep = |m: &kube::api::ObjectMeta| {
+                current.contains(&(m.namespace.clone(), m.name.clone().unwrap_or_default()))
+            };
+            if let Err(error) = self.delete_children_of_except(node, keep).await {
+                return Phase::Failed(format!("deleting items that left the collection: {error}"));
+            }
             eval.observe(id, Value::Array(observed));
         } else if let Some(obj) = observed.into_iter().next() {
             eval.observe(id, obj);
@@ -539,6 +560,16 @@ impl<'a> Reconciler<'a> {
 
     /// Deletes the children of `node`; returns how many still exist.
     async fn delete_children_of(&self, node: &kro_core::ResourceNode) -> Result<usize, String> {
+        self.delete_children_of_except(node, |_| false).await
+    }
+
+    /// Deletes the children of `node` that `keep` does not keep; returns
+    /// how many of those still exist.
+    async fn delete_children_of_except(
+        &self,
+        node: &kro_core::ResourceNode,
+        keep: impl Fn(&kube::api::ObjectMeta) -> bool,
+    ) -> Result<usize, String> {
         let Some(gvk) =
             children::gvk_of(&json!({"apiVersion": node.api_version(), "kind": node.kind()}))
         else {
@@ -562,6 +593,9 @@ impl<'a> Reconciler<'a> {
             .map_err(|e| api_message(&e))?;
         let mut remaining = 0;
         for child in existing.items {
+            if keep(&child.metadata) {
+                continue;
+            }
             remaining += 1;
             if child.metadata.deletion_timestamp.is_some() {
                 continue;
