@@ -159,8 +159,7 @@ fn apply_once(
             "metadata.managedFields must be nil".into(),
         ));
     }
-    let config = config.clone();
-    let scoped = typed::scope(ty, w.subresource, &config);
+    let scoped = typed::scope(ty, w.subresource, config);
     let root = ty.root();
     let config_set = typed::to_field_set(root, &scoped).map_err(|(path, why)| {
         let meta = |k: &str| {
@@ -196,8 +195,7 @@ fn apply_once(
             }
             let before = Write {
                 manager: BEFORE_FIRST_APPLY,
-                subresource: None,
-                now: w.now,
+                ..w
             };
             managed::record_update(ty, None, &mut a, before);
             adopted = a;
@@ -224,7 +222,7 @@ fn apply_once(
     let entries = managed::record_apply(ty, live, &merged, config_set, api_version, w, force)
         .map_err(PatchError::Conflict)?;
     managed::encode_into(&mut merged, &entries);
-    sync_last_applied(&mut merged, &config, w.manager);
+    sync_last_applied(&mut merged, config, w.manager);
     Ok(merged)
 }
 
@@ -534,6 +532,16 @@ mod tests {
         let entries = decode(&out);
         let e = entries.iter().find(|e| e.manager == "ctrl").unwrap();
         assert_eq!(e.subresource.as_deref(), Some("status"));
+        // The unmanaged object's status was adopted through the same subresource.
+        let before = entries
+            .iter()
+            .find(|e| e.manager == "before-first-apply")
+            .unwrap();
+        assert_eq!(before.subresource.as_deref(), Some("status"));
+        assert_eq!(
+            before.set.to_fields_v1(),
+            json!({"f:status": {"f:replicas": {}}})
+        );
         assert_eq!(
             e.set.to_fields_v1(),
             json!({"f:status": {"f:readyReplicas": {}}})
