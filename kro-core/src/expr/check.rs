@@ -157,7 +157,7 @@ impl Ty {
                 s
             }
             Ty::Optional(t) => t.to_openapi(),
-            // Quantities are written as their string form.
+            // Quantities, IPs, CIDRs and versions are written as strings.
             Ty::Opaque(_) => json!({"type": "string"}),
             Ty::Dyn | Ty::Null | Ty::Type => json!({"x-kubernetes-preserve-unknown-fields": true}),
         }
@@ -180,7 +180,7 @@ impl Ty {
             (Ty::Object(_), Ty::Object(_) | Ty::Map(_)) | (Ty::Map(_), Ty::Object(_)) => true,
             (Ty::Int | Ty::Uint, Ty::Int | Ty::Uint) => true,
             (Ty::Opaque(a), Ty::Opaque(b)) => a == b,
-            // A quantity renders as a string.
+            // Library values render as strings.
             (Ty::Opaque(_), Ty::String) => true,
             (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
         }
@@ -616,7 +616,10 @@ fn global(f: &str, args: &[Ty]) -> Result<Ty, String> {
             Ty::String | Ty::Dyn => Ty::Opaque(super::quantity::QUANTITY_TYPE),
             _ => return Err(no_overload(f, &refs)),
         },
-        "isQuantity" => Ty::Bool,
+        "isQuantity" | "isIP" | "isCIDR" | "isSemver" | "ip.isCanonical" => Ty::Bool,
+        "ip" => Ty::Opaque(super::net::IP_TYPE),
+        "cidr" => Ty::Opaque(super::net::CIDR_TYPE),
+        "semver" => Ty::Opaque(super::net::SEMVER_TYPE),
         "json.unmarshal" | "omit" => Ty::Dyn,
         "lists.range" => Ty::List(Box::new(Ty::Int)),
         super::comprehensions::ENTRIES => Ty::List(Box::new(Ty::List(Box::new(Ty::Dyn)))),
@@ -642,6 +645,18 @@ fn member(f: &str, recv: &Ty, args: &[Ty]) -> Result<Ty, String> {
         }
     };
     let quantity = Ty::Opaque(super::quantity::QUANTITY_TYPE);
+    let semver = Ty::Opaque(super::net::SEMVER_TYPE);
+    let on = |types: &[&Ty], out: Ty| -> Result<Ty, String> {
+        if types.contains(&recv) || recv.is_dyn() {
+            Ok(out)
+        } else {
+            let mut all = vec![recv];
+            all.extend(args.iter());
+            Err(no_overload(f, &all))
+        }
+    };
+    let ip = Ty::Opaque(super::net::IP_TYPE);
+    let cidr = Ty::Opaque(super::net::CIDR_TYPE);
     let on_quantity = |out: Ty| -> Result<Ty, String> {
         if *recv == quantity || recv.is_dyn() {
             Ok(out)
@@ -653,8 +668,21 @@ fn member(f: &str, recv: &Ty, args: &[Ty]) -> Result<Ty, String> {
     };
     Ok(match f {
         "now" if *recv == Ty::Opaque(super::time::TIME_TYPE) => Ty::Timestamp,
-        "isInteger" | "isGreaterThan" | "isLessThan" => on_quantity(Ty::Bool)?,
-        "asInteger" | "compareTo" | "sign" => on_quantity(Ty::Int)?,
+        "isGreaterThan" | "isLessThan" => on(&[&quantity, &semver], Ty::Bool)?,
+        "compareTo" => on(&[&quantity, &semver], Ty::Int)?,
+        "major" | "minor" | "patch" => on(&[&semver], Ty::Int)?,
+        "family" => on(&[&ip], Ty::Int)?,
+        "isUnspecified"
+        | "isLoopback"
+        | "isLinkLocalMulticast"
+        | "isLinkLocalUnicast"
+        | "isGlobalUnicast" => on(&[&ip], Ty::Bool)?,
+        "containsIP" | "containsCIDR" => on(&[&cidr], Ty::Bool)?,
+        "ip" => on(&[&cidr], ip.clone())?,
+        "masked" => on(&[&cidr], cidr.clone())?,
+        "prefixLength" => on(&[&cidr], Ty::Int)?,
+        "isInteger" => on_quantity(Ty::Bool)?,
+        "asInteger" | "sign" => on_quantity(Ty::Int)?,
         "asApproximateFloat" => on_quantity(Ty::Double)?,
         "add" | "sub" => on_quantity(quantity.clone())?,
         "contains" | "startsWith" | "endsWith" | "matches" => {
@@ -833,6 +861,9 @@ mod library_tests {
             "1 in xs && 'a' in m && !(s == '')",
             "-1 < 2 && 1.0 <= 2.0 && 'a' >= 'b' && xs[0] != 1",
             "dyn(1) == 1",
+            "cidr(s).containsIP(ip(s)) && cidr(s).containsCIDR(s) && cidr(s).masked().ip().family() + cidr(s).prefixLength() > 0",
+            "ip(s).isLoopback() || ip(s).isUnspecified() || ip(s).isGlobalUnicast() || ip(s).isLinkLocalUnicast() || ip(s).isLinkLocalMulticast() || isIP(s) || isCIDR(s) || ip.isCanonical(s)",
+            "semver(s).isGreaterThan(semver(s)) || semver(s).major() + semver(s).minor() + semver(s).patch() + semver(s).compareTo(semver(s)) > 0 || isSemver(s)",
             "quantity(s).isGreaterThan(quantity('1Gi')) && quantity(s).add(1).sub(quantity(s)).asInteger() == 1 && isQuantity(s)",
             "quantity(s).compareTo(quantity(s)) + quantity(s).sign() > 0 || quantity(s).isInteger() || quantity(s).asApproximateFloat() > 1.0",
             "xs.all(i, v, v > i) && m.exists(k, v, k == v) && xs.existsOne(i, v, v == 1)",

@@ -21,7 +21,7 @@ use super::value::{to_cel, to_json};
 /// Namespaces of global functions: an identifier with one of these names used
 /// as a call target is a function namespace, not a variable.
 pub const NAMESPACES: &[&str] = &[
-    "math", "strings", "lists", "base64", "optional", "random", "json", "hash", "cel",
+    "math", "strings", "lists", "base64", "optional", "random", "json", "hash", "cel", "ip",
 ];
 
 /// Wraps a `fn(&[Value]) -> Result<Value, ExecutionError>` as a cel overload.
@@ -135,6 +135,120 @@ fn build() -> Result<Env, cel::DeclarationError> {
     env.add_member_overload("min", "list_min", LIST_TYPE, vec![], op!(list_min))?;
     env.add_member_overload("max", "list_max", LIST_TYPE, vec![], op!(list_max))?;
     {
+        use super::net as n;
+        let ipt = || Type::new_opaque_type(n::IP_TYPE);
+        let cidrt = || Type::new_opaque_type(n::CIDR_TYPE);
+        let svt = || Type::new_opaque_type(n::SEMVER_TYPE);
+        env.add_type(ipt())?;
+        env.add_type(cidrt())?;
+        env.add_type(svt())?;
+        env.add_overload("ip", "ip_string", vec![STRING_TYPE], op!(n::ip))?;
+        env.add_overload("isIP", "is_ip_string", vec![STRING_TYPE], op!(n::is_ip))?;
+        env.add_overload(
+            "ip.isCanonical",
+            "ip_is_canonical",
+            vec![STRING_TYPE],
+            op!(n::ip_is_canonical),
+        )?;
+        env.add_overload("cidr", "cidr_string", vec![STRING_TYPE], op!(n::cidr))?;
+        env.add_overload(
+            "isCIDR",
+            "is_cidr_string",
+            vec![STRING_TYPE],
+            op!(n::is_cidr),
+        )?;
+        env.add_overload("semver", "semver_string", vec![STRING_TYPE], op!(n::semver))?;
+        env.add_overload(
+            "isSemver",
+            "is_semver_string",
+            vec![STRING_TYPE],
+            op!(n::is_semver),
+        )?;
+        env.add_member_overload("family", "ip_family", ipt(), vec![], op!(ip_family))?;
+        env.add_member_overload(
+            "isUnspecified",
+            "ip_is_unspecified",
+            ipt(),
+            vec![],
+            op!(ip_is_unspecified),
+        )?;
+        env.add_member_overload(
+            "isLoopback",
+            "ip_is_loopback",
+            ipt(),
+            vec![],
+            op!(ip_is_loopback),
+        )?;
+        env.add_member_overload(
+            "isLinkLocalMulticast",
+            "ip_is_llm",
+            ipt(),
+            vec![],
+            op!(ip_is_link_local_multicast),
+        )?;
+        env.add_member_overload(
+            "isLinkLocalUnicast",
+            "ip_is_llu",
+            ipt(),
+            vec![],
+            op!(ip_is_link_local_unicast),
+        )?;
+        env.add_member_overload(
+            "isGlobalUnicast",
+            "ip_is_gu",
+            ipt(),
+            vec![],
+            op!(ip_is_global_unicast),
+        )?;
+        env.add_member_overload(
+            "containsIP",
+            "cidr_contains_ip",
+            cidrt(),
+            vec![DYN_TYPE],
+            op!(n::cidr_contains_ip),
+        )?;
+        env.add_member_overload(
+            "containsCIDR",
+            "cidr_contains_cidr",
+            cidrt(),
+            vec![DYN_TYPE],
+            op!(n::cidr_contains_cidr),
+        )?;
+        env.add_member_overload("ip", "cidr_ip", cidrt(), vec![], op!(cidr_ip))?;
+        env.add_member_overload("masked", "cidr_masked", cidrt(), vec![], op!(cidr_masked))?;
+        env.add_member_overload(
+            "prefixLength",
+            "cidr_prefix_length",
+            cidrt(),
+            vec![],
+            op!(cidr_prefix_length),
+        )?;
+        env.add_member_overload("major", "semver_major", svt(), vec![], op!(semver_major))?;
+        env.add_member_overload("minor", "semver_minor", svt(), vec![], op!(semver_minor))?;
+        env.add_member_overload("patch", "semver_patch", svt(), vec![], op!(semver_patch))?;
+        env.add_member_overload(
+            "isGreaterThan",
+            "semver_gt",
+            svt(),
+            vec![svt()],
+            op!(semver_gt),
+        )?;
+        env.add_member_overload(
+            "isLessThan",
+            "semver_lt",
+            svt(),
+            vec![svt()],
+            op!(semver_lt),
+        )?;
+        env.add_member_overload(
+            "compareTo",
+            "semver_compare_to",
+            svt(),
+            vec![svt()],
+            op!(semver_compare_to),
+        )?;
+    }
+    {
         use super::time as t;
         let tt = || Type::new_opaque_type(t::TIME_TYPE);
         env.add_type(tt())?;
@@ -230,6 +344,34 @@ fn build() -> Result<Env, cel::DeclarationError> {
         op!(list_is_sorted),
     )?;
     Ok(env)
+}
+
+/// Defines a plain function for a library method chosen by name, since
+/// overloads are function pointers and cannot capture the name.
+macro_rules! method {
+    ($($fname:ident => $imp:path, $name:literal;)*) => {
+        $(fn $fname(a: &[Value]) -> Result<Value, ExecutionError> {
+            $imp($name)(a)
+        })*
+    };
+}
+
+method! {
+    ip_family => super::net::ip_method, "family";
+    ip_is_unspecified => super::net::ip_method, "isUnspecified";
+    ip_is_loopback => super::net::ip_method, "isLoopback";
+    ip_is_link_local_multicast => super::net::ip_method, "isLinkLocalMulticast";
+    ip_is_link_local_unicast => super::net::ip_method, "isLinkLocalUnicast";
+    ip_is_global_unicast => super::net::ip_method, "isGlobalUnicast";
+    cidr_ip => super::net::cidr_method, "ip";
+    cidr_masked => super::net::cidr_method, "masked";
+    cidr_prefix_length => super::net::cidr_method, "prefixLength";
+    semver_major => super::net::semver_method, "major";
+    semver_minor => super::net::semver_method, "minor";
+    semver_patch => super::net::semver_method, "patch";
+    semver_gt => super::net::semver_method, "isGreaterThan";
+    semver_lt => super::net::semver_method, "isLessThan";
+    semver_compare_to => super::net::semver_method, "compareTo";
 }
 
 /// `cel.bind(name, init, body)`: `body` with `name` bound to `init`, as a
@@ -853,6 +995,70 @@ mod tests {
         assert_eq!(eval("[2, 1].isSorted()").unwrap(), json!(false));
         assert!(eval("[].min()").unwrap_err().contains("empty list"));
         assert_eq!(eval("[1, 2, 1].indexOf(1)").unwrap(), json!(0));
+        assert_eq!(
+            eval("cidr('10.0.0.0/8').containsIP(ip('10.2.3.4'))").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("cidr('10.0.0.0/8').containsIP('11.0.0.1')").unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            eval("cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16')").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("cidr('192.168.1.7/24').masked()").unwrap(),
+            json!("192.168.1.0/24")
+        );
+        assert_eq!(
+            eval("cidr('192.168.1.7/24').prefixLength()").unwrap(),
+            json!(24)
+        );
+        assert_eq!(
+            eval("cidr('192.168.1.7/24').ip().family()").unwrap(),
+            json!(4)
+        );
+        assert_eq!(
+            eval("ip('::1').isLoopback() && ip('::1').family() == 6").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("ip('8.8.8.8').isGlobalUnicast() && !ip('0.0.0.0').isGlobalUnicast()").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("isIP('1.2.3.4') && !isIP('1.2.3') && isCIDR('::/0')").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("ip.isCanonical('2001:db8::1') && !ip.isCanonical('2001:DB8::1')").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("ip('10.0.0.1') == ip('10.0.0.1')").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval("semver('1.2.3').isLessThan(semver('1.10.0'))").unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            eval(
+                "semver('2.0.0-rc.1').major() + semver('2.1.3').minor() + semver('2.1.3').patch()"
+            )
+            .unwrap(),
+            json!(6)
+        );
+        assert_eq!(
+            eval("semver('1.0.0').compareTo(semver('1.0.0+b'))").unwrap(),
+            json!(0)
+        );
+        assert_eq!(
+            eval("isSemver('1.2.3') && !isSemver('1.2')").unwrap(),
+            json!(true)
+        );
+        assert!(eval("ip('nope')").is_err());
         assert_eq!(
             eval("quantity('1Gi') == quantity('1024Mi')").unwrap(),
             json!(true)

@@ -6,6 +6,7 @@ pub mod check;
 pub mod comprehensions;
 pub mod cost;
 pub mod library;
+pub mod net;
 pub mod openapi;
 pub mod quantity;
 pub mod refs;
