@@ -321,6 +321,15 @@ fn list(ctx: &Ctx<'_>) -> ApiResult<Answer> {
 
 /// Decodes and type-checks an object body for create/update.
 fn decode_object(ctx: &Ctx<'_>, fv: FieldValidation) -> ApiResult<(Value, Vec<String>)> {
+    let ct = ctx.content_type();
+    if ct.contains("protobuf") || ct.contains("cbor") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {ct}"),
+        )
+        .with_details(json!({})));
+    }
     let Decoded { value, duplicates } =
         body::decode(&ctx.call.body, ctx.content_type(), &ctx.def.kind)?;
     if !value.is_object() {
