@@ -521,6 +521,34 @@ mod tests {
     }
 
     #[test]
+    fn the_embedded_extract_is_self_contained() {
+        fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                        out.push(r);
+                    }
+                    m.values().for_each(|c| refs(c, out));
+                }
+                Value::Array(a) => a.iter().for_each(|c| refs(c, out)),
+                _ => {}
+            }
+        }
+        let b = builtin();
+        assert!(b.kinds.len() >= 23, "{} kinds", b.kinds.len());
+        let mut all = Vec::new();
+        for def in b.defs.values() {
+            refs(def, &mut all);
+        }
+        for r in all {
+            assert!(b.defs.contains_key(r), "dangling $ref {r}");
+        }
+        for def in b.kinds.values() {
+            assert!(b.defs.contains_key(def), "kind definition {def} missing");
+        }
+    }
+
+    #[test]
     fn deployment_list_and_map_semantics() {
         let t = TypeInfo::builtin("apps/v1", "Deployment").unwrap();
         let spec = at(t.root(), &["spec"]);
