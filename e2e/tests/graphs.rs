@@ -508,3 +508,37 @@ async fn for_each_expands_a_collection_and_follows_the_list() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_selector_refs_read_every_matching_object() {
+    let env = Env::start().await.unwrap();
+    for (name, team) in [("team-a-1", "a"), ("team-a-2", "a"), ("team-b-1", "b")] {
+        env.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "labels": {"team": team}}, "data": {}}))
+            .await
+            .unwrap();
+    }
+    env.apply(&rgd(
+        "teams",
+        "Teams",
+        json!({"name": "string", "team": "string"}),
+        json!([
+            {"id": "members", "externalRef": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"namespace": "default", "selector": {"matchLabels": {"team": "a"}}}}},
+            configmap("roster", "${schema.spec.name}-roster",
+                json!({"count": "${string(size(members))}"})),
+        ]),
+    ))
+    .await
+    .unwrap();
+    env.wait_rgd("teams", "Active").await.unwrap();
+    env.apply(&json!({"apiVersion": "kro.run/v1alpha1", "kind": "Teams",
+        "metadata": {"name": "t1", "namespace": "default"}, "spec": {"name": "t1", "team": "a"}}))
+        .await
+        .unwrap();
+    env.wait_for("v1", "ConfigMap", Some("default"), "t1-roster", |c| {
+        c["data"]["count"] == "2"
+    })
+    .await
+    .unwrap();
+}

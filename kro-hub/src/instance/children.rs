@@ -108,6 +108,47 @@ pub fn api_for(
     }
 }
 
+/// A `metav1.LabelSelector` as a selector string for list calls.
+pub fn label_selector_string(selector: &Value) -> Result<String, String> {
+    let mut parts = Vec::new();
+    if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in labels {
+            let v = v
+                .as_str()
+                .ok_or_else(|| format!("matchLabels.{k} must be a string"))?;
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    for expr in selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = expr
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or("matchExpressions entry without key")?;
+        let values: Vec<&str> = expr
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|vs| vs.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        match expr.get("operator").and_then(Value::as_str) {
+            Some("In") => parts.push(format!("{key} in ({})", values.join(","))),
+            Some("NotIn") => parts.push(format!("{key} notin ({})", values.join(","))),
+            Some("Exists") => parts.push(key.to_owned()),
+            Some("DoesNotExist") => parts.push(format!("!{key}")),
+            other => {
+                return Err(format!(
+                    "matchExpressions operator {other:?} is not In, NotIn, Exists or DoesNotExist"
+                ));
+            }
+        }
+    }
+    Ok(parts.join(","))
+}
+
 /// A stable hash of a rendered object.
 pub fn content_hash(obj: &Value) -> String {
     use sha2::{Digest as _, Sha256};
@@ -160,6 +201,20 @@ mod tests {
             {"name": "a", "image": "x"}, {"name": "b"}
         ]}}}});
         assert!(!is_subset(&desired, &extra_item));
+    }
+
+    #[test]
+    fn label_selectors_become_selector_strings() {
+        let sel = json!({"matchLabels": {"app": "web"}, "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["a", "b"]},
+            {"key": "legacy", "operator": "DoesNotExist"}
+        ]});
+        assert_eq!(
+            label_selector_string(&sel).unwrap(),
+            "app=web,tier in (a,b),!legacy"
+        );
+        let bad = json!({"matchExpressions": [{"key": "x", "operator": "Near"}]});
+        assert!(label_selector_string(&bad).unwrap_err().contains("Near"));
     }
 
     #[test]

@@ -331,6 +331,22 @@ impl<'a> Reconciler<'a> {
             Ok(RenderOutcome::Pending(deps)) => return Phase::Waiting(deps),
             Err(e) => return Phase::Failed(e.to_string()),
         };
+        if node.is_external()
+            && let Some(reference) = rendered.first()
+            && reference.pointer("/metadata/selector").is_some()
+        {
+            // A selector reference is a collection: every matching object.
+            match self.list_external(reference).await {
+                Ok(items) => eval.observe(id, Value::Array(items)),
+                Err(message) => return Phase::Failed(message),
+            }
+            return match self.ctx.graph.ready(id, eval) {
+                Ok(Readiness::Ready) => Phase::Ready,
+                Ok(Readiness::NotReady(expr)) => Phase::NotReady(expr),
+                Ok(Readiness::Pending) => Phase::Waiting(node.dependencies().to_vec()),
+                Err(e) => Phase::Failed(e.to_string()),
+            };
+        }
         let mut observed = Vec::with_capacity(rendered.len());
         for (index, desired) in rendered.into_iter().enumerate() {
             let what = describe(&desired);
@@ -402,6 +418,40 @@ impl<'a> Reconciler<'a> {
             children::api_for(&self.target.client, &ar, &caps, Some(&namespace)),
             name,
         ))
+    }
+
+    /// Lists the objects a selector reference matches: in its namespace, or
+    /// in every namespace when it names none, as upstream.
+    async fn list_external(&self, reference: &Value) -> Result<Vec<Value>, String> {
+        let gvk = children::gvk_of(reference).ok_or("externalRef has no apiVersion/kind")?;
+        let (ar, caps) = self.target.resolve(&gvk).await.map_err(|e| {
+            format!(
+                "kind {}/{} {} is not served: {e}",
+                gvk.group, gvk.version, gvk.kind
+            )
+        })?;
+        let selector = reference
+            .pointer("/metadata/selector")
+            .map(children::label_selector_string)
+            .transpose()?
+            .unwrap_or_default();
+        let namespace = reference
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty());
+        let api = match namespace {
+            Some(ns) => children::api_for(&self.target.client, &ar, &caps, Some(ns)),
+            None => Api::all_with(self.target.client.clone(), &ar),
+        };
+        let list = api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| api_message(&e))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+            .collect())
     }
 
     async fn read_external(&self, reference: &Value) -> Result<Option<Value>, String> {
