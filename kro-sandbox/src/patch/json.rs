@@ -8,7 +8,13 @@ use super::error::PatchError;
 /// 400 like the real server's decoder error.
 pub fn parse(body: &[u8]) -> Result<Vec<Value>, PatchError> {
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(ops)) => Ok(ops),
+        Ok(Value::Array(ops)) => match ops.iter().find(|op| !op.is_object()) {
+            Some(bad) => Err(PatchError::BadRequest(format!(
+                "json: cannot unmarshal {} into Go value of type jsonpatch.Operation",
+                go_kind(bad)
+            ))),
+            None => Ok(ops),
+        },
         Ok(other) => Err(PatchError::BadRequest(format!(
             "json: cannot unmarshal {} into Go value of type jsonpatch.Patch",
             go_kind(&other)
@@ -268,5 +274,14 @@ mod tests {
             "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
         );
         assert!(parse(b"[").is_err());
+        let err = parse(b"[1]").unwrap_err();
+        assert_eq!(
+            (err.status_code(), err.message()),
+            (
+                400,
+                "json: cannot unmarshal number into Go value of type jsonpatch.Operation"
+                    .to_owned()
+            )
+        );
     }
 }
