@@ -616,7 +616,8 @@ fn global(f: &str, args: &[Ty]) -> Result<Ty, String> {
             Ty::String | Ty::Dyn => Ty::Opaque(super::quantity::QUANTITY_TYPE),
             _ => return Err(no_overload(f, &refs)),
         },
-        "isQuantity" | "isIP" | "isCIDR" | "isSemver" | "ip.isCanonical" => Ty::Bool,
+        "isQuantity" | "isIP" | "isCIDR" | "isSemver" | "ip.isCanonical" | "isURL" => Ty::Bool,
+        "url" => Ty::Opaque(super::url::URL_TYPE),
         "ip" => Ty::Opaque(super::net::IP_TYPE),
         "cidr" => Ty::Opaque(super::net::CIDR_TYPE),
         "semver" => Ty::Opaque(super::net::SEMVER_TYPE),
@@ -681,6 +682,13 @@ fn member(f: &str, recv: &Ty, args: &[Ty]) -> Result<Ty, String> {
         "ip" => on(&[&cidr], ip.clone())?,
         "masked" => on(&[&cidr], cidr.clone())?,
         "prefixLength" => on(&[&cidr], Ty::Int)?,
+        "getScheme" | "getHost" | "getHostname" | "getPort" | "getEscapedPath" => {
+            on(&[&Ty::Opaque(super::url::URL_TYPE)], Ty::String)?
+        }
+        "getQuery" => on(
+            &[&Ty::Opaque(super::url::URL_TYPE)],
+            Ty::Map(Box::new(Ty::List(Box::new(Ty::String)))),
+        )?,
         "isInteger" => on_quantity(Ty::Bool)?,
         "asInteger" | "sign" => on_quantity(Ty::Int)?,
         "asApproximateFloat" => on_quantity(Ty::Double)?,
@@ -861,6 +869,7 @@ mod library_tests {
             "1 in xs && 'a' in m && !(s == '')",
             "-1 < 2 && 1.0 <= 2.0 && 'a' >= 'b' && xs[0] != 1",
             "dyn(1) == 1",
+            "url(s).getScheme() + url(s).getHost() + url(s).getHostname() + url(s).getPort() + url(s).getEscapedPath() + url(s).getQuery()['a'][0] != '' || isURL(s)",
             "cidr(s).containsIP(ip(s)) && cidr(s).containsCIDR(s) && cidr(s).masked().ip().family() + cidr(s).prefixLength() > 0",
             "ip(s).isLoopback() || ip(s).isUnspecified() || ip(s).isGlobalUnicast() || ip(s).isLinkLocalUnicast() || ip(s).isLinkLocalMulticast() || isIP(s) || isCIDR(s) || ip.isCanonical(s)",
             "semver(s).isGreaterThan(semver(s)) || semver(s).major() + semver(s).minor() + semver(s).patch() + semver(s).compareTo(semver(s)) > 0 || isSemver(s)",

@@ -249,6 +249,25 @@ fn build() -> Result<Env, cel::DeclarationError> {
         )?;
     }
     {
+        use super::url as u;
+        let ut = || Type::new_opaque_type(u::URL_TYPE);
+        env.add_type(ut())?;
+        env.add_overload("url", "url_string", vec![STRING_TYPE], op!(u::url))?;
+        env.add_overload("isURL", "is_url_string", vec![STRING_TYPE], op!(u::is_url))?;
+        env.add_member_overload("getScheme", "url_scheme", ut(), vec![], op!(url_scheme))?;
+        env.add_member_overload("getHost", "url_host", ut(), vec![], op!(url_host))?;
+        env.add_member_overload(
+            "getHostname",
+            "url_hostname",
+            ut(),
+            vec![],
+            op!(url_hostname),
+        )?;
+        env.add_member_overload("getPort", "url_port", ut(), vec![], op!(url_port))?;
+        env.add_member_overload("getEscapedPath", "url_path", ut(), vec![], op!(url_path))?;
+        env.add_member_overload("getQuery", "url_query", ut(), vec![], op!(url_query))?;
+    }
+    {
         use super::time as t;
         let tt = || Type::new_opaque_type(t::TIME_TYPE);
         env.add_type(tt())?;
@@ -372,6 +391,12 @@ method! {
     semver_gt => super::net::semver_method, "isGreaterThan";
     semver_lt => super::net::semver_method, "isLessThan";
     semver_compare_to => super::net::semver_method, "compareTo";
+    url_scheme => super::url::getter, "getScheme";
+    url_host => super::url::getter, "getHost";
+    url_hostname => super::url::getter, "getHostname";
+    url_port => super::url::getter, "getPort";
+    url_path => super::url::getter, "getEscapedPath";
+    url_query => super::url::getter, "getQuery";
 }
 
 /// `cel.bind(name, init, body)`: `body` with `name` bound to `init`, as a
@@ -1059,6 +1084,20 @@ mod tests {
             json!(true)
         );
         assert!(eval("ip('nope')").is_err());
+        assert_eq!(
+            eval("url('https://example.com:8443/a?x=1').getHostname()").unwrap(),
+            json!("example.com")
+        );
+        assert_eq!(
+            eval("url('https://example.com:8443/a?x=1').getPort()").unwrap(),
+            json!("8443")
+        );
+        assert_eq!(
+            eval("url('https://example.com/a?x=1&x=2').getQuery()").unwrap(),
+            json!({"x": ["1", "2"]})
+        );
+        assert_eq!(eval("url('https://e.com/p').getScheme() + url('https://e.com/p').getHost() + url('https://e.com/p').getEscapedPath()").unwrap(), json!("httpse.com/p"));
+        assert_eq!(eval("isURL('/abs') && !isURL('rel')").unwrap(), json!(true));
         assert_eq!(
             eval("quantity('1Gi') == quantity('1024Mi')").unwrap(),
             json!(true)

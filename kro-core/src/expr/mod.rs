@@ -13,6 +13,7 @@ pub mod refs;
 pub mod size;
 pub mod template;
 pub mod time;
+pub mod url;
 pub mod value;
 
 use std::collections::BTreeSet;
