@@ -84,45 +84,43 @@ pub fn apply(
     force: bool,
 ) -> Result<Value, PatchError> {
     match apply_once(ty, live, config, w, force) {
-        Err(PatchError::Conflict(conflicts))
-            if w.manager == "kubectl"
-                && conflicts_allowed_by_last_applied(ty, live, &conflicts) =>
-        {
-            apply_once(ty, live, config, w, true)
+        Err(PatchError::Conflict(conflicts)) if w.manager == "kubectl" => {
+            let Some((live, last, last_set)) = last_applied(ty, live) else {
+                return Err(PatchError::Conflict(conflicts));
+            };
+            // Fields kubectl's client-side apply set to the value the object
+            // still has are not conflicts: the real server lets
+            // `kubectl apply --server-side` take them over, and reports only
+            // the others.
+            let rest: Vec<_> = conflicts
+                .into_iter()
+                .filter(|c| {
+                    !(last_set.contains(&c.path)
+                        && typed::lookup(&last, &c.path).is_some()
+                        && typed::lookup(&last, &c.path) == typed::lookup(live, &c.path))
+                })
+                .collect();
+            if rest.is_empty() {
+                apply_once(ty, Some(live), config, w, true)
+            } else {
+                Err(PatchError::Conflict(rest))
+            }
         }
         other => other,
     }
 }
 
-/// Whether every conflict is on a field kubectl's client-side apply set to
-/// the value the object still has: the real server then lets
-/// `kubectl apply --server-side` take over without `--force-conflicts`.
-fn conflicts_allowed_by_last_applied(
+/// The live object with its parsed client-side apply annotation and the
+/// fields that annotation sets.
+fn last_applied<'v>(
     ty: &TypeInfo,
-    live: Option<&Value>,
-    conflicts: &[crate::patch::FieldConflict],
-) -> bool {
-    let Some(live) = live else { return false };
-    let Some(raw) = live
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(LAST_APPLIED))
-    else {
-        return false;
-    };
-    let Some(last) = raw
-        .as_str()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    else {
-        return false;
-    };
-    let Ok(last_set) = typed::to_field_set(ty.root(), &last) else {
-        return false;
-    };
-    conflicts.iter().all(|c| {
-        last_set.contains(&c.path)
-            && typed::lookup(&last, &c.path).is_some()
-            && typed::lookup(&last, &c.path) == typed::lookup(live, &c.path)
-    })
+    live: Option<&'v Value>,
+) -> Option<(&'v Value, Value, FieldSet)> {
+    let live = live?;
+    let raw = live.pointer("/metadata/annotations")?.get(LAST_APPLIED)?;
+    let last: Value = serde_json::from_str(raw.as_str()?).ok()?;
+    let set = typed::to_field_set(ty.root(), &last).ok()?;
+    Some((live, last, set))
 }
 
 fn apply_once(
@@ -665,18 +663,17 @@ mod tests {
         assert_eq!(out["data"]["a"], "2");
         // Anyone else still conflicts.
         assert!(apply(&t, Some(&live), &cm(json!({"a": "2"})), w("hub"), false).is_err());
-        // A field changed since the last client-side apply still conflicts.
-        let mut drifted = live.clone();
-        drifted["data"]["a"] = json!("edited");
-        assert!(
-            apply(
-                &t,
-                Some(&drifted),
-                &cm(json!({"a": "2"})),
-                w("kubectl"),
-                false
-            )
-            .is_err()
+        // A field changed since the last client-side apply still conflicts,
+        // and only such fields are reported.
+        let mut drifted = cm(json!({"a": "edited", "b": "1"}));
+        let last = cm(json!({"a": "1", "b": "1"})).to_string();
+        drifted["metadata"]["annotations"] = json!({(LAST_APPLIED): last});
+        managed::record_update(&t, None, &mut drifted, w("kubectl-client-side-apply"));
+        let config = cm(json!({"a": "2", "b": "2"}));
+        let err = apply(&t, Some(&drifted), &config, w("kubectl"), false).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using v1: .data.a"
         );
     }
 
