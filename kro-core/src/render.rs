@@ -277,6 +277,12 @@ impl CompiledGraph {
             if locals.contains(&root) {
                 continue;
             }
+            if root == CLUSTER_VAR && ctx.cluster.is_none() {
+                return Err(Error::Eval {
+                    at: self.at(None, "", None),
+                    message: "`cluster` is only set when rendering for a member cluster (EvalContext::with_cluster)".to_owned(),
+                });
+            }
             if root == TIME_VAR && ctx.time.is_none() {
                 return Err(Error::Eval {
                     at: self.at(None, "", None),
