@@ -528,6 +528,11 @@ fn cluster_variable_and_placement() {
         g.placement_clusters(&ctx).unwrap(),
         Some(vec!["c-eu".into(), "c-us".into()])
     );
+    let e = g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("with_cluster"), "{e}");
 }
 
 #[test]
