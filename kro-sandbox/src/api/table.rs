@@ -9,17 +9,180 @@ use crate::ids::parse_rfc3339;
 
 const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 
+const AGE_DESCRIPTION: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+
+fn age_column() -> Value {
+    json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp", "description": AGE_DESCRIPTION})
+}
+
+/// A column computed from the object, as the built-in table printers do.
+fn computed(name: &str, ty: &str, id: &str) -> Value {
+    json!({"name": name, "type": ty, "x-computed": id, "description": name})
+}
+
+fn builtin_columns(def: &ResourceDef) -> Vec<Value> {
+    let cols = match (def.group.as_str(), def.plural.as_str()) {
+        ("apps", "deployments") => vec![
+            computed("Ready", "string", "ready"),
+            computed("Up-to-date", "integer", "updated"),
+            computed("Available", "integer", "available"),
+        ],
+        ("apps", "statefulsets") => vec![computed("Ready", "string", "ready")],
+        ("apps", "replicasets") => vec![
+            computed("Desired", "integer", "desired"),
+            computed("Current", "integer", "current"),
+            computed("Ready", "integer", "readyCount"),
+        ],
+        ("", "pods") => vec![
+            computed("Ready", "string", "podReady"),
+            computed("Status", "string", "phase"),
+            computed("Restarts", "string", "restarts"),
+        ],
+        ("", "services") => vec![
+            computed("Type", "string", "svcType"),
+            computed("Cluster-IP", "string", "clusterIP"),
+            computed("External-IP", "string", "externalIP"),
+            computed("Port(s)", "string", "ports"),
+        ],
+        ("", "configmaps") => vec![computed("Data", "integer", "dataCount")],
+        ("", "secrets") => vec![
+            computed("Type", "string", "secretType"),
+            computed("Data", "integer", "dataCount"),
+        ],
+        ("", "namespaces") | ("", "persistentvolumeclaims") => {
+            vec![computed("Status", "string", "phase")]
+        }
+        ("batch", "jobs") => vec![
+            computed("Status", "string", "jobStatus"),
+            computed("Completions", "string", "completions"),
+        ],
+        _ => vec![],
+    };
+    cols.into_iter()
+        .chain(std::iter::once(age_column()))
+        .collect()
+}
+
+fn compute(id: &str, o: &Value) -> Value {
+    let n = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let s = |p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match id {
+        "ready" => json!(format!(
+            "{}/{}",
+            n("/status/readyReplicas"),
+            o.pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        )),
+        "updated" => json!(n("/status/updatedReplicas")),
+        "available" => json!(n("/status/availableReplicas")),
+        "desired" => json!(n("/spec/replicas")),
+        "current" => json!(n("/status/replicas")),
+        "readyCount" => json!(n("/status/readyReplicas")),
+        "podReady" => {
+            let total = o
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = if s("/status/phase") == "Running" {
+                total
+            } else {
+                0
+            };
+            json!(format!("{ready}/{total}"))
+        }
+        "phase" => json!(s("/status/phase")),
+        "restarts" => json!("0"),
+        "svcType" => json!(s("/spec/type")),
+        "clusterIP" => json!(s("/spec/clusterIP")),
+        "externalIP" => {
+            let ips: Vec<String> = o
+                .pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|i| i.get("ip").and_then(Value::as_str))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!(if ips.is_empty() {
+                "<none>".to_owned()
+            } else {
+                ips.join(",")
+            })
+        }
+        "ports" => {
+            let ports: Vec<String> = o
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|p| {
+                            let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+                            let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+                            match p.get("nodePort").and_then(Value::as_i64) {
+                                Some(np) => format!("{port}:{np}/{proto}"),
+                                None => format!("{port}/{proto}"),
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!(if ports.is_empty() {
+                "<none>".to_owned()
+            } else {
+                ports.join(",")
+            })
+        }
+        "dataCount" => {
+            let count = |p: &str| {
+                o.pointer(p)
+                    .and_then(Value::as_object)
+                    .map_or(0, serde_json::Map::len)
+            };
+            json!(count("/data") + count("/binaryData"))
+        }
+        "secretType" => json!(s("/type")),
+        "jobStatus" => {
+            let done = o
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c.get("type") == Some(&json!("Complete"))
+                            && c.get("status") == Some(&json!("True"))
+                    })
+                });
+            json!(if done { "Complete" } else { "Running" })
+        }
+        "completions" => json!(format!(
+            "{}/{}",
+            n("/status/succeeded"),
+            o.pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        )),
+        _ => Value::Null,
+    }
+}
+
 fn columns(def: &ResourceDef) -> Vec<Value> {
     let printer = def
         .custom
         .as_ref()
         .map(|c| c.printer_columns.clone())
         .unwrap_or_default();
+    if def.custom.is_none() {
+        return builtin_columns(def);
+    }
     if printer.is_empty() {
-        return vec![
-            json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp",
-            "description": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"}),
-        ];
+        return vec![age_column()];
     }
     printer
 }
@@ -53,7 +216,10 @@ pub fn render(def: &ResourceDef, objs: &[Value], cont: Option<&str>, rv: u64) ->
             let mut cells = vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
             for c in &cols {
                 let path = c.get("jsonPath").and_then(Value::as_str).unwrap_or_default();
-                let v = eval_path(o, path).unwrap_or(Value::Null);
+                let v = match c.get("x-computed").and_then(Value::as_str) {
+                    Some(id) => compute(id, o),
+                    None => eval_path(o, path).unwrap_or(Value::Null),
+                };
                 let ty = c.get("type").and_then(Value::as_str).unwrap_or("string");
                 cells.push(if ty == "date" { age_cell(&v) } else { v });
             }
@@ -167,6 +333,24 @@ mod tests {
             Some(json!("Ready"))
         );
         assert_eq!(eval_path(&o, ".spec.missing"), None);
+    }
+
+    #[test]
+    fn builtin_tables_have_kubectl_columns() {
+        let def = crate::catalog::Catalog::builtin()
+            .get("apps", "v1", "deployments")
+            .unwrap();
+        let d = json!({"metadata": {"name": "web", "creationTimestamp": "2020-01-01T00:00:00Z"},
+            "spec": {"replicas": 3}, "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
+        let t = render(&def, &[d], None, 7);
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Name", "Ready", "Up-to-date", "Available", "Age"]);
+        assert_eq!(t["rows"][0]["cells"][1], "2/3");
     }
 
     #[test]
