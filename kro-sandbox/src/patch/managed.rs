@@ -511,7 +511,8 @@ mod tests {
         let set = to_field_set(t.root(), &pod).unwrap();
         let fin = PathElement::Value("\"a\"".into());
         assert!(set.contains(&[field("metadata"), field("finalizers"), fin]));
-        assert!(set.contains(&[field("metadata"), field("labels")]));
+        // An empty declared map sets nothing.
+        assert!(!set.contains(&[field("metadata"), field("labels")]));
         let c = PathElement::key(vec![("name".into(), &json!("c"))]);
         let port = PathElement::key(vec![
             ("containerPort".into(), &json!(1)),

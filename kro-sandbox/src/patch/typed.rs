@@ -130,16 +130,20 @@ fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Resul
                     path.pop();
                 }
             }
-            Value::Array(_) | Value::Null => out.insert(path),
+            Value::Array(_) => out.insert(path),
+            // A null granular list sets nothing; an atomic one is a value.
+            Value::Null if kind == ListKind::Atomic => out.insert(path),
+            Value::Null => {}
             other => return Err((path.clone(), format!("expected list, got {other}"))),
         },
         Shape::Deduced | Shape::Struct | Shape::Map(_) => {
             let Value::Object(m) = v else {
-                if v.is_null() || matches!(shape, Shape::Deduced) {
+                if matches!(shape, Shape::Deduced) || (v.is_null() && ty.is_atomic_map()) {
                     out.insert(path);
-                    return Ok(());
+                } else if !v.is_null() {
+                    return Err((path.clone(), format!("expected map, got {v}")));
                 }
-                return Err((path.clone(), format!("expected map, got {v}")));
+                return Ok(());
             };
             if ty.is_atomic_map() {
                 out.insert(path);
@@ -151,8 +155,9 @@ fn walk_set(ty: Ty<'_>, v: &Value, path: &mut Path, out: &mut FieldSet) -> Resul
                     return Err((path.clone(), "field not declared in schema".into()));
                 };
                 walk_set(cty, child, path, out)?;
-                let empty = child.is_null() || child.as_object().is_some_and(Map::is_empty);
-                if empty || !ty.declares(k) {
+                // Map entries are owned themselves; declared fields only
+                // through what they set (an empty struct sets nothing).
+                if !ty.declares(k) {
                     out.insert(path);
                 }
                 path.pop();
