@@ -309,26 +309,40 @@ fn merge_list(elem: Ty<'_>, kind: &ListKind<'_>, la: &[Value], ra: &[Value]) -> 
             .collect()
     };
     let (lk, rk) = (key(la)?, key(ra)?);
+    // Shared items come out in the configuration's order; live-only items
+    // stay where they were relative to them (structured-merge-diff's walk).
+    let mut shared = rk.iter().filter(|pe| lk.contains(pe));
+    let mut next_shared = shared.next();
     let mut out = Vec::with_capacity(la.len().max(ra.len()));
-    let mut emitted: Vec<&PathElement> = Vec::new();
     let (mut li, mut ri) = (0, 0);
     while li < la.len() || ri < ra.len() {
-        if li < la.len() && ri < ra.len() && lk[li] == rk[ri] {
-            out.push(merge(elem, Some(&la[li]), &ra[ri]));
-            emitted.push(&rk[ri]);
-            li += 1;
-            ri += 1;
-        } else if li < la.len() && !rk.contains(&lk[li]) {
+        if li < la.len() && ri < ra.len() {
+            if lk[li] == rk[ri] {
+                out.push(merge(elem, Some(&la[li]), &ra[ri]));
+                li += 1;
+                ri += 1;
+                next_shared = shared.next();
+                continue;
+            }
+            if rk.contains(&lk[li]) && next_shared.is_some_and(|n| *n != lk[li]) {
+                li += 1;
+                continue;
+            }
+        }
+        if li < la.len() && !rk.contains(&lk[li]) {
             out.push(la[li].clone());
             li += 1;
-        } else if li < la.len() && emitted.contains(&&lk[li]) {
-            li += 1;
-        } else if ri < ra.len() {
+            continue;
+        }
+        if ri < ra.len() {
             let lv = lk.iter().position(|p| *p == rk[ri]).map(|i| &la[i]);
             out.push(merge(elem, lv, &ra[ri]));
-            emitted.push(&rk[ri]);
+            if next_shared.is_some_and(|n| *n == rk[ri]) {
+                next_shared = shared.next();
+            }
             ri += 1;
         } else {
+            // Only shared live items remain, all already merged.
             li += 1;
         }
     }
@@ -727,6 +741,27 @@ spec:
             entries[0].set.to_fields_v1()["f:spec"]["f:versions"],
             json!({})
         );
+    }
+
+    #[test]
+    fn merged_lists_keep_live_only_items_in_place() {
+        let t = TypeInfo::builtin("v1", "Pod").unwrap();
+        let names = |v: &Value| -> Vec<String> {
+            v["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let pod = |ns: &[&str]| {
+            let cs: Vec<Value> = ns.iter().map(|n| json!({"name": n})).collect();
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": cs}})
+        };
+        let out = merge(t.root(), Some(&pod(&["a", "x", "b"])), &pod(&["b", "a"]));
+        assert_eq!(names(&out), vec!["x", "b", "a"]);
+        let out = merge(t.root(), Some(&pod(&["a", "b"])), &pod(&["c", "b"]));
+        assert_eq!(names(&out), vec!["a", "c", "b"]);
     }
 
     #[test]
