@@ -274,7 +274,9 @@ async fn ready_when_blocks_dependents_until_true() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn external_refs_are_read_not_owned() {
-    let env = Env::start().await.unwrap();
+    let mut options = kro_e2e::hub_options();
+    options.resync = Duration::from_secs(600);
+    let env = Env::start_with(options).await.unwrap();
     env.apply(&rgd(
         "ext",
         "Ext",
@@ -311,6 +313,17 @@ async fn external_refs_are_read_not_owned() {
         .await
         .unwrap();
     assert_eq!(copy["data"]["color"], "blue");
+
+    // A change to the external object flows through its watch (the resync
+    // period of this hub is far longer than the test waits).
+    let mut changed = shared.clone();
+    changed["data"]["color"] = json!("green");
+    env.apply(&changed).await.unwrap();
+    env.wait_for("v1", "ConfigMap", Some("default"), "e1-copy", |c| {
+        c["data"]["color"] == "green"
+    })
+    .await
+    .unwrap();
 
     env.delete(&instance).await.unwrap();
     env.wait_gone("kro.run/v1alpha1", "Ext", Some("default"), "e1")

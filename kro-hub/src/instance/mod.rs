@@ -2,6 +2,7 @@
 //! and the children it created, and reconciling instances into resources.
 
 mod children;
+mod externals;
 mod reconcile;
 mod state;
 
@@ -121,6 +122,7 @@ impl InstanceControllers {
             namespaced,
             known_kinds,
             pruned: std::sync::Mutex::new(std::collections::HashSet::new()),
+            externals: externals::ExternalIndex::default(),
         });
         let task = tokio::spawn(run(ctx, rx));
         tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");
@@ -219,6 +221,31 @@ async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
             }
             Err(error) => {
                 tracing::info!(rgd = %ctx.rgd_name, %error, "child kind not served yet; drift on it is caught by resync")
+            }
+        }
+    }
+    // External objects: a change re-queues the instances that read it.
+    for gvk in ctx.external_kinds() {
+        match ctx.env.discovery.resolve(&ctx.env.client, &gvk).await {
+            Ok((ext_ar, _)) => {
+                let ext_api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ext_ar);
+                let index_ctx = ctx.clone();
+                let kind_key = reconcile::kind_key(&gvk);
+                controller = controller.watches_with(
+                    ext_api,
+                    ext_ar,
+                    watcher::Config::default(),
+                    move |obj: DynamicObject| {
+                        index_ctx.externals.readers_of(
+                            &kind_key,
+                            obj.metadata.namespace.as_deref(),
+                            obj.metadata.name.as_deref().unwrap_or_default(),
+                        )
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::info!(rgd = %ctx.rgd_name, %error, "external kind not served yet; changes to it are caught by resync")
             }
         }
     }

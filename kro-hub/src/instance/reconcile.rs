@@ -15,6 +15,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch
 use kube::core::GroupVersionKind;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
 
 use super::InstanceEnv;
@@ -52,9 +53,30 @@ pub struct InstanceCtx {
     /// started: the sweep costs a list per kind, so it runs once per
     /// instance per graph version, not on every resync.
     pub pruned: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Which instances read which external objects.
+    pub externals: super::externals::ExternalIndex,
+}
+
+/// `group/version/Kind` of a GVK, the key of the external index.
+pub fn kind_key(gvk: &GroupVersionKind) -> String {
+    format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind)
 }
 
 impl InstanceCtx {
+    /// The distinct kinds of the graph's external references.
+    pub fn external_kinds(&self) -> Vec<GroupVersionKind> {
+        let mut out: Vec<GroupVersionKind> = Vec::new();
+        for node in self.graph.resources().filter(|n| n.is_external()) {
+            if let Some(gvk) =
+                children::gvk_of(&json!({"apiVersion": node.api_version(), "kind": node.kind()}))
+                && !out.contains(&gvk)
+            {
+                out.push(gvk);
+            }
+        }
+        out
+    }
+
     /// The distinct kinds of the graph's templates.
     pub fn child_kinds(&self) -> Vec<GroupVersionKind> {
         let mut out: Vec<GroupVersionKind> = Vec::new();
@@ -331,6 +353,11 @@ impl<'a> Reconciler<'a> {
             Ok(RenderOutcome::Pending(deps)) => return Phase::Waiting(deps),
             Err(e) => return Phase::Failed(e.to_string()),
         };
+        if node.is_external() {
+            for reference in &rendered {
+                self.record_external(reference);
+            }
+        }
         if node.is_external()
             && let Some(reference) = rendered.first()
             && reference.pointer("/metadata/selector").is_some()
@@ -418,6 +445,45 @@ impl<'a> Reconciler<'a> {
             children::api_for(&self.target.client, &ar, &caps, Some(&namespace)),
             name,
         ))
+    }
+
+    fn record_external(&self, reference: &Value) {
+        let Some(gvk) = children::gvk_of(reference) else {
+            return;
+        };
+        let selector = reference.pointer("/metadata/selector").is_some();
+        let namespace = reference
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_owned)
+            .or_else(|| {
+                if selector {
+                    None
+                } else {
+                    self.identity.namespace.clone()
+                }
+            });
+        let name = if selector {
+            None
+        } else {
+            reference
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let mut instance = ObjectRef::new_with(&self.identity.name, self.ctx.resource.clone());
+        if let Some(ns) = &self.identity.namespace {
+            instance = instance.within(ns);
+        }
+        self.ctx.externals.record(
+            super::externals::ExternalKey {
+                kind: kind_key(&gvk),
+                namespace,
+                name,
+            },
+            instance,
+        );
     }
 
     /// Lists the objects a selector reference matches: in its namespace, or
