@@ -349,10 +349,13 @@ fn merge_list(elem: Ty<'_>, kind: &ListKind<'_>, la: &[Value], ra: &[Value]) -> 
     Some(Value::Array(out))
 }
 
-/// Removes the paths of `remove` from `v`, keeping any node under which
-/// `owned` still has fields.
+/// Removes the paths of `remove` from `v` unless someone still owns them.
+/// As in structured-merge-diff, a declared struct field survives when
+/// fields below it are owned, but a list item or map entry survives only
+/// when the item or entry itself is owned.
 pub(crate) fn prune(ty: Ty<'_>, v: &mut Value, remove: &FieldSet, owned: Option<&FieldSet>) {
-    let keep = |pe: &PathElement| owned.is_some_and(|o| o.has_member(pe) || o.has_descendants(pe));
+    let member = |pe: &PathElement| owned.is_some_and(|o| o.has_member(pe));
+    let below = |pe: &PathElement| owned.is_some_and(|o| o.has_descendants(pe));
     match (ty.shape(), v) {
         (Shape::List(elem, kind), Value::Array(items)) => {
             let mut i = 0;
@@ -362,7 +365,7 @@ pub(crate) fn prune(ty: Ty<'_>, v: &mut Value, remove: &FieldSet, owned: Option<
                     return;
                 };
                 index += 1;
-                if remove.has_member(&pe) && !keep(&pe) {
+                if remove.has_member(&pe) && !member(&pe) {
                     items.remove(i);
                     continue;
                 }
@@ -384,7 +387,8 @@ pub(crate) fn prune(ty: Ty<'_>, v: &mut Value, remove: &FieldSet, owned: Option<
             let keys: Vec<String> = m.keys().cloned().collect();
             for k in keys {
                 let pe = PathElement::Field(k.clone());
-                if remove.has_member(&pe) && !keep(&pe) {
+                let keep = member(&pe) || (ty.declares(&k) && below(&pe));
+                if remove.has_member(&pe) && !keep {
                     m.remove(&k);
                     continue;
                 }
@@ -399,7 +403,7 @@ pub(crate) fn prune(ty: Ty<'_>, v: &mut Value, remove: &FieldSet, owned: Option<
                 // unless someone owns it; structs and custom objects stay `{}`.
                 let omitempty =
                     cty.is_builtin() && matches!(cty.shape(), Shape::Map(_) | Shape::List(..));
-                if omitempty && !was_empty && is_empty_container(child) && !keep(&pe) {
+                if omitempty && !was_empty && is_empty_container(child) && !member(&pe) {
                     m.remove(&k);
                 }
             }
@@ -578,7 +582,7 @@ mod tests {
     }
 
     #[test]
-    fn items_kept_for_another_owner_keep_their_keys() {
+    fn dropped_items_go_even_when_another_manager_changed_them() {
         let t = TypeInfo::builtin("v1", "Pod").unwrap();
         let cfg = |names: &[&str]| {
             let cs: Vec<Value> = names
@@ -592,9 +596,16 @@ mod tests {
         edited["spec"]["containers"][1]["image"] = json!("j");
         managed::record_update(&t, Some(&applied), &mut edited, w("kubectl"));
         let out = apply(&t, Some(&edited), &cfg(&["a"]), w("hub"), false).unwrap();
+        // structured-merge-diff keeps an item only for an owner of the item
+        // itself; kubectl owned just `b.image`, which goes with it.
         assert_eq!(
             out["spec"]["containers"],
-            json!([{"name": "a", "image": "i"}, {"name": "b", "image": "j"}])
+            json!([{"name": "a", "image": "i"}])
+        );
+        let entries = decode(&out);
+        assert!(
+            entries.iter().all(|e| e.manager != "kubectl"),
+            "{entries:?}"
         );
     }
 
