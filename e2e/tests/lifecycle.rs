@@ -62,6 +62,11 @@ async fn a_converged_instance_causes_no_writes_across_resyncs() {
         env.metrics.render()
     );
     assert_ne!(reconciles_before, env.metrics.render(), "resyncs did run");
+    let text = env.metrics.render();
+    assert!(
+        text.contains("kro_hub_queue_depth{controller=\"instance/quiet\"} 0"),
+        "{text}"
+    );
     let now = env
         .get("kro.run/v1alpha1", "Quiet", Some("default"), "q1")
         .await

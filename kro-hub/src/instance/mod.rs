@@ -123,6 +123,7 @@ impl InstanceControllers {
             known_kinds,
             pruned: std::sync::Mutex::new(std::collections::HashSet::new()),
             externals: externals::ExternalIndex::default(),
+            queue: reconcile::WorkQueue::default(),
         });
         let task = tokio::spawn(run(ctx, rx));
         tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");

@@ -55,6 +55,8 @@ pub struct InstanceCtx {
     pub pruned: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Which instances read which external objects.
     pub externals: super::externals::ExternalIndex,
+    /// What is being or will soon be reconciled.
+    pub queue: WorkQueue,
 }
 
 /// `group/version/Kind` of a GVK, the key of the external index.
@@ -144,13 +146,62 @@ pub(super) async fn reconcile(
     ctx: Arc<InstanceCtx>,
 ) -> Result<Action, InstanceError> {
     let start = Instant::now();
+    let controller = format!("instance/{}", ctx.rgd_name);
+    let key = obj.metadata.uid.clone().unwrap_or_default();
+    ctx.queue.started(&key);
+    ctx.env
+        .metrics
+        .set_queue_depth(&controller, ctx.queue.depth());
     let result = Reconciler::new(&obj, &ctx).run().await;
-    ctx.env.metrics.reconciled(
-        &format!("instance/{}", ctx.rgd_name),
-        start.elapsed(),
-        result.is_err(),
-    );
+    // An instance that will be looked at again soon (not converged, or an
+    // error) counts as queued until that pass starts.
+    let again_soon = match &result {
+        Ok(action) => {
+            *action != Action::requeue(ctx.env.resync) && *action != Action::await_change()
+        }
+        Err(_) => true,
+    };
+    ctx.queue.finished(&key, again_soon);
+    ctx.env
+        .metrics
+        .set_queue_depth(&controller, ctx.queue.depth());
+    ctx.env
+        .metrics
+        .reconciled(&controller, start.elapsed(), result.is_err());
     result
+}
+
+/// Instances being reconciled or due for another pass soon: the
+/// controller's queue depth as an operator reads it.
+#[derive(Debug, Default)]
+pub struct WorkQueue {
+    state: std::sync::Mutex<(usize, std::collections::HashSet<String>)>,
+}
+
+impl WorkQueue {
+    fn started(&self, key: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 += 1;
+            s.1.remove(key);
+        }
+    }
+
+    fn finished(&self, key: &str, again_soon: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = s.0.saturating_sub(1);
+            if again_soon {
+                s.1.insert(key.to_owned());
+            }
+        }
+    }
+
+    /// In-flight plus due-soon instances.
+    pub fn depth(&self) -> i64 {
+        self.state
+            .lock()
+            .map(|s| i64::try_from(s.0 + s.1.len()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
 }
 
 struct Reconciler<'a> {
