@@ -19,7 +19,7 @@ pub mod value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use cel::{Context, ExecutionError, Program, Value};
+use cel::{Context, ExecutionError, Value};
 use thiserror::Error;
 
 pub use refs::Reference;
@@ -44,11 +44,70 @@ pub enum ExprError {
     Env(String),
 }
 
+/// CEL's reserved words, which cannot name a field or variable.
+const RESERVED: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
+/// The AST of a plain field path (`schema.spec.name`), the most common
+/// expression in templates, built without running the full parser: the
+/// same `Select` chain the parser produces.
+fn fast_chain(source: &str) -> Option<cel::IdedExpr> {
+    use cel::common::ast::{Expr, SelectExpr};
+    let src = source.trim();
+    let mut segments = src.split('.');
+    let is_ident = |s: &str| {
+        let mut c = s.chars();
+        matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+            && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            && !RESERVED.contains(&s)
+    };
+    let first = segments.next().filter(|s| is_ident(s))?;
+    let mut expr = cel::IdedExpr {
+        id: 1,
+        expr: Expr::Ident(first.to_owned()),
+    };
+    for (id, seg) in (2..).zip(segments) {
+        if !is_ident(seg) {
+            return None;
+        }
+        expr = cel::IdedExpr {
+            id,
+            expr: Expr::Select(SelectExpr {
+                operand: Box::new(expr),
+                field: seg.to_owned(),
+                test: false,
+            }),
+        };
+    }
+    Some(expr)
+}
+
 /// One parsed CEL expression with what it reads. Cloning shares the AST.
 #[derive(Debug, Clone)]
 pub struct CompiledExpr {
     source: Arc<str>,
-    program: Arc<Program>,
+    expr: Arc<cel::IdedExpr>,
     references: Arc<BTreeSet<Reference>>,
 }
 
@@ -58,14 +117,19 @@ impl CompiledExpr {
         if source.len() > MAX_EXPRESSION_LEN {
             return Err(ExprError::TooLong(source.len()));
         }
-        let env = library::env().map_err(ExprError::Env)?;
-        let program = env
-            .compile(source)
-            .map_err(|e| ExprError::Parse(e.to_string()))?;
-        let references = refs::references(program.expression(), library::NAMESPACES);
+        let expr = match fast_chain(source) {
+            Some(e) => e,
+            None => {
+                let env = library::env().map_err(ExprError::Env)?;
+                env.parser()
+                    .parse(source)
+                    .map_err(|e| ExprError::Parse(e.to_string()))?
+            }
+        };
+        let references = refs::references(&expr, library::NAMESPACES);
         Ok(Self {
             source: source.into(),
-            program: Arc::new(program),
+            expr: Arc::new(expr),
             references: Arc::new(references),
         })
     }
@@ -130,7 +194,7 @@ impl CompiledExpr {
 
     /// The parsed AST.
     pub fn ast(&self) -> &cel::IdedExpr {
-        self.program.expression()
+        &self.expr
     }
 
     /// Evaluates against `ctx`, refusing programs whose estimated cost over
@@ -160,12 +224,48 @@ impl CompiledExpr {
                 limit: size::MAX_ESTIMATED_BYTES,
             });
         }
-        let value = self
-            .program
-            .execute(ctx)
-            .map_err(EvalError::from_execution)?;
+        let value = Value::resolve(&self.expr, ctx).map_err(EvalError::from_execution)?;
         cost::check_output(&value)?;
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_paths_take_the_fast_path_with_the_parser_s_shape() {
+        let env = library::env().unwrap();
+        for src in [
+            "schema.spec.name",
+            "a",
+            " deployment.status.availableReplicas ",
+            "x_1._y",
+        ] {
+            let fast = fast_chain(src).unwrap();
+            let parsed = env.parser().parse(src).unwrap();
+            assert_eq!(
+                format!("{:?}", strip(&fast)),
+                format!("{:?}", strip(&parsed)),
+                "{src}"
+            );
+        }
+        for src in [
+            "a.in", "true", "a..b", "a.b()", "a[0]", "1a", "a.?b", "a-b", "",
+        ] {
+            assert!(fast_chain(src).is_none(), "{src}");
+        }
+    }
+
+    /// The expression shape without node ids.
+    fn strip(e: &cel::IdedExpr) -> String {
+        use cel::common::ast::Expr;
+        match &e.expr {
+            Expr::Ident(n) => n.clone(),
+            Expr::Select(s) => format!("{}.{}", strip(&s.operand), s.field),
+            other => format!("{other:?}"),
+        }
     }
 }
 
