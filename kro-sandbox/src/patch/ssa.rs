@@ -157,30 +157,29 @@ fn apply_once(
             "metadata.managedFields must be nil".into(),
         ));
     }
+    let meta = |k: &str| {
+        config
+            .pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    let kind = cfg_map.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = sent_version.rsplit_once('/').unwrap_or(("", sent_version));
+    let typed_error = |detail: String| PatchError::TypedPatch {
+        object: format!("{}/{}", meta("namespace"), meta("name")),
+        gvk: format!("{group}/{version}, Kind={kind}"),
+        detail,
+    };
+    // The real server picks the schema by the configuration's own kind.
+    if kind != ty.kind() {
+        return Err(typed_error(format!(
+            "no corresponding type for {group}/{version}, Kind={kind}"
+        )));
+    }
     let scoped = typed::scope(ty, w.subresource, config);
     let root = ty.root();
-    let config_set = typed::to_field_set(root, &scoped).map_err(|(path, why)| {
-        let meta = |k: &str| {
-            config
-                .pointer(&format!("/metadata/{k}"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        };
-        let api_version = config
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or(ty.api_version());
-        let kind = config
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or(ty.kind());
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        PatchError::TypedPatch {
-            object: format!("{}/{}", meta("namespace"), meta("name")),
-            gvk: format!("{group}/{version}, Kind={kind}"),
-            detail: format!("{}: {why}", path_string(&path)),
-        }
-    })?;
+    let config_set = typed::to_field_set(root, &scoped)
+        .map_err(|(path, why)| typed_error(format!("{}: {why}", path_string(&path))))?;
     // An existing object nobody manages yet is adopted first: its fields go
     // to `before-first-apply`, as on the real server, so an apply that
     // changes them conflicts unless forced.
@@ -794,6 +793,13 @@ spec:
                 .unwrap_err()
                 .to_status()["message"],
             "Incorrect version specified in apply patch. Specified patch version: apps/v1, expected: v1"
+        );
+        let no_kind = json!({"apiVersion": "v1", "metadata": {"name": "c"}});
+        assert_eq!(
+            apply(&ty(), None, &no_kind, w("m"), false)
+                .unwrap_err()
+                .message(),
+            "failed to create typed patch object (/c; /v1, Kind=): no corresponding type for /v1, Kind="
         );
         let mut with_mf = cm(json!({}));
         with_mf["metadata"]["managedFields"] = json!([]);
