@@ -313,3 +313,39 @@ async fn a_rejected_child_puts_the_instance_in_error_with_the_servers_message_an
         events[0]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_instance_is_left_alone_until_resumed() {
+    let env = Env::start().await.unwrap();
+    env.apply(&two_configmaps("pause", "Pause")).await.unwrap();
+    env.wait_rgd("pause", "Active").await.unwrap();
+    let mut inst = instance("Pause", "p1");
+    env.apply(&inst).await.unwrap();
+    env.wait_for("v1", "ConfigMap", Some("default"), "p1-first", |c| {
+        c["data"]["size"] == "1"
+    })
+    .await
+    .unwrap();
+
+    inst["metadata"]["annotations"] = json!({"kro.run/reconcile": "suspended"});
+    inst["spec"]["size"] = json!(3);
+    env.apply(&inst).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let held = env
+        .get("v1", "ConfigMap", Some("default"), "p1-first")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        held["data"]["size"], "1",
+        "a suspended instance is not reconciled"
+    );
+
+    inst["metadata"]["annotations"] = json!({});
+    env.apply(&inst).await.unwrap();
+    env.wait_for("v1", "ConfigMap", Some("default"), "p1-first", |c| {
+        c["data"]["size"] == "3"
+    })
+    .await
+    .unwrap();
+}
