@@ -1,5 +1,6 @@
 //! Engine benchmarks: parse and check a 50-resource RGD, and render one
-//! instance of a 10-resource RGD. Figures are recorded in the crate README.
+//! instance of a 10-resource and of the 50-resource RGD. Figures are
+//! recorded in the crate README.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -131,6 +132,16 @@ fn engine(c: &mut Criterion) {
     c.bench_function("render_instance_10_resources", |b| {
         b.iter(|| {
             graph
+                .render_all(black_box(&ctx))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
+
+    let graph50 = compile(&parse_rgd_yaml(&big).unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.bench_function("render_instance_50_resources", |b| {
+        b.iter(|| {
+            graph50
                 .render_all(black_box(&ctx))
                 .unwrap_or_else(|e| panic!("{e}"))
         })
