@@ -90,3 +90,59 @@ pub enum Error {
         id: String,
     },
 }
+
+impl Error {
+    /// A CamelCase reason for status conditions and events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Parse(_) => "InvalidYAML",
+            Error::Schema { .. } => "InvalidSchema",
+            Error::Crd(_) => "InvalidCRD",
+            Error::Invalid { .. } => "InvalidResourceGraph",
+            Error::Cycle { .. } => "DependencyCycle",
+            Error::Eval { .. } => "EvaluationError",
+            Error::UnknownResource { .. } => "UnknownResource",
+        }
+    }
+
+    /// Where the problem is, when it is inside the RGD.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::Invalid { at, .. } | Error::Eval { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_rgd_resource_field_and_expression() {
+        let e = Error::Invalid {
+            at: Location {
+                rgd: "web".into(),
+                resource: Some("svc".into()),
+                field: "spec.type".into(),
+                expression: Some("schema.spec.kind".into()),
+            },
+            message: "undefined field 'kind'".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            r#"RGD "web", resource "svc", field "spec.type", expression "${schema.spec.kind}": undefined field 'kind'"#
+        );
+        assert_eq!(e.reason(), "InvalidResourceGraph");
+        assert_eq!(
+            e.location().and_then(|l| l.resource.as_deref()),
+            Some("svc")
+        );
+        let c = Error::Cycle {
+            rgd: "web".into(),
+            cycle: vec!["a".into(), "b".into(), "a".into()],
+        };
+        assert_eq!(c.to_string(), r#"RGD "web": dependency cycle: a -> b -> a"#);
+        assert_eq!(c.reason(), "DependencyCycle");
+    }
+}
