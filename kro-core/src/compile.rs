@@ -651,7 +651,7 @@ impl<'a> Compiler<'a> {
                             format!("forEach expression must return a list, got {ty}"),
                         ));
                     }
-                    self.collect_deps(&r.id, &field, &expr, &ids, &mut node_deps)?;
+                    collect_deps(&expr, &ids, &mut node_deps);
                     let elem = match &ty {
                         Ty::List(t) => (**t).clone(),
                         _ => Ty::Dyn,
@@ -693,7 +693,7 @@ impl<'a> Compiler<'a> {
                 let standalone = matches!(f.value, FieldValue::Standalone(_));
                 for e in f.exprs() {
                     let ty = self.check(&r.id, &f.display, e, &env)?;
-                    self.collect_deps(&r.id, &f.display, e, &ids, &mut node_deps)?;
+                    collect_deps(e, &ids, &mut node_deps);
                     if standalone {
                         if let Some(want) = field_ty_at(&own_ty, &f.path)
                             && !ty.fits(&want)
@@ -725,7 +725,7 @@ impl<'a> Compiler<'a> {
                         format!("includeWhen must return bool, got {ty}"),
                     ));
                 }
-                self.collect_deps(&r.id, &field, &expr, &ids, &mut node_deps)?;
+                collect_deps(&expr, &ids, &mut node_deps);
                 include_when.push(Condition { field, expr });
             }
 
@@ -1067,22 +1067,6 @@ impl<'a> Compiler<'a> {
             .map_err(|e| self.invalid(Some(id), field, Some(expr.source()), e.message))
     }
 
-    fn collect_deps(
-        &self,
-        _id: &str,
-        _field: &str,
-        expr: &CompiledExpr,
-        ids: &HashMap<&str, usize>,
-        out: &mut BTreeSet<usize>,
-    ) -> Result<(), Error> {
-        for root in expr.roots() {
-            if let Some(&j) = ids.get(root) {
-                out.insert(j);
-            }
-        }
-        Ok(())
-    }
-
     fn collect_fields(
         &self,
         id: &str,
@@ -1181,6 +1165,11 @@ impl<'a> Compiler<'a> {
         }
         Ok(())
     }
+}
+
+/// Adds the resources `expr` reads to `out`.
+fn collect_deps(expr: &CompiledExpr, ids: &HashMap<&str, usize>, out: &mut BTreeSet<usize>) {
+    out.extend(expr.roots().filter_map(|root| ids.get(root).copied()));
 }
 
 /// Sets `value` at `path` inside `root`, creating objects on the way.
