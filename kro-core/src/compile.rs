@@ -198,6 +198,7 @@ pub struct CompiledGraph {
     pub(crate) status_fields: Vec<Field>,
     pub(crate) status_literals: Value,
     pub(crate) placement_clusters: Option<Condition>,
+    pub(crate) uses_time: bool,
 }
 
 impl CompiledGraph {
@@ -217,6 +218,13 @@ impl CompiledGraph {
     pub fn status_schema(&self) -> &Value {
         &self.status_schema
     }
+    /// Whether any expression reads `time.now()`: such instances change with
+    /// the clock alone, so the controller should re-reconcile them
+    /// periodically (kro-core does not compute when a comparison will flip).
+    pub fn uses_time(&self) -> bool {
+        self.uses_time
+    }
+
     /// Resource ids in creation order.
     pub fn topological_order(&self) -> &[String] {
         &self.order
@@ -917,6 +925,13 @@ impl<'a> Compiler<'a> {
             .enumerate()
             .map(|(i, n)| (n.id.clone(), i))
             .collect();
+        let reads_time = |e: &CompiledExpr| e.roots().any(|r| r == crate::expr::time::TIME_VAR);
+        let uses_time = nodes.iter().any(|n| {
+            n.fields.iter().flat_map(Field::exprs).any(reads_time)
+                || n.include_when.iter().any(|c| reads_time(&c.expr))
+                || n.ready_when.iter().any(|c| reads_time(&c.expr))
+                || n.iterators.iter().any(|(_, c)| reads_time(&c.expr))
+        }) || status_fields.iter().flat_map(Field::exprs).any(reads_time);
         Ok(CompiledGraph {
             name: self.name,
             crd,
@@ -929,6 +944,7 @@ impl<'a> Compiler<'a> {
             status_fields,
             status_literals,
             placement_clusters,
+            uses_time,
         })
     }
 

@@ -699,6 +699,8 @@ fn time_now_and_object_timestamps() {
         panic!()
     };
     assert_eq!(objs[0]["data"]["old"], "true");
+    assert!(g.uses_time());
+    assert!(!compiled(&rgd(&cm("b", "x: y"))).uses_time());
     // kro-core reads no clock: without an instant, time.now() is an error.
     let e = g
         .render_resource("a", &EvalContext::new(inst))
