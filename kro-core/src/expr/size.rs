@@ -284,7 +284,8 @@ impl Estimator<'_, '_> {
                 .args
                 .first()
                 .map_or(8, |a| self.int_literal(a))
-                .saturating_mul(8),
+                // Each element is a boxed value in memory, not 8 bytes.
+                .saturating_mul(48),
             "random.seededString" => c.args.first().map_or(8, |a| self.int_literal(a)).min(4096),
             "orValue" | "or" => target.max(arg(0)),
             super::comprehensions::ENTRIES => recv.saturating_mul(2).saturating_add(16),
@@ -379,5 +380,7 @@ mod tests {
         let replaced = "schema.spec.big.replace('x', 'xxxxxxxxxx').replace('x', 'xxxxxxxxxx').replace('x', 'xxxxxxxxxx').replace('x', 'xxxxxxxxxx').replace('x', 'xxxxxxxxxx')";
         assert!(est(replaced) > MAX_ESTIMATED_BYTES);
         assert!(est("lists.range(100000000)") > MAX_ESTIMATED_BYTES);
+        assert!(est("lists.range(2000000)") > MAX_ESTIMATED_BYTES);
+        assert!(est("lists.range(1000)") < MAX_ESTIMATED_BYTES);
     }
 }
