@@ -1,0 +1,131 @@
+//! `#[derive(ResourceGraph)]`: a kro ResourceGraphDefinition written as
+//! typed Rust structs and checked by the kro engine while the crate compiles.
+//!
+//! Use it through `kro-sdk`, which re-exports these derives and holds the
+//! types the generated code names (`kro_sdk::...` paths, as kube-derive's
+//! output names `kube::...`).
+//!
+//! ```
+//! use kro_sdk::{ResourceGraph, ResourceStatus};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(ResourceStatus, Serialize, Deserialize, Clone, Debug)]
+//! #[serde(rename_all = "camelCase")]
+//! pub struct DemoStatus {
+//!     #[kro(expr = "${config.metadata.name}")]
+//!     pub config_name: Option<String>,
+//! }
+//!
+//! /// A demo graph: one ConfigMap per instance.
+//! #[derive(ResourceGraph, Serialize, Deserialize, Clone, Debug)]
+//! #[kro(status = DemoStatus, resource(id = "config", inline = r#"
+//! apiVersion: v1
+//! kind: ConfigMap
+//! metadata: {name: "${schema.spec.name}-config"}
+//! "#))]
+//! pub struct DemoSpec {
+//!     /// Prefix of the ConfigMap's name.
+//!     pub name: String,
+//!     #[kro(default = 1, minimum = 1)]
+//!     pub replicas: i64,
+//! }
+//!
+//! let rgd = Demo::rgd();
+//! assert_eq!(rgd.spec.schema.kind, "Demo");
+//! assert!(Demo::rgd_yaml().contains("replicas: integer | default=1 minimum=1"));
+//! ```
+//!
+//! # Attributes
+//!
+//! On the spec struct (`#[kro(...)]`, repeatable):
+//! - `kind = "Application"` (default: the struct name without `Spec`),
+//!   `rgd = "web-app"` (the RGD's name; default: the kind in kebab-case),
+//!   `group`, `version` (default `v1alpha1`), `scope = "Namespaced" | "Cluster"`,
+//!   `plural`, `short_name = "..."` and `category = "..."` (repeatable);
+//! - `status = MyStatus`: a struct deriving [`ResourceStatus`];
+//! - `resource(id = "...", template = "path/to.yaml")`: a resource whose
+//!   template is read from a file relative to the crate's `Cargo.toml` when
+//!   the crate compiles (and tracked, so editing it rebuilds). Instead of
+//!   `template`: `inline = "<yaml>"` or `external_ref = "<yaml>"`. Optional:
+//!   `ready_when = "${...}"`, `include_when = "${...}"` (repeatable),
+//!   `for_each(name = "${...}")`, `target = "Hub"`;
+//! - `printer_column(name, type, json_path, description, priority)`,
+//!   `validation(expression, message)`, `placement = "<yaml>"`.
+//!
+//! On spec and custom-type fields: `default = <literal>`, `minimum`,
+//! `maximum`, `min_length`, `max_length`, `min_items`, `max_items`,
+//! `pattern`, `one_of = "a,b"`, `validation = "<CEL>"`, `immutable`,
+//! `unique_items`, `description` (default: the doc comment), `required` /
+//! `optional` (default: required unless the type is `Option<T>`, the field
+//! has a `default`, or `#[serde(default)]`). On status fields:
+//! `expr = "${...}"`.
+//!
+//! Types: `String`, `bool`, integers, `f32`/`f64`, `Vec<T>`,
+//! `BTreeMap`/`HashMap<String, T>`, `Option<T>`, `Box<T>`,
+//! `serde_json::Value` (an `object`), structs deriving [`SimpleSchema`]
+//! (custom types in `spec.schema.types`) and enums of unit variants deriving
+//! it (string enums). serde's `rename` and `rename_all` are honoured.
+//!
+//! Custom and status types must be reachable by the path written in the
+//! field type: define them in the same module as the spec struct, or write
+//! the module path (`db::Database`), because the derive fetches their
+//! definitions through a macro named after them in that module.
+
+mod assemble;
+mod attrs;
+mod check;
+mod emit;
+mod types;
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Declares a ResourceGraphDefinition from its spec struct and generates the
+/// kind type. See the crate documentation for the attributes.
+#[proc_macro_derive(ResourceGraph, attributes(kro))]
+pub fn derive_resource_graph(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    if let Err(e) = attrs::parse_item(&input, true) {
+        return e.to_compile_error().into();
+    }
+    quote! { ::kro_sdk::__check! { spec { #input } } }.into()
+}
+
+/// A custom type (struct) or string enum (unit-variant enum) usable in a
+/// resource graph's spec.
+#[proc_macro_derive(SimpleSchema, attributes(kro))]
+pub fn derive_simple_schema(input: TokenStream) -> TokenStream {
+    item_callback(parse_macro_input!(input as DeriveInput))
+}
+
+/// The status struct of a resource graph: each field carries its CEL
+/// expression as `#[kro(expr = "${...}")]`, or is a nested status struct.
+#[proc_macro_derive(ResourceStatus, attributes(kro))]
+pub fn derive_resource_status(input: TokenStream) -> TokenStream {
+    item_callback(parse_macro_input!(input as DeriveInput))
+}
+
+/// Not public API: the compile-time check `#[derive(ResourceGraph)]` expands to.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __check(input: TokenStream) -> TokenStream {
+    check::check(input.into()).into()
+}
+
+fn item_callback(input: DeriveInput) -> TokenStream {
+    if let Err(e) = attrs::parse_item(&input, false) {
+        return e.to_compile_error().into();
+    }
+    let mac = check::item_macro(&input.ident);
+    quote! {
+        #[doc(hidden)]
+        macro_rules! #mac {
+            ($($payload:tt)*) => { ::kro_sdk::__check! { $($payload)* item { #input } } };
+        }
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        pub(crate) use #mac;
+    }
+    .into()
+}

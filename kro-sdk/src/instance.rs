@@ -1,0 +1,245 @@
+//! `Instances<T>`: a typed client for the instances of one resource graph.
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::NamespaceResourceScope;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::ResourceGraph;
+use crate::error::{ClusterNotReady, Error};
+
+/// Field manager of the SDK's server-side applies.
+pub const FIELD_MANAGER: &str = "kro-sdk";
+
+/// How often `wait_ready` looks at the instance.
+const POLL: Duration = Duration::from_millis(200);
+
+/// A change to an instance, from [`Instances::watch`].
+#[derive(Debug, Clone)]
+pub enum InstanceEvent<T> {
+    /// The instance was created or changed (or listed when the watch (re)started).
+    Applied(T),
+    /// The instance was deleted.
+    Deleted(T),
+}
+
+/// Create, read, update, delete, watch and wait for instances of `T`.
+#[derive(Debug, Clone)]
+pub struct Instances<T: ResourceGraph> {
+    api: Api<T>,
+}
+
+impl<T: ResourceGraph<Scope = NamespaceResourceScope>> Instances<T> {
+    /// Instances in namespace `namespace`.
+    pub fn namespaced(client: Client, namespace: &str) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+        }
+    }
+}
+
+impl<T: ResourceGraph> Instances<T> {
+    /// Instances of a cluster-scoped kind, or of every namespace (to list
+    /// and watch; creating needs a namespace).
+    pub fn all(client: Client) -> Self {
+        Self {
+            api: Api::all(client),
+        }
+    }
+
+    /// The underlying `kube::Api`.
+    pub fn api(&self) -> &Api<T> {
+        &self.api
+    }
+
+    /// Creates `instance`; fails if it exists.
+    pub async fn create(&self, instance: &T) -> Result<T, Error> {
+        self.api
+            .create(&PostParams::default(), instance)
+            .await
+            .map_err(Error::kube(format!(
+                "create {}",
+                instance.meta().name.as_deref().unwrap_or("")
+            )))
+    }
+
+    /// Creates or updates `instance` by server-side apply of its metadata
+    /// (name, labels, annotations) and spec.
+    pub async fn apply(&self, instance: &T) -> Result<T, Error> {
+        let name = instance.meta().name.clone().unwrap_or_default();
+        let mut metadata = json!({"name": name});
+        if let Some(labels) = &instance.meta().labels {
+            metadata["labels"] = json!(labels);
+        }
+        if let Some(annotations) = &instance.meta().annotations {
+            metadata["annotations"] = json!(annotations);
+        }
+        let body = json!({
+            "apiVersion": T::api_version(&()),
+            "kind": T::kind(&()),
+            "metadata": metadata,
+            "spec": encode(instance.spec(), &name)?,
+        });
+        self.api
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(Error::kube(format!("apply {name}")))
+    }
+
+    /// The instance named `name`.
+    pub async fn get(&self, name: &str) -> Result<T, Error> {
+        self.api
+            .get(name)
+            .await
+            .map_err(Error::kube(format!("get {name}")))
+    }
+
+    /// The instance named `name`, or `None` if there is none.
+    pub async fn get_opt(&self, name: &str) -> Result<Option<T>, Error> {
+        self.api
+            .get_opt(name)
+            .await
+            .map_err(Error::kube(format!("get {name}")))
+    }
+
+    /// Every instance in scope.
+    pub async fn list(&self) -> Result<Vec<T>, Error> {
+        Ok(self
+            .api
+            .list(&ListParams::default())
+            .await
+            .map_err(Error::kube("list"))?
+            .items)
+    }
+
+    /// Replaces the spec of `name` (a JSON merge patch of the whole spec:
+    /// `None` fields are removed).
+    pub async fn patch_spec(&self, name: &str, spec: &T::Spec) -> Result<T, Error> {
+        let body = json!({"spec": encode(spec, name)?});
+        self.api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .map_err(Error::kube(format!("patch spec of {name}")))
+    }
+
+    /// Deletes `name`; deleting an instance that does not exist succeeds.
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        match self.api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(Error::kube(format!("delete {name}"))(e)),
+        }
+    }
+
+    /// Typed changes to the instances in scope; the stream restarts itself
+    /// after watch errors, which it also yields.
+    pub fn watch(&self) -> impl Stream<Item = Result<InstanceEvent<T>, Error>> + Send + 'static {
+        watcher(self.api.clone(), watcher::Config::default()).filter_map(|event| async move {
+            match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    Some(Ok(InstanceEvent::Applied(o)))
+                }
+                Ok(watcher::Event::Delete(o)) => Some(Ok(InstanceEvent::Deleted(o))),
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(e) => Some(Err(Error::Watch(e))),
+            }
+        })
+    }
+
+    /// Waits until `name` is Ready for its current generation and returns
+    /// its typed status. On timeout, [`Error::NotReady`] carries what the
+    /// hub says it waits for (per member cluster when the instance is
+    /// placed); [`Error::Timeout`] means the hub never reported on it.
+    pub async fn wait_ready(&self, name: &str, timeout: Duration) -> Result<T::Status, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut last: Option<T> = None;
+        loop {
+            if let Some(obj) = self.get_opt(name).await? {
+                if let Some(status) = ready_status(&obj) {
+                    return Ok(status);
+                }
+                last = Some(obj);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(not_ready(name, last.as_ref(), timeout));
+            }
+            tokio::time::sleep(POLL.min(deadline - now)).await;
+        }
+    }
+}
+
+fn encode<S: serde::Serialize>(spec: &S, name: &str) -> Result<Value, Error> {
+    serde_json::to_value(spec).map_err(|source| Error::Decode {
+        what: format!("spec of {name}"),
+        source,
+    })
+}
+
+/// The status, if the instance is Ready for the generation it has now.
+fn ready_status<T: ResourceGraph>(obj: &T) -> Option<T::Status> {
+    let kro = obj.kro_status()?;
+    let ready = kro.condition("Ready")?;
+    let current = match (ready.observed_generation, obj.meta().generation) {
+        (Some(seen), Some(now)) => seen >= now,
+        _ => true,
+    };
+    (ready.status == "True" && current)
+        .then(|| obj.status().cloned())
+        .flatten()
+}
+
+fn not_ready<T: ResourceGraph>(name: &str, last: Option<&T>, timeout: Duration) -> Error {
+    let Some(obj) = last else {
+        return Error::Timeout {
+            what: format!("instance {name} to become ready"),
+            timeout,
+            last: "the instance does not exist".to_owned(),
+        };
+    };
+    let kro = obj.kro_status();
+    let Some(ready) = kro.and_then(|k| k.condition("Ready")) else {
+        return Error::Timeout {
+            what: format!("instance {name} to become ready"),
+            timeout,
+            last: "the hub has not reported a Ready condition yet".to_owned(),
+        };
+    };
+    let reason = ready
+        .message
+        .clone()
+        .filter(|m| !m.is_empty())
+        .or_else(|| ready.reason.clone())
+        .unwrap_or_else(|| format!("Ready is {}", ready.status));
+    let clusters = kro
+        .map(|k| {
+            k.clusters
+                .iter()
+                .filter(|c| c.state.as_deref() != Some("ACTIVE"))
+                .map(|c| ClusterNotReady {
+                    cluster: c.name.clone(),
+                    state: c.state.clone(),
+                    message: c.message.clone().unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Error::NotReady {
+        name: name.to_owned(),
+        state: kro
+            .and_then(|k| k.state.clone())
+            .unwrap_or_else(|| "unknown".to_owned()),
+        reason,
+        clusters,
+        timeout,
+    }
+}

@@ -1,0 +1,198 @@
+//! The Rust SDK of kro-hub: define a resource graph as typed structs with
+//! `#[derive(ResourceGraph)]` (checked by the kro engine at compile time),
+//! install its RGD, and create, watch and wait for its instances with types.
+//!
+//! ```
+//! use kro_sdk::{ResourceGraph, ResourceStatus};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(ResourceStatus, Serialize, Deserialize, Clone, Debug, Default)]
+//! #[serde(rename_all = "camelCase")]
+//! pub struct CacheStatus {
+//!     #[kro(expr = "${deployment.status.availableReplicas}")]
+//!     pub available_replicas: Option<i64>,
+//! }
+//!
+//! /// A cache: one Deployment.
+//! #[derive(ResourceGraph, Serialize, Deserialize, Clone, Debug)]
+//! #[serde(rename_all = "camelCase")]
+//! #[kro(status = CacheStatus, resource(id = "deployment", inline = r#"
+//! apiVersion: apps/v1
+//! kind: Deployment
+//! metadata: {name: "${schema.spec.name}"}
+//! spec:
+//!   replicas: ${schema.spec.replicas}
+//!   selector: {matchLabels: {app: "${schema.spec.name}"}}
+//!   template:
+//!     metadata: {labels: {app: "${schema.spec.name}"}}
+//!     spec: {containers: [{name: cache, image: "redis:7"}]}
+//! "#))]
+//! pub struct CacheSpec {
+//!     pub name: String,
+//!     #[kro(default = 1, minimum = 1)]
+//!     pub replicas: i64,
+//! }
+//!
+//! // The kind type is `Cache`, usable with `kube::Api<Cache>` or `Instances<Cache>`.
+//! let cache = Cache::new("c1", CacheSpec { name: "c1".into(), replicas: 2 });
+//! let json = serde_json::to_value(&cache).unwrap();
+//! assert_eq!(json["apiVersion"], "kro.run/v1alpha1");
+//! assert_eq!(json["kind"], "Cache");
+//! assert_eq!(Cache::rgd().name(), "cache");
+//! ```
+//!
+//! With a cluster (see [`Instances`] and [`install_rgd`]):
+//!
+//! ```no_run
+//! # use kro_sdk::{Instances, ResourceGraph};
+//! # async fn run<T: ResourceGraph<Scope = kro_sdk::__private::NamespaceResourceScope>>(client: kube::Client, app: T) -> Result<(), kro_sdk::Error> {
+//! use std::time::Duration;
+//! kro_sdk::install_rgd::<T>(&client, Duration::from_secs(60)).await?;
+//! let instances = Instances::<T>::namespaced(client, "default");
+//! instances.apply(&app).await?;
+//! let status: T::Status = instances.wait_ready("my-app", Duration::from_secs(120)).await?;
+//! # let _ = status; Ok(()) }
+//! ```
+
+mod error;
+mod install;
+mod instance;
+mod status;
+
+pub use error::{ClusterNotReady, Error};
+pub use install::install_rgd;
+pub use instance::{InstanceEvent, Instances};
+pub use kro_core::rgd::{Condition, ResourceGraphDefinition};
+pub use kro_derive::{ResourceGraph, ResourceStatus, SimpleSchema};
+pub use status::{ClusterStatus, InstanceStatus, NoStatus};
+
+/// The kro engine, for callers that want to compile or render graphs.
+pub use kro_core as core;
+
+#[doc(hidden)]
+pub use kro_derive::__check;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What `#[derive(ResourceGraph)]` implements on the kind type: its RGD and
+/// typed access to spec and status.
+pub trait ResourceGraph:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// The spec struct the derive was put on.
+    type Spec: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
+    /// The status struct (`NoStatus` when the graph declares none).
+    type Status: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
+
+    /// The RGD as JSON, as checked at compile time.
+    fn rgd_json() -> &'static str;
+
+    /// The RGD as YAML.
+    fn rgd_yaml() -> &'static str;
+
+    /// The RGD object.
+    fn rgd() -> ResourceGraphDefinition {
+        // The derive only emits JSON that kro-core parsed and compiled while
+        // the crate was built, so a failure here is a bug in the derive.
+        #[allow(clippy::expect_used)]
+        serde_json::from_str(Self::rgd_json()).expect("the derive emits a valid RGD")
+    }
+
+    /// A new instance named `name`.
+    fn new(name: &str, spec: Self::Spec) -> Self;
+
+    /// The instance spec.
+    fn spec(&self) -> &Self::Spec;
+
+    /// The RGD's status fields, once the hub wrote them.
+    fn status(&self) -> Option<&Self::Status>;
+
+    /// kro's `state` and conditions, once the hub wrote them.
+    fn kro_status(&self) -> Option<&InstanceStatus>;
+}
+
+/// Not public API: what the generated code calls.
+#[doc(hidden)]
+pub mod __private {
+    pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    pub use kube;
+    pub use kube::core::{ClusterResourceScope, NamespaceResourceScope};
+    pub use serde;
+
+    use serde::de::Error as _;
+    use serde::ser::{Error as _, SerializeMap};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    use crate::{InstanceStatus, ResourceGraph};
+
+    #[derive(Deserialize)]
+    #[serde(bound = "S: serde::de::DeserializeOwned")]
+    struct Raw<S> {
+        #[serde(default)]
+        metadata: ObjectMeta,
+        spec: S,
+        #[serde(default)]
+        status: Option<Value>,
+    }
+
+    /// Serializes an instance with its apiVersion and kind.
+    pub fn serialize_instance<T: ResourceGraph, S: Serializer>(
+        serializer: S,
+        metadata: &ObjectMeta,
+        spec: &T::Spec,
+        status: Option<&T::Status>,
+    ) -> Result<S::Ok, S::Error> {
+        let status = status
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(S::Error::custom)?;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("apiVersion", &T::api_version(&()))?;
+        map.serialize_entry("kind", &T::kind(&()))?;
+        map.serialize_entry("metadata", metadata)?;
+        map.serialize_entry("spec", spec)?;
+        if let Some(status) = status.filter(|s| s.as_object().is_none_or(|m| !m.is_empty())) {
+            map.serialize_entry("status", &status)?;
+        }
+        map.end()
+    }
+
+    /// The parts of an instance a kind type holds.
+    pub type Parts<T> = (
+        ObjectMeta,
+        <T as ResourceGraph>::Spec,
+        Option<<T as ResourceGraph>::Status>,
+        Option<InstanceStatus>,
+    );
+
+    /// Deserializes an instance: the status object is read twice, as the
+    /// RGD's typed status fields and as kro's state and conditions.
+    pub fn deserialize_instance<'de, T: ResourceGraph, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Parts<T>, D::Error> {
+        let raw = Raw::<T::Spec>::deserialize(deserializer)?;
+        let (status, kro) = match raw.status {
+            Some(v) if !v.is_null() => (
+                Some(T::Status::deserialize(&v).map_err(D::Error::custom)?),
+                Some(InstanceStatus::deserialize(&v).map_err(D::Error::custom)?),
+            ),
+            _ => (None, None),
+        };
+        Ok((raw.metadata, raw.spec, status, kro))
+    }
+
+    impl Serialize for crate::NoStatus {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_map(Some(0))?.end()
+        }
+    }
+}
