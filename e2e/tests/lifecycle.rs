@@ -349,3 +349,42 @@ async fn a_suspended_instance_is_left_alone_until_resumed() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_the_cluster_does_not_serve_is_named_in_the_error() {
+    let env = Env::start().await.unwrap();
+    env.apply(&json!({
+        "apiVersion": "kro.run/v1alpha1",
+        "kind": "ResourceGraphDefinition",
+        "metadata": {"name": "widgets"},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": "WidgetSet", "spec": {"name": "string"}},
+            "resources": [{"id": "widget", "template": {"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "${schema.spec.name}"}, "spec": {}}}]
+        }
+    }))
+    .await
+    .unwrap();
+    env.wait_rgd("widgets", "Active").await.unwrap();
+    let mut inst = instance("WidgetSet", "w1");
+    inst["spec"] = json!({"name": "w1"});
+    env.apply(&inst).await.unwrap();
+    let failed = env
+        .wait_for(
+            "kro.run/v1alpha1",
+            "WidgetSet",
+            Some("default"),
+            "w1",
+            |w| w["status"]["state"] == "ERROR",
+        )
+        .await
+        .unwrap();
+    let msg = condition(&failed, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        msg,
+        "resource widget: kind example.com/v1 Widget is not served by cluster hub (is its CRD installed?)"
+    );
+}

@@ -225,9 +225,24 @@ pub struct Resource {
     /// Collection dimensions: each entry maps one iterator name to a list expression.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub for_each: Vec<BTreeMap<String, String>>,
+    /// What happens to the resource's objects when the instance is deleted
+    /// or the resource is excluded: deleted (the default) or orphaned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
     /// kro-hub extension: `Hub` keeps the resource on the hub cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<ResourceTarget>,
+}
+
+/// `deletionPolicy` of a resource.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeletionPolicy {
+    /// Objects are deleted with the instance.
+    #[default]
+    Delete,
+    /// Objects outlive the instance: kro's labels and annotations are
+    /// removed and the object is left alone.
+    Orphaned,
 }
 
 /// Where a resource is applied when the instance is placed on members.
@@ -363,6 +378,25 @@ mod tests {
         }))
         .unwrap_err();
         assert!(err.to_string().contains("readyWhenn"), "{err}");
+    }
+
+    #[test]
+    fn deletion_policy_parses_and_rejects_unknown_values() {
+        let resources = |policy: &str| {
+            serde_json::json!({
+                "spec": {
+                    "schema": {"apiVersion": "v1alpha1", "kind": "X"},
+                    "resources": [{"id": "a", "template": {}, "deletionPolicy": policy}]
+                }
+            })
+        };
+        let rgd: ResourceGraphDefinition = serde_json::from_value(resources("Orphaned")).unwrap();
+        assert_eq!(
+            rgd.spec.resources[0].deletion_policy,
+            Some(DeletionPolicy::Orphaned)
+        );
+        let err = serde_json::from_value::<ResourceGraphDefinition>(resources("Keep")).unwrap_err();
+        assert!(err.to_string().contains("Keep"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,23 @@ pub const RGD_ID: &str = "kro.run/resource-graph-definition-id";
 pub const RGD_NAME: &str = "kro.run/resource-graph-definition-name";
 /// Resource id inside the RGD.
 pub const NODE_ID: &str = "kro.run/node-id";
+/// Upstream's newer keys naming the instance that manages a child; both
+/// generations of keys are written so either kind of tooling finds them.
+pub const MANAGED_BY_INSTANCE_NAME: &str = "kro.run/managed-by-instance-name";
+/// Namespace of the managing instance (newer key).
+pub const MANAGED_BY_INSTANCE_NAMESPACE: &str = "kro.run/managed-by-instance-namespace";
+/// Kind of the managing instance (newer key).
+pub const MANAGED_BY_INSTANCE_KIND: &str = "kro.run/managed-by-instance-kind";
+/// Version of the managing instance's kind (newer key).
+pub const MANAGED_BY_INSTANCE_VERSION: &str = "kro.run/managed-by-instance-version";
+/// Group of the managing instance's kind (newer key).
+pub const MANAGED_BY_INSTANCE_GROUP: &str = "kro.run/managed-by-instance-group";
+/// The RGD whose template defined a child (newer key).
+pub const DEFINED_BY_RGD: &str = "kro.run/defined-by-rgd";
+/// The RGD whose controller reconciles an instance. A separate key from
+/// the child labels, so an instance that is itself the child of another
+/// RGD is not fought over by two controllers.
+pub const RECONCILED_BY_RGD: &str = "kro.run/reconciled-by-rgd";
 /// Position of a child in a forEach collection.
 pub const COLLECTION_INDEX: &str = "kro.run/collection-index";
 /// Size of the forEach collection a child belongs to.
@@ -97,6 +114,14 @@ impl InstanceIdentity {
         put(INSTANCE_KIND, &self.kind);
         put(RGD_ID, &self.rgd_uid);
         put(RGD_NAME, &self.rgd_name);
+        put(MANAGED_BY_INSTANCE_NAME, &self.name);
+        if let Some(ns) = &self.namespace {
+            put(MANAGED_BY_INSTANCE_NAMESPACE, ns);
+        }
+        put(MANAGED_BY_INSTANCE_KIND, &self.kind);
+        put(MANAGED_BY_INSTANCE_VERSION, &self.version);
+        put(MANAGED_BY_INSTANCE_GROUP, &self.group);
+        put(DEFINED_BY_RGD, &self.rgd_name);
         labels
     }
 
@@ -155,6 +180,9 @@ mod tests {
         assert_eq!(labels[RGD_NAME], "web");
         assert_eq!(labels[NODE_ID], "deployment");
         assert_eq!(labels[MANAGED_BY], "kro");
+        assert_eq!(labels[MANAGED_BY_INSTANCE_NAME], "app1");
+        assert_eq!(labels[MANAGED_BY_INSTANCE_KIND], "Application");
+        assert_eq!(labels[DEFINED_BY_RGD], "web");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::conditions::{self, Condition};
 use crate::crd_compat;
 use crate::finalizer;
-use crate::instance::{Discovery, InstanceControllers, InstanceEnv};
+use crate::instance::{Discovery, GraphVersion, InstanceControllers, InstanceEnv};
 use crate::metrics::Metrics;
 
 /// The annotation that lets an RGD change its CRD incompatibly.
@@ -242,11 +242,14 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
     ctx.instances
         .ensure(
             &ctx.instance_env(),
-            &name,
-            obj.metadata.uid.clone().unwrap_or_default(),
-            generation,
-            graph.clone(),
-            known_kinds,
+            GraphVersion {
+                rgd_name: name.clone(),
+                rgd_uid: obj.metadata.uid.clone().unwrap_or_default(),
+                generation,
+                graph: graph.clone(),
+                known_kinds,
+                orphaned: orphaned_ids(&rgd),
+            },
         )
         .await;
     conds.push(Condition::new(
@@ -312,6 +315,16 @@ async fn ensure_crd(
         }),
         Err(other) => Ok(Err(other.to_string())),
     }
+}
+
+/// Ids of the resources whose objects outlive their instance.
+fn orphaned_ids(rgd: &ResourceGraphDefinition) -> std::collections::HashSet<String> {
+    rgd.spec
+        .resources
+        .iter()
+        .filter(|r| r.deletion_policy == Some(kro_core::rgd::DeletionPolicy::Orphaned))
+        .map(|r| r.id.clone())
+        .collect()
 }
 
 /// Annotation on the RGD listing every kind its templates ever used.
@@ -482,7 +495,8 @@ async fn finalize(
     // controller so the remaining instances can still be cleaned up.
     let mut kind_api = ctx.instances.instance_api(&ctx.client, &name).await;
     if kind_api.is_none()
-        && let Some(graph) = parse(obj).ok().and_then(|rgd| kro_core::compile(&rgd).ok())
+        && let Ok(rgd) = parse(obj)
+        && let Ok(graph) = kro_core::compile(&rgd)
     {
         let graph = Arc::new(graph);
         let (resource, _, _) = crate::instance::instance_resource(&graph);
@@ -490,11 +504,14 @@ async fn finalize(
         ctx.instances
             .ensure(
                 &ctx.instance_env(),
-                &name,
-                obj.metadata.uid.clone().unwrap_or_default(),
-                generation,
-                graph,
-                known_kinds,
+                GraphVersion {
+                    rgd_name: name.clone(),
+                    rgd_uid: obj.metadata.uid.clone().unwrap_or_default(),
+                    generation,
+                    graph,
+                    known_kinds,
+                    orphaned: orphaned_ids(&rgd),
+                },
             )
             .await;
         kind_api = Some(Api::all_with(ctx.client.clone(), &resource));

@@ -172,6 +172,37 @@ pub fn is_subset(desired: &Value, live: &Value) -> bool {
     }
 }
 
+/// Lets go of a child whose resource has `deletionPolicy: Orphaned`:
+/// removes kro's labels and annotations so no instance claims it any more,
+/// and leaves the object and its content alone.
+pub async fn release(
+    api: &Api<DynamicObject>,
+    meta: &kube::api::ObjectMeta,
+) -> Result<(), kube::Error> {
+    let ours = |k: &String| {
+        k.starts_with("kro.run/") || k.starts_with("hub.kro.run/") || k == crate::labels::MANAGED_BY
+    };
+    let labels: serde_json::Map<String, Value> = meta
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| ours(k))
+        .map(|(k, _)| (k.clone(), Value::Null))
+        .collect();
+    let annotations: serde_json::Map<String, Value> = meta
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| ours(k))
+        .map(|(k, _)| (k.clone(), Value::Null))
+        .collect();
+    let name = meta.name.clone().unwrap_or_default();
+    let patch = serde_json::json!({"metadata": {"labels": labels, "annotations": annotations}});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
 /// Applies `desired` with server-side apply (forced, one field manager, like
 /// upstream) and returns what the server stored.
 pub async fn apply(

@@ -60,6 +60,23 @@ struct Running {
     task: JoinHandle<()>,
 }
 
+/// One accepted version of an RGD, as its instance controller runs it.
+#[derive(Debug)]
+pub struct GraphVersion {
+    /// RGD name.
+    pub rgd_name: String,
+    /// RGD uid.
+    pub rgd_uid: String,
+    /// RGD generation the graph was compiled from.
+    pub generation: Option<i64>,
+    /// The compiled graph.
+    pub graph: Arc<CompiledGraph>,
+    /// Every kind the RGD's templates ever used.
+    pub known_kinds: Vec<GroupVersionKind>,
+    /// Ids of resources with `deletionPolicy: Orphaned`.
+    pub orphaned: std::collections::HashSet<String>,
+}
+
 /// The running instance controllers, by RGD name.
 #[derive(Debug, Default)]
 pub struct InstanceControllers {
@@ -91,17 +108,18 @@ pub fn instance_resource(graph: &CompiledGraph) -> (ApiResource, bool, String) {
 }
 
 impl InstanceControllers {
-    /// Starts the controller of `rgd_name`, or restarts it when the RGD's
-    /// generation changed since it was started.
-    pub async fn ensure(
-        &self,
-        env: &InstanceEnv,
-        rgd_name: &str,
-        rgd_uid: String,
-        generation: Option<i64>,
-        graph: Arc<CompiledGraph>,
-        known_kinds: Vec<GroupVersionKind>,
-    ) {
+    /// Starts the controller of `version.rgd_name`, or restarts it when
+    /// the RGD's generation changed since it was started.
+    pub async fn ensure(&self, env: &InstanceEnv, version: GraphVersion) {
+        let GraphVersion {
+            rgd_name,
+            rgd_uid,
+            generation,
+            graph,
+            known_kinds,
+            orphaned,
+        } = version;
+        let rgd_name = rgd_name.as_str();
         let mut running = self.running.lock().await;
         if let Some(current) = running.get(rgd_name)
             && current.generation == generation
@@ -121,9 +139,11 @@ impl InstanceControllers {
             resource: resource.clone(),
             namespaced,
             known_kinds,
+            orphaned,
             pruned: std::sync::Mutex::new(std::collections::HashSet::new()),
             externals: externals::ExternalIndex::default(),
             queue: reconcile::WorkQueue::default(),
+            watch_gaps: std::sync::Mutex::new(Vec::new()),
         });
         let task = tokio::spawn(run(ctx, rx));
         tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");
@@ -199,6 +219,7 @@ async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
         Controller::new_with(api, watcher::Config::default(), ctx.resource.clone());
     // Drift: any change to a child re-queues its instance.
     let selector = labels::rgd_children_selector(&ctx.rgd_name);
+    let mut gaps: Vec<String> = Vec::new();
     for gvk in ctx.child_kinds() {
         match ctx.env.discovery.resolve(&ctx.env.client, &gvk).await {
             Ok((child_ar, _)) => {
@@ -221,7 +242,8 @@ async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
                 );
             }
             Err(error) => {
-                tracing::info!(rgd = %ctx.rgd_name, %error, "child kind not served yet; drift on it is caught by resync")
+                tracing::info!(rgd = %ctx.rgd_name, %error, "child kind not served yet; drift on it is caught by resync");
+                gaps.push(format!("{}/{} {}", gvk.group, gvk.version, gvk.kind));
             }
         }
     }
@@ -246,9 +268,13 @@ async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
                 );
             }
             Err(error) => {
-                tracing::info!(rgd = %ctx.rgd_name, %error, "external kind not served yet; changes to it are caught by resync")
+                tracing::info!(rgd = %ctx.rgd_name, %error, "external kind not served yet; changes to it are caught by resync");
+                gaps.push(format!("{}/{} {}", gvk.group, gvk.version, gvk.kind));
             }
         }
+    }
+    if let Ok(mut g) = ctx.watch_gaps.lock() {
+        *g = gaps;
     }
     controller
         .graceful_shutdown_on(async move {

@@ -49,6 +49,9 @@ pub struct InstanceCtx {
     /// Every kind this RGD's templates ever used (recorded on the RGD), so
     /// children of resources that left the graph can still be found.
     pub known_kinds: Vec<GroupVersionKind>,
+    /// Ids of resources with `deletionPolicy: Orphaned`: their objects are
+    /// released (kro's labels and annotations removed), never deleted.
+    pub orphaned: std::collections::HashSet<String>,
     /// Instances already swept for such children since this controller
     /// started: the sweep costs a list per kind, so it runs once per
     /// instance per graph version, not on every resync.
@@ -57,6 +60,9 @@ pub struct InstanceCtx {
     pub externals: super::externals::ExternalIndex,
     /// What is being or will soon be reconciled.
     pub queue: WorkQueue,
+    /// Kinds whose watch could not be set up (drift on them is only
+    /// caught by resync), reported in the WatchesHealthy condition.
+    pub watch_gaps: std::sync::Mutex<Vec<String>>,
 }
 
 /// `group/version/Kind` of a GVK, the key of the external index.
@@ -277,7 +283,9 @@ impl<'a> Reconciler<'a> {
         self.sweep_retired_once().await;
 
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
-        let mut eval = EvalContext::new(instance).with_cluster(self.target.cel_value());
+        let mut eval = EvalContext::new(instance)
+            .with_cluster(self.target.cel_value())
+            .with_now(std::time::SystemTime::now());
         let mut states: Vec<ResourceState> = Vec::new();
         for node in self.ctx.graph.resources() {
             let id = node.id().to_owned();
@@ -285,7 +293,13 @@ impl<'a> Reconciler<'a> {
             states.push(ResourceState { id, phase });
         }
         let generation = self.obj.metadata.generation;
-        let (state_name, conds) = state::summarize(&states, generation);
+        let watch_gaps = self
+            .ctx
+            .watch_gaps
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        let (state_name, conds) = state::summarize(&states, &watch_gaps, generation);
         let fields = match self.ctx.graph.status(&eval) {
             Ok(v) => v,
             Err(e) => {
@@ -346,20 +360,28 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// Labels the instance as upstream: owned, and reconciled by this RGD.
+    /// The RGD-name label is only added when absent: when the instance is
+    /// itself a child of another RGD, that RGD's value stays, so the two
+    /// controllers never overwrite each other.
     async fn ensure_instance_labels(&self, api: &Api<DynamicObject>) -> Result<(), InstanceError> {
         let current = self.obj.labels();
-        let want = [
-            (labels::OWNED, "true".to_owned()),
-            (labels::RGD_NAME, labels::label_value(&self.ctx.rgd_name)),
-        ];
+        let mut want: BTreeMap<&str, String> = BTreeMap::new();
+        want.insert(labels::OWNED, "true".to_owned());
+        want.insert(
+            labels::RECONCILED_BY_RGD,
+            labels::label_value(&self.ctx.rgd_name),
+        );
+        if !current.contains_key(labels::RGD_NAME) {
+            want.insert(labels::RGD_NAME, labels::label_value(&self.ctx.rgd_name));
+        }
         if want.iter().all(|(k, v)| current.get(*k) == Some(v)) {
             return Ok(());
         }
-        let labels: BTreeMap<&str, String> = want.into_iter().collect();
         api.patch(
             &self.identity.name,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+            &Patch::Merge(json!({"metadata": {"labels": want}})),
         )
         .await
         .map_err(self.kube_err("labelling instance"))?;
@@ -475,12 +497,11 @@ impl<'a> Reconciler<'a> {
 
     async fn resolve(&self, obj: &Value) -> Result<(Api<DynamicObject>, String), String> {
         let gvk = children::gvk_of(obj).ok_or("rendered object has no apiVersion/kind")?;
-        let (ar, caps) = self.target.resolve(&gvk).await.map_err(|e| {
-            format!(
-                "kind {}/{} {} is not served: {e}",
-                gvk.group, gvk.version, gvk.kind
-            )
-        })?;
+        let (ar, caps) = self
+            .target
+            .resolve(&gvk)
+            .await
+            .map_err(|e| not_served(&self.target.name, &gvk, &e))?;
         let name = obj
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -541,12 +562,11 @@ impl<'a> Reconciler<'a> {
     /// in every namespace when it names none, as upstream.
     async fn list_external(&self, reference: &Value) -> Result<Vec<Value>, String> {
         let gvk = children::gvk_of(reference).ok_or("externalRef has no apiVersion/kind")?;
-        let (ar, caps) = self.target.resolve(&gvk).await.map_err(|e| {
-            format!(
-                "kind {}/{} {} is not served: {e}",
-                gvk.group, gvk.version, gvk.kind
-            )
-        })?;
+        let (ar, caps) = self
+            .target
+            .resolve(&gvk)
+            .await
+            .map_err(|e| not_served(&self.target.name, &gvk, &e))?;
         let selector = reference
             .pointer("/metadata/selector")
             .map(children::label_selector_string)
@@ -758,9 +778,22 @@ impl<'a> Reconciler<'a> {
             .list_metadata(&ListParams::default().labels(&selector))
             .await
             .map_err(|e| api_message(&e))?;
+        let release = self.ctx.orphaned.contains(node.id());
         let mut remaining = 0;
         for child in existing.items {
             if keep(&child.metadata) {
+                continue;
+            }
+            if release {
+                let child_api = match child.metadata.namespace.as_deref() {
+                    Some(ns) => {
+                        Api::<DynamicObject>::namespaced_with(self.target.client.clone(), ns, &ar)
+                    }
+                    None => api.clone(),
+                };
+                children::release(&child_api, &child.metadata)
+                    .await
+                    .map_err(|e| api_message(&e))?;
                 continue;
             }
             remaining += 1;
@@ -892,6 +925,28 @@ fn describe(obj: &Value) -> String {
     match obj.pointer("/metadata/namespace").and_then(Value::as_str) {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
+    }
+}
+
+/// Why a kind cannot be used on a cluster, in a user's words: an API
+/// server answers discovery of an unknown group/version with a bare 404.
+fn not_served(cluster: &str, gvk: &GroupVersionKind, error: &kube::Error) -> String {
+    let kind = if gvk.group.is_empty() {
+        format!("{}/{}", gvk.version, gvk.kind)
+    } else {
+        format!("{}/{} {}", gvk.group, gvk.version, gvk.kind)
+    };
+    match error {
+        kube::Error::Api(s) if s.code == 404 => {
+            format!("kind {kind} is not served by cluster {cluster} (is its CRD installed?)")
+        }
+        kube::Error::Discovery(_) => {
+            format!("kind {kind} is not served by cluster {cluster} (is its CRD installed?)")
+        }
+        other => format!(
+            "cannot discover kind {kind} on cluster {cluster}: {}",
+            api_message(other)
+        ),
     }
 }
 

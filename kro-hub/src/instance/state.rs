@@ -43,7 +43,11 @@ pub const ERROR: &str = "ERROR";
 pub const DELETING: &str = "DELETING";
 
 /// The instance's `state` and conditions from its resources' phases.
-pub fn summarize(states: &[ResourceState], generation: Option<i64>) -> (String, Vec<Condition>) {
+pub fn summarize(
+    states: &[ResourceState],
+    watch_gaps: &[String],
+    generation: Option<i64>,
+) -> (String, Vec<Condition>) {
     let failed: Vec<String> = states
         .iter()
         .filter_map(|s| match &s.phase {
@@ -69,7 +73,7 @@ pub fn summarize(states: &[ResourceState], generation: Option<i64>) -> (String, 
         "InstanceManaged",
         true,
         "Managed",
-        "instance is managed by kro-hub",
+        "instance is properly managed with finalizers and labels",
         generation,
     );
     let graph = if !failed.is_empty() {
@@ -93,7 +97,7 @@ pub fn summarize(states: &[ResourceState], generation: Option<i64>) -> (String, 
             "GraphResolved",
             true,
             "Resolved",
-            "every resource was rendered",
+            "runtime graph created and all resources resolved",
             generation,
         )
     };
@@ -124,13 +128,36 @@ pub fn summarize(states: &[ResourceState], generation: Option<i64>) -> (String, 
                 "ResourcesReady",
                 true,
                 "AllResourcesReady",
-                "every resource is ready",
+                "all resources are created and ready",
                 generation,
             ),
             Condition::new("Ready", true, "Ready", "", generation),
         )
     };
-    (state.to_owned(), vec![managed, graph, resources, ready])
+    let watches = if watch_gaps.is_empty() {
+        Condition::new(
+            "WatchesHealthy",
+            true,
+            "AllWatchesSynced",
+            "changes to all watched kinds are detected",
+            generation,
+        )
+    } else {
+        Condition::new(
+            "WatchesHealthy",
+            false,
+            "WatchNotStarted",
+            format!(
+                "kinds not watched (changes are seen only at resync): {}",
+                watch_gaps.join(", ")
+            ),
+            generation,
+        )
+    };
+    (
+        state.to_owned(),
+        vec![managed, graph, resources, watches, ready],
+    )
 }
 
 /// The status object: the RGD's status fields, then `state` and `conditions`.
@@ -157,7 +184,11 @@ mod tests {
 
     #[test]
     fn active_only_when_everything_included_is_ready() {
-        let (state, conds) = summarize(&[st("a", Phase::Ready), st("b", Phase::Skipped)], Some(2));
+        let (state, conds) = summarize(
+            &[st("a", Phase::Ready), st("b", Phase::Skipped)],
+            &[],
+            Some(2),
+        );
         assert_eq!(state, ACTIVE);
         assert!(conds.iter().all(|c| c.is_true()));
         assert!(conds.iter().all(|c| c.observed_generation == Some(2)));
@@ -173,6 +204,7 @@ mod tests {
                 ),
                 st("service", Phase::Waiting(vec!["deployment".into()])),
             ],
+            &[],
             None,
         );
         assert_eq!(state, IN_PROGRESS);
@@ -192,10 +224,13 @@ mod tests {
                 st("a", Phase::Ready),
                 st("cm", Phase::Failed("422 Invalid: bad name".into())),
             ],
+            &["apps/v1 Deployment".to_owned()],
             None,
         );
         assert_eq!(state, ERROR);
         let ready = conds.iter().find(|c| c.type_ == "Ready").unwrap();
         assert_eq!(ready.message, "resource cm: 422 Invalid: bad name");
+        let watches = conds.iter().find(|c| c.type_ == "WatchesHealthy").unwrap();
+        assert!(!watches.is_true() && watches.message.contains("apps/v1 Deployment"));
     }
 }
