@@ -178,6 +178,38 @@ impl<T: ResourceGraph> Instances<T> {
     }
 }
 
+impl<T: ResourceGraph> Instances<T> {
+    /// Waits until `name` exists and `done` holds for it, and returns it;
+    /// for what readiness does not cover (a graph without `readyWhen` is
+    /// Ready once its resources are applied, before they are available).
+    pub async fn wait_until(
+        &self,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(&T) -> bool,
+    ) -> Result<T, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut last = "the instance does not exist".to_owned();
+        loop {
+            if let Some(obj) = self.get_opt(name).await? {
+                if done(&obj) {
+                    return Ok(obj);
+                }
+                last = format!("status {:?}, {:?}", obj.status(), obj.kro_status());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("instance {name} to reach the awaited condition"),
+                    timeout,
+                    last,
+                });
+            }
+            tokio::time::sleep(POLL.min(deadline - now)).await;
+        }
+    }
+}
+
 fn encode<S: serde::Serialize>(spec: &S, name: &str) -> Result<Value, Error> {
     serde_json::to_value(spec).map_err(|source| Error::Decode {
         what: format!("spec of {name}"),

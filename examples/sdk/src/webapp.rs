@@ -61,7 +61,18 @@ pub async fn demo(client: kube::Client, name: &str) -> anyhow::Result<Applicatio
     let rgd = kro_sdk::install_rgd::<Application>(&client, Duration::from_secs(60)).await?;
     tracing::info!(rgd = rgd.name(), "RGD active");
     let apps = kro_sdk::Instances::<Application>::namespaced(client, "default");
-    apps.apply(&Application::new(name, ApplicationSpec::named(name)))
+    let spec = ApplicationSpec::named(name);
+    let replicas = spec.replicas;
+    apps.apply(&Application::new(name, spec)).await?;
+    apps.wait_ready(name, Duration::from_secs(120)).await?;
+    // The graph has no readyWhen, so Ready means "applied"; wait for the
+    // Deployment to serve too.
+    let app = apps
+        .wait_until(name, Duration::from_secs(120), |app| {
+            app.status
+                .as_ref()
+                .is_some_and(|s| s.available_replicas == Some(replicas))
+        })
         .await?;
-    Ok(apps.wait_ready(name, Duration::from_secs(120)).await?)
+    Ok(app.status.unwrap_or_default())
 }
