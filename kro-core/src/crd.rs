@@ -1,8 +1,8 @@
 //! The CustomResourceDefinition (apiextensions.k8s.io/v1) generated for an
 //! RGD's kind, shaped like the one upstream kro creates: names from the kind
 //! (plural pluralised like upstream), one served storage version with the
-//! status subresource, printer columns State/Ready/Age unless the RGD gives
-//! its own, the instance status fields kro writes (`state`, `conditions`),
+//! status subresource, printer columns State/Ready/Age merged with the RGD's own
+//! (same name replaces), the instance status fields kro writes (`state`, `conditions`),
 //! and kro's ownership labels.
 
 mod plural;
@@ -463,7 +463,20 @@ fn printer_columns(rgd: &str, columns: &[PrinterColumn]) -> Result<Value, CrdErr
         }
         out.push(Value::Object(col));
     }
-    Ok(Value::Array(out))
+    // As upstream: the defaults stay, a custom column named like a default
+    // replaces it in place, and the other custom columns follow.
+    let mut merged: Vec<Value> = Vec::new();
+    if let Value::Array(defaults) = default_printer_columns() {
+        for default in defaults {
+            let replacement = out
+                .iter()
+                .position(|c| c["name"] == default["name"])
+                .map(|i| out.remove(i));
+            merged.push(replacement.unwrap_or(default));
+        }
+    }
+    merged.extend(out);
+    Ok(Value::Array(merged))
 }
 
 /// The RGD's own labels for the CRD, then kro's, which win on conflict.

@@ -104,15 +104,22 @@ fn default_printer_columns_and_replacement() {
         ".status.conditions[?(@.type==\"Ready\")].status"
     );
 
+    // Custom columns merge into the defaults: a same-named one replaces the
+    // default in place, the others follow (upstream's check-additional-printer-columns).
     let mut s = base();
     s["additionalPrinterColumns"] = json!([
         {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+        {"name": "State", "type": "string", "jsonPath": ".spec.name"},
         {"name": "Image", "type": "string", "jsonPath": ".spec.image", "priority": 1, "description": "d"}
     ]);
     let cols = crd_for(s).unwrap()["spec"]["versions"][0]["additionalPrinterColumns"].clone();
+    let defaults = default_printer_columns();
     assert_eq!(
         cols,
         json!([
+            {"name": "State", "type": "string", "jsonPath": ".spec.name"},
+            defaults[1].clone(),
+            defaults[2].clone(),
             {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
             {"name": "Image", "type": "string", "jsonPath": ".spec.image", "priority": 1, "description": "d"}
         ])
