@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
@@ -52,9 +53,37 @@ pub struct CompileOptions {
     /// checked and status fields reading it get precise types; without, they
     /// are `dyn` and checked at run time.
     pub resource_schemas: BTreeMap<(String, String), Value>,
+    /// Also use the built-in Kubernetes kinds (Kubernetes 1.32: Deployment,
+    /// Service, ConfigMap, StatefulSet, Job, Ingress, ...) for kinds not in
+    /// `resource_schemas`. Meant for offline validation: a cluster of another
+    /// version may have fields these schemas lack.
+    pub builtin_kinds: bool,
 }
 
+/// Types of the built-in kinds, resolved once.
+static BUILTIN_KINDS: LazyLock<BTreeMap<(String, String), Ty>> = LazyLock::new(|| {
+    let doc: Value =
+        serde_json::from_str(include_str!("expr/k8s-builtin-kinds.json")).unwrap_or_default();
+    crate::expr::openapi::kinds_from_openapi_v3(&doc)
+        .into_iter()
+        .map(|(k, schema)| (k, object_ty(&schema)))
+        .collect()
+});
+
 impl CompileOptions {
+    /// Options using the built-in Kubernetes kinds (see [`Self::builtin_kinds`]).
+    pub fn with_builtin_kinds() -> Self {
+        Self {
+            builtin_kinds: true,
+            ..Self::default()
+        }
+    }
+
+    /// The `(apiVersion, kind)` pairs the built-in schemas cover.
+    pub fn builtin_kind_names() -> impl Iterator<Item = &'static (String, String)> {
+        BUILTIN_KINDS.keys()
+    }
+
     /// Adds the kinds a Kubernetes OpenAPI v3 document declares (one
     /// `/openapi/v3/apis/<group>/<version>` answer); returns how many.
     pub fn add_openapi_v3(&mut self, doc: &Value) -> usize {
@@ -588,11 +617,14 @@ impl<'a> Compiler<'a> {
                     ));
                 }
             };
-            let ty = self
-                .options
-                .resource_schemas
-                .get(&(api_version.clone(), kind.clone()))
-                .map_or_else(envelope_ty, object_ty);
+            let key = (api_version.clone(), kind.clone());
+            let ty = match self.options.resource_schemas.get(&key) {
+                Some(schema) => object_ty(schema),
+                None if self.options.builtin_kinds => {
+                    BUILTIN_KINDS.get(&key).cloned().unwrap_or_else(envelope_ty)
+                }
+                None => envelope_ty(),
+            };
             let is_list = !r.for_each.is_empty()
                 || r.external_ref
                     .as_ref()

@@ -720,3 +720,39 @@ fn time_now_and_object_timestamps() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[test]
+fn builtin_kinds_check_references_offline() {
+    let opts = kro_core::CompileOptions::with_builtin_kinds();
+    let names: Vec<_> = kro_core::CompileOptions::builtin_kind_names().collect();
+    assert!(
+        names
+            .iter()
+            .any(|(v, k)| v == "apps/v1" && k == "Deployment")
+    );
+    assert!(names.iter().any(|(v, k)| v == "v1" && k == "ConfigMap"));
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/wordpress-rgd.yaml"
+    ))
+    .unwrap();
+    let g = kro_core::compile_with(&parse_rgd_yaml(&text).unwrap(), &opts).unwrap();
+    assert_eq!(
+        g.status_schema()["properties"]["availableReplicas"],
+        json!({"type": "integer"})
+    );
+    assert_eq!(
+        g.status_schema()["properties"]["databaseReady"],
+        json!({"type": "boolean"})
+    );
+    let bad = text.replace(
+        "${mysql.status.readyReplicas == 1}\n    template",
+        "${mysql.status.readyReplica == 1}\n    template",
+    );
+    let e = kro_core::compile_with(&parse_rgd_yaml(&bad).unwrap(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("undefined field 'readyReplica'"), "{e}");
+    // Without the option the same typo waits for run time.
+    assert!(compile(&parse_rgd_yaml(&bad).unwrap()).is_ok());
+}
