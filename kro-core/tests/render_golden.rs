@@ -145,3 +145,26 @@ fn wordpress_status_from_observed_objects() {
         "wordpress-site-observed.rendered.yaml",
     );
 }
+
+#[test]
+fn collections_wait_for_the_external_ref() {
+    golden(
+        "collections-rgd.yaml",
+        "collections-instance.yaml",
+        &[],
+        "collections-pending.rendered.yaml",
+    );
+}
+
+#[test]
+fn collections_with_observed_settings() {
+    let settings = parse_yaml_documents(&read("collections-settings.yaml"))
+        .unwrap()
+        .remove(0);
+    golden(
+        "collections-rgd.yaml",
+        "collections-instance.yaml",
+        &[("settings", settings)],
+        "collections.rendered.yaml",
+    );
+}
