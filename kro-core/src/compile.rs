@@ -227,6 +227,9 @@ pub struct CompiledGraph {
     pub(crate) status_fields: Vec<Field>,
     pub(crate) status_literals: Value,
     pub(crate) placement_clusters: Option<Condition>,
+    pub(crate) placement_static_clusters: Option<Vec<String>>,
+    /// `placement.clusterSelector` and the `${...}` fields inside it.
+    pub(crate) placement_selector: Option<(Value, Vec<Field>)>,
     pub(crate) uses_time: bool,
 }
 
@@ -910,6 +913,67 @@ impl<'a> Compiler<'a> {
         }
         let status_schema = json!({"type": "object", "properties": status_props});
 
+        // kro-hub placement: `clusterSelector` values may hold `${...}` over
+        // the instance.
+        let mut penv = TypeEnv::new();
+        penv.declare(SCHEMA_VAR, schema_ty.clone());
+        let placement_selector = match self
+            .rgd
+            .spec
+            .placement
+            .as_ref()
+            .and_then(|p| p.cluster_selector.as_ref())
+        {
+            Some(sel @ Value::Object(_)) => {
+                let mut fields = Vec::new();
+                self.collect_fields("", sel, &mut Vec::new(), &mut fields)?;
+                for f in &mut fields {
+                    f.display = format!("spec.placement.clusterSelector.{}", f.display);
+                    for e in f.exprs() {
+                        if let Some(root) = e.roots().find(|r| *r != SCHEMA_VAR) {
+                            return Err(self.invalid(
+                                None,
+                                f.display.clone(),
+                                Some(e.source()),
+                                format!("placement may only read schema, not \"{root}\""),
+                            ));
+                        }
+                        let ty = infer(e.ast(), &penv).map_err(|err| {
+                            self.invalid(None, f.display.clone(), Some(e.source()), err.message)
+                        })?;
+                        if matches!(f.value, FieldValue::Template(_)) && !ty.fits(&Ty::String) {
+                            return Err(self.invalid(None, f.display.clone(), Some(e.source()), format!("an expression inside a string template must return a string, got {ty}")));
+                        }
+                    }
+                }
+                Some((sel.clone(), fields))
+            }
+            Some(_) => {
+                return Err(self.invalid(
+                    None,
+                    "spec.placement.clusterSelector",
+                    None,
+                    "clusterSelector must be a label selector object",
+                ));
+            }
+            None => None,
+        };
+        let placement_static_clusters = match self
+            .rgd
+            .spec
+            .placement
+            .as_ref()
+            .and_then(|p| p.clusters.as_ref())
+        {
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+            ),
+            _ => None,
+        };
+
         // kro-hub placement: `clusters` may be a standalone list expression.
         let placement_clusters = match self
             .rgd
@@ -921,8 +985,6 @@ impl<'a> Compiler<'a> {
             Some(Value::String(src)) => {
                 let field = "spec.placement.clusters";
                 let expr = self.standalone("", field, src)?;
-                let mut penv = TypeEnv::new();
-                penv.declare(SCHEMA_VAR, schema_ty);
                 let ty = infer(expr.ast(), &penv)
                     .map_err(|e| self.invalid(None, field, Some(expr.source()), e.message))?;
                 if !ty.fits(&Ty::List(Box::new(Ty::String))) {
@@ -976,6 +1038,8 @@ impl<'a> Compiler<'a> {
             status_fields,
             status_literals,
             placement_clusters,
+            placement_static_clusters,
+            placement_selector,
             uses_time,
         })
     }

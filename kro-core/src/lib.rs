@@ -38,6 +38,7 @@ pub use compile::{CompileOptions, CompiledGraph, ResourceNode, compile, compile_
 pub use error::{Error, Location};
 pub use render::{
     EvalContext, Inclusion, Readiness, RenderOutcome, RenderReport, RenderedResource,
+    ResolvedPlacement,
 };
 pub use rgd::ResourceGraphDefinition;
 

@@ -211,6 +211,15 @@ pub struct RenderedResource {
     pub pending_on: Vec<String>,
 }
 
+/// kro-hub placement of one instance, with its expressions evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedPlacement {
+    /// Explicit cluster names (`placement.clusters`), when given.
+    pub clusters: Option<Vec<String>>,
+    /// The label selector over `Cluster` objects, when given.
+    pub cluster_selector: Option<Value>,
+}
+
 /// Everything one instance renders to, in topological order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderReport {
@@ -713,6 +722,10 @@ impl CompiledGraph {
 
     /// The `placement.clusters` expression's value, when the RGD uses one.
     pub fn placement_clusters(&self, ctx: &EvalContext) -> Result<Option<Vec<String>>, Error> {
+        self.placement_clusters_value(ctx)
+    }
+
+    fn placement_clusters_value(&self, ctx: &EvalContext) -> Result<Option<Vec<String>>, Error> {
         let Some(c) = &self.placement_clusters else {
             return Ok(None);
         };
@@ -749,6 +762,75 @@ impl CompiledGraph {
             )),
             Err(e) => Err(self.eval_error(None, &c.field, &c.expr, e)),
         }
+    }
+
+    /// kro-hub placement with its `${...}` evaluated over the instance:
+    /// `None` when the RGD has no placement (the hub's own cluster).
+    pub fn placement(&self, ctx: &EvalContext) -> Result<Option<ResolvedPlacement>, Error> {
+        if self.placement_clusters.is_none()
+            && self.placement_static_clusters.is_none()
+            && self.placement_selector.is_none()
+        {
+            return Ok(None);
+        }
+        let clusters = match self.placement_clusters_value(ctx)? {
+            Some(c) => Some(c),
+            None => self.placement_static_clusters.clone(),
+        };
+        let cluster_selector = match &self.placement_selector {
+            None => None,
+            Some((template, fields)) => {
+                let env = library::env().map_err(|e| Error::Eval {
+                    at: self.at(None, "spec.placement.clusterSelector", None),
+                    message: e,
+                })?;
+                let mut cel_ctx = Context::with_env(env);
+                cel_ctx.set_variable_resolver(ctx);
+                let bound = ctx.instance.bound();
+                let lookup = |n: &str| ctx.observed_or_input(n);
+                let mut sel = template.clone();
+                for f in fields {
+                    let whole = match &f.value {
+                        FieldValue::Standalone(e) => {
+                            let v = e
+                                .eval_with(&cel_ctx, &bound, &lookup)
+                                .map_err(|err| self.eval_error(None, &f.display, e, err))?;
+                            to_json(&v).map_err(|err| self.eval_error(None, &f.display, e, err))?
+                        }
+                        FieldValue::Template(parts) => {
+                            let mut text = String::new();
+                            for p in parts {
+                                match p {
+                                    TemplatePart::Text(t) => text.push_str(t),
+                                    TemplatePart::Expr(e) => {
+                                        let v = e.eval_with(&cel_ctx, &bound, &lookup).map_err(
+                                            |err| self.eval_error(None, &f.display, e, err),
+                                        )?;
+                                        if let Some(j) = to_json(&v).map_err(|err| {
+                                            self.eval_error(None, &f.display, e, err)
+                                        })? {
+                                            push_scalar(&mut text, j).map_err(|kind| {
+                                                self.eval_error(None, &f.display, e, format!("an expression inside a string template must return a string, got {kind}"))
+                                            })?;
+                                        }
+                                    }
+                                }
+                            }
+                            Some(Value::String(text))
+                        }
+                    };
+                    match whole {
+                        Some(v) => set_path(&mut sel, &f.path, v),
+                        None => remove_path(&mut sel, &f.path),
+                    }
+                }
+                Some(sel)
+            }
+        };
+        Ok(Some(ResolvedPlacement {
+            clusters,
+            cluster_selector,
+        }))
     }
 
     /// Renders every resource as a dry run: the defaulted instance, the

@@ -756,3 +756,27 @@ fn builtin_kinds_check_references_offline() {
     // Without the option the same typo waits for run time.
     assert!(compile(&parse_rgd_yaml(&bad).unwrap()).is_ok());
 }
+
+#[test]
+fn placement_resolves_static_lists_expressions_and_selectors() {
+    let none = compiled(&rgd(&cm("a", "x: y")));
+    assert_eq!(none.placement(&EvalContext::new(instance())).unwrap(), None);
+
+    let text = rgd(&cm("a", "x: y")).replace(
+        "  resources:",
+        "  placement:\n    clusters: [east, west]\n    clusterSelector:\n      matchLabels:\n        env: ${schema.spec.name}\n        tier: \"t-${string(schema.spec.replicas)}\"\n  resources:",
+    );
+    let g = compiled(&text);
+    let p = g.placement(&EvalContext::new(instance())).unwrap().unwrap();
+    assert_eq!(p.clusters, Some(vec!["east".to_owned(), "west".to_owned()]));
+    assert_eq!(
+        p.cluster_selector,
+        Some(json!({"matchLabels": {"env": "app", "tier": "t-2"}}))
+    );
+    let bad = rgd(&cm("a", "x: y")).replace(
+        "  resources:",
+        "  placement:\n    clusterSelector:\n      matchLabels:\n        env: ${a.metadata.name}\n  resources:",
+    );
+    let e = error(&bad);
+    assert!(e.contains("placement may only read schema"), "{e}");
+}
