@@ -78,6 +78,7 @@ pub struct EvalContext {
     excluded: BTreeSet<String>,
     cluster: Option<Var>,
     time: Option<Var>,
+    now: Option<std::time::SystemTime>,
 }
 
 impl VariableResolver for EvalContext {
@@ -126,6 +127,7 @@ impl EvalContext {
     /// Sets the instant `time.now()` returns (the reconcile's start). Without
     /// it, expressions reading `time` fail: kro-core reads no clock.
     pub fn with_now(mut self, now: std::time::SystemTime) -> Self {
+        self.now = Some(now);
         let handle = TimeHandle::at(now);
         let val = OnceLock::new();
         let _ = val.set(handle.to_val());
@@ -764,6 +766,46 @@ impl CompiledGraph {
         }
     }
 
+    /// The next instant at which an expression reading `time.now()` may
+    /// change its result (a time gate opening), so the controller can
+    /// requeue exactly then; `None` when nothing will change by the clock
+    /// alone. Needs [`EvalContext::with_now`].
+    pub fn next_time_change(&self, ctx: &EvalContext) -> Option<std::time::SystemTime> {
+        use crate::expr::flip::{seconds_until_flip, time_comparisons};
+        if !self.uses_time {
+            return None;
+        }
+        let now = ctx.now?;
+        let later_ctx = ctx
+            .clone()
+            .with_now(now + std::time::Duration::from_secs(1));
+        let env = library::env().ok()?;
+        let mut at_now = Context::with_env(env.clone());
+        at_now.set_variable_resolver(ctx);
+        let mut at_later = Context::with_env(env);
+        at_later.set_variable_resolver(&later_ctx);
+        let exprs = self
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                n.fields
+                    .iter()
+                    .flat_map(Field::exprs)
+                    .chain(n.include_when.iter().map(|c| &c.expr))
+                    .chain(n.ready_when.iter().map(|c| &c.expr))
+                    .chain(n.iterators.iter().map(|(_, c)| &c.expr))
+            })
+            .chain(self.status_fields.iter().flat_map(Field::exprs));
+        exprs
+            .flat_map(|e| time_comparisons(e.ast()))
+            .filter_map(|(l, r)| seconds_until_flip(l, r, &at_now, &at_later))
+            .fold(None, |best: Option<f64>, d| {
+                Some(best.map_or(d, |b| b.min(d)))
+            })
+            // Just past the crossing, so a strict comparison has flipped.
+            .map(|secs| now + std::time::Duration::from_secs_f64(secs + 0.001))
+    }
+
     /// kro-hub placement with its `${...}` evaluated over the instance:
     /// `None` when the RGD has no placement (the hub's own cluster).
     pub fn placement(&self, ctx: &EvalContext) -> Result<Option<ResolvedPlacement>, Error> {
@@ -844,6 +886,7 @@ impl CompiledGraph {
             excluded: ctx.excluded.clone(),
             cluster: ctx.cluster.clone(),
             time: ctx.time.clone(),
+            now: ctx.now,
         };
         let mut resources = Vec::with_capacity(self.nodes.len());
         for node in self.resources() {

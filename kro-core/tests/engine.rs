@@ -701,6 +701,26 @@ fn time_now_and_object_timestamps() {
     assert_eq!(objs[0]["data"]["old"], "true");
     assert!(g.uses_time());
     assert!(!compiled(&rgd(&cm("b", "x: y"))).uses_time());
+    // The gate opens 5 minutes after creation: at that very instant the next
+    // change is now; a minute before, it is a minute away.
+    let next = g
+        .next_time_change(&EvalContext::new(inst.clone()).with_now(now))
+        .unwrap();
+    let secs = next
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((secs - 1_704_067_500.0).abs() < 0.01, "{secs}");
+    let soon = now - std::time::Duration::from_secs(60);
+    let next = g
+        .next_time_change(&EvalContext::new(inst.clone()).with_now(soon))
+        .unwrap();
+    assert!((next.duration_since(soon).unwrap().as_secs_f64() - 60.0).abs() < 0.01);
+    assert_eq!(
+        compiled(&rgd(&cm("b", "x: y")))
+            .next_time_change(&EvalContext::new(inst.clone()).with_now(now)),
+        None
+    );
     // kro-core reads no clock: without an instant, time.now() is an error.
     let e = g
         .render_resource("a", &EvalContext::new(inst))

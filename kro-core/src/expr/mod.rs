@@ -5,6 +5,7 @@
 pub mod check;
 pub mod comprehensions;
 pub mod cost;
+pub mod flip;
 pub mod library;
 pub mod net;
 pub mod openapi;
