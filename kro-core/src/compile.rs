@@ -1250,6 +1250,14 @@ impl<'a> Compiler<'a> {
                     path.pop();
                 }
             }
+            Value::Array(items) if items.iter().any(|i| i.to_string().contains("${")) => {
+                return Err(self.invalid(
+                    None,
+                    format!("spec.schema.status.{}", display_path(path)),
+                    None,
+                    "a status list cannot hold expressions: write one ${...} that returns the list",
+                ));
+            }
             other => {
                 let display = format!("spec.schema.status.{}", display_path(path));
                 let before = out.len();

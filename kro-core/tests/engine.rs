@@ -800,3 +800,19 @@ fn placement_resolves_static_lists_expressions_and_selectors() {
     let e = error(&bad);
     assert!(e.contains("placement may only read schema"), "{e}");
 }
+
+#[test]
+fn status_lists_hold_no_expressions() {
+    let e = error(&rgd_with(
+        "    status:\n      urls:\n      - ${a.metadata.name}\n",
+        &cm("a", "x: y"),
+    ));
+    assert!(
+        e.contains("spec.schema.status.urls") && e.contains("status list"),
+        "{e}"
+    );
+    compiled(&rgd_with(
+        "    status:\n      urls: ${[a.metadata.name]}\n      fixed: [1, 2]\n",
+        &cm("a", "x: y"),
+    ));
+}
