@@ -167,6 +167,7 @@ impl<'a> Ctx<'a> {
             markers.push("required=true".to_owned());
         }
         if let Some(d) = &a.default {
+            check_default_literal(d, &type_text)?;
             let text = match (&d.lit, type_text.as_str()) {
                 (syn::Lit::Str(s), "string") => quoted(&s.value()),
                 (syn::Lit::Str(s), _) if s.value().starts_with(['[', '{']) => s.value(),
@@ -256,6 +257,28 @@ impl<'a> Ctx<'a> {
         }
         Ok(Value::Object(out))
     }
+}
+
+/// A default literal of the wrong kind for a scalar field, caught before
+/// the engine so the message names the Rust literal.
+fn check_default_literal(d: &Literal, type_text: &str) -> syn::Result<()> {
+    let fits = match (type_text, &d.lit) {
+        ("string", syn::Lit::Str(_)) => true,
+        ("integer", syn::Lit::Int(_)) => true,
+        ("float", syn::Lit::Int(_) | syn::Lit::Float(_)) => true,
+        ("boolean", syn::Lit::Bool(_)) => true,
+        ("string" | "integer" | "float" | "boolean", _) => false,
+        // Lists, maps and objects take their default as JSON text.
+        _ => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    let shown = d.raw().unwrap_or_default();
+    Err(syn::Error::new(
+        d.span(),
+        format!("kro: default {shown:?} does not fit the field's type {type_text}"),
+    ))
 }
 
 fn yaml(lit: &LitStr, what: &str, text: &str) -> syn::Result<Value> {

@@ -120,7 +120,9 @@ fn locate(err: &kro_core::Error, spans: &SpanMap, spec: &Item) -> Span {
     use kro_core::simpleschema::Reason;
     let found = match err {
         Error::Schema { source, .. } => {
-            let default = matches!(source.reason, Reason::BadDefault { .. })
+            let about_default = matches!(source.reason, Reason::BadDefault { .. })
+                || source.to_string().contains("default");
+            let default = about_default
                 .then(|| spans.find(&format!("{}#default", source.path)))
                 .flatten();
             default.or_else(|| spans.find(&source.path))

@@ -1,0 +1,16 @@
+use kro_sdk::ResourceGraph;
+use serde::{Deserialize, Serialize};
+
+#[derive(ResourceGraph, Serialize, Deserialize, Clone, Debug)]
+#[kro(resource(id = "config", inline = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: "${schema.spec.name}"}
+"#))]
+pub struct ConfigSpec {
+    pub name: String,
+    #[kro(default = "ten")]
+    pub replicas: i64,
+}
+
+fn main() {}
