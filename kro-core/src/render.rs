@@ -803,7 +803,7 @@ impl CompiledGraph {
                 Some(best.map_or(d, |b| b.min(d)))
             })
             // Just past the crossing, so a strict comparison has flipped.
-            .map(|secs| now + std::time::Duration::from_secs_f64(secs + 0.001))
+            .and_then(|secs| now.checked_add(std::time::Duration::from_secs_f64(secs + 0.001)))
     }
 
     /// kro-hub placement with its `${...}` evaluated over the instance:

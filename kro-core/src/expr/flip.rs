@@ -128,7 +128,8 @@ pub fn seconds_until_flip(
         return None;
     }
     let delta = -a / slope;
-    (delta >= 0.0).then_some(delta)
+    // Far-future flips (beyond ~30 years) are not worth a requeue.
+    (delta.is_finite() && (0.0..1e9).contains(&delta)).then_some(delta)
 }
 
 #[cfg(test)]
