@@ -111,7 +111,7 @@ impl Quantity {
         } else {
             // Finer than a nano-unit: rounded up, as Kubernetes does.
             let div = 10i128.checked_pow((-scale) as u32).ok_or_else(too_large)?;
-            value = (value + div - 1) / div;
+            value = value.checked_add(div - 1).ok_or_else(too_large)? / div;
         }
         Ok(Self {
             nanos: if negative { -value } else { value },
@@ -273,6 +273,8 @@ mod tests {
         assert_eq!(n("-0.5"), -NANO / 2);
         assert_eq!(n(".5M"), 500_000 * NANO);
         assert_eq!(n("1Gi"), n("1024Mi"));
+        // Rounding up must not overflow next to the largest value.
+        assert!(Quantity::parse(&format!("{}e-30", i128::MAX)).is_err());
         for bad in ["", "Gi", "1.2.3", "1Zi", "abc", "1e", "+"] {
             assert!(Quantity::parse(bad).is_err(), "{bad}");
         }
