@@ -1127,7 +1127,10 @@ impl<'a> Compiler<'a> {
     fn check_status(&self, f: &Field, e: &CompiledExpr, env: &TypeEnv) -> Result<Ty, Error> {
         for root in e.roots() {
             if !env.has(root) {
-                return Err(self.invalid(None, f.display.clone(), Some(e.source()), format!("unknown reference \"{root}\": status fields may use schema and resource ids")));
+                return Err(self.invalid(None, f.display.clone(), Some(e.source()), format!(
+                        "unknown reference \"{root}\": status fields may use schema and resource ids{}",
+                        env.suggest(root).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default()
+                    )));
             }
         }
         infer(e.ast(), env)
@@ -1172,7 +1175,10 @@ impl<'a> Compiler<'a> {
                 });
             }
             if !env.has(root) {
-                return Err(self.invalid(Some(id), field, Some(expr.source()), format!("unknown reference \"{root}\": not schema, cluster, an iterator or a resource id")));
+                return Err(self.invalid(Some(id), field, Some(expr.source()), format!(
+                        "unknown reference \"{root}\": not schema, cluster, an iterator or a resource id{}",
+                        env.suggest(root).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default()
+                    )));
             }
         }
         infer(expr.ast(), env)

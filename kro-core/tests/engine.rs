@@ -107,6 +107,12 @@ fn unknown_references_and_fields_are_rejected_with_location() {
         "{e}"
     );
     assert!(e.contains("unknown reference \"nope\""), "{e}");
+    let e = error(&rgd(&[
+        cm("deployment", "x: y"),
+        cm("b", "x: ${deploymnet.metadata.name}"),
+    ]
+    .concat()));
+    assert!(e.contains("did you mean \"deployment\"?"), "{e}");
     let e = error(&rgd(&cm("a", "x: ${schema.spec.nmae}")));
     assert!(e.contains("undefined field 'nmae'"), "{e}");
     let e = error(&rgd(&cm("a", "x: ${schema.spec.replicas + 'x'}")));

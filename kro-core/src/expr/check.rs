@@ -264,6 +264,32 @@ impl TypeEnv {
     pub fn has(&self, name: &str) -> bool {
         self.vars.contains_key(name)
     }
+
+    /// The declared name closest to a misspelt `name`, if one is close.
+    pub fn suggest(&self, name: &str) -> Option<&str> {
+        self.vars
+            .keys()
+            .map(|k| (edit_distance(k, name), k))
+            .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
+            .min()
+            .map(|(_, k)| k.as_str())
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// Infers the type of `expr` in `env`, or the first type error.
