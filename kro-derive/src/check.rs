@@ -67,6 +67,15 @@ pub(crate) fn check(input: TokenStream) -> TokenStream {
     let items: BTreeMap<String, &Item> = parsed.iter().map(|i| (i.ident.to_string(), i)).collect();
 
     if let Some(mut path) = assemble::first_missing(&spec, &items) {
+        // Resolving the callback macro fails with a bare "cannot find macro"
+        // when the type does not derive; this bound says why.
+        let ty = path.clone();
+        let assertion = quote_spanned! {ty.segments.last().map_or_else(Span::call_site, |s| s.ident.span())=>
+            const _: fn() = || {
+                fn graph_type<T: ::kro_sdk::GraphType + ?::core::marker::Sized>() {}
+                graph_type::<#ty>();
+            };
+        };
         if let Some(last) = path.segments.last_mut() {
             last.ident = item_macro(&last.ident);
         }
@@ -74,7 +83,7 @@ pub(crate) fn check(input: TokenStream) -> TokenStream {
             .segments
             .last()
             .map_or_else(Span::call_site, |s| s.ident.span());
-        return quote_spanned! {span=> #path! { #original } };
+        return quote_spanned! {span=> #assertion #path! { #original } };
     }
 
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")

@@ -71,6 +71,8 @@
 //! the module path (`db::Database`), because the derive fetches their
 //! definitions through a macro named after them in that module.
 
+#![warn(missing_docs)]
+
 mod assemble;
 mod attrs;
 mod check;
@@ -118,7 +120,14 @@ fn item_callback(input: DeriveInput) -> TokenStream {
         return e.to_compile_error().into();
     }
     let mac = check::item_macro(&input.ident);
+    let ident = &input.ident;
+    let marker = input
+        .generics
+        .params
+        .is_empty()
+        .then(|| quote! { impl ::kro_sdk::GraphType for #ident {} });
     quote! {
+        #marker
         #[doc(hidden)]
         macro_rules! #mac {
             ($($payload:tt)*) => { ::kro_sdk::__check! { $($payload)* item { #input } } };

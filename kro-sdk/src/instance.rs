@@ -275,3 +275,91 @@ fn not_ready<T: ResourceGraph>(name: &str, last: Option<&T>, timeout: Duration) 
         timeout,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::{NoStatus, ResourceGraph};
+
+    /// A placed graph: its instances report per member cluster.
+    #[derive(ResourceGraph, Serialize, Deserialize, Clone, Debug)]
+    #[kro(
+        placement = "{clusters: [east, west]}",
+        resource(
+            id = "config",
+            inline = "{apiVersion: v1, kind: ConfigMap, metadata: {name: \"${schema.spec.name}\"}}"
+        )
+    )]
+    struct SpreadSpec {
+        name: String,
+    }
+
+    fn spread(status: serde_json::Value) -> Spread {
+        serde_json::from_value(json!({
+            "apiVersion": "kro.run/v1alpha1",
+            "kind": "Spread",
+            "metadata": {"name": "s", "generation": 2},
+            "spec": {"name": "s"},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn placement_is_part_of_the_rgd() {
+        let rgd = serde_json::to_value(Spread::rgd()).unwrap();
+        assert_eq!(
+            rgd["spec"]["placement"],
+            json!({"clusters": ["east", "west"]})
+        );
+    }
+
+    #[test]
+    fn not_ready_names_each_member_that_is_not_ready() {
+        let s = spread(json!({
+            "state": "IN_PROGRESS",
+            "conditions": [{"type": "Ready", "status": "False", "observedGeneration": 2,
+                            "message": "1 of 2 clusters ready"}],
+            "clusters": [
+                {"name": "east", "state": "ACTIVE"},
+                {"name": "west", "state": "IN_PROGRESS",
+                 "message": "waiting for config (readyWhen x is not true yet)"},
+            ],
+        }));
+        assert!(ready_status(&s).is_none());
+        let err = not_ready("s", Some(&s), Duration::from_secs(1));
+        let Error::NotReady {
+            clusters, reason, ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(reason, "1 of 2 clusters ready");
+        assert_eq!(
+            clusters,
+            &[ClusterNotReady {
+                cluster: "west".into(),
+                state: Some("IN_PROGRESS".into()),
+                message: "waiting for config (readyWhen x is not true yet)".into(),
+            }]
+        );
+        assert!(
+            err.to_string()
+                .contains("cluster west (IN_PROGRESS): waiting for config")
+        );
+    }
+
+    #[test]
+    fn ready_of_an_older_generation_is_not_ready() {
+        let stale = spread(json!({"state": "ACTIVE", "conditions": [
+            {"type": "Ready", "status": "True", "observedGeneration": 1}]}));
+        assert!(ready_status(&stale).is_none());
+        let current = spread(json!({"state": "ACTIVE", "conditions": [
+            {"type": "Ready", "status": "True", "observedGeneration": 2}]}));
+        assert_eq!(ready_status(&current), Some(NoStatus));
+    }
+}

@@ -54,6 +54,11 @@
 //! # let _ = status; Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
+// Lets this crate's own tests use the derives, whose output names `::kro_sdk`.
+extern crate self as kro_sdk;
+
 mod error;
 mod install;
 mod instance;
@@ -74,6 +79,14 @@ pub use kro_derive::__check;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// Implemented by `#[derive(SimpleSchema)]` and `#[derive(ResourceStatus)]`:
+/// the types a resource graph may use besides the built-in ones.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is used in a resource graph but does not derive kro_sdk::SimpleSchema or kro_sdk::ResourceStatus",
+    label = "add #[derive(SimpleSchema)] (spec types) or #[derive(ResourceStatus)] (status types) to `{Self}`, in the module this path names"
+)]
+pub trait GraphType {}
 
 /// What `#[derive(ResourceGraph)]` implements on the kind type: its RGD and
 /// typed access to spec and status.
