@@ -554,3 +554,66 @@ pub(crate) fn parse_item(input: &DeriveInput, graph: bool) -> syn::Result<Item> 
         has_generics: !input.generics.params.is_empty(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(src: &str) -> Item {
+        parse_item(&syn::parse_str(src).unwrap(), false).unwrap()
+    }
+
+    #[test]
+    fn serde_rename_rules_apply_to_fields_and_variants() {
+        let Shape::Struct(fields) = item(
+            "#[serde(rename_all = \"camelCase\")] struct S { svc_type: String, \
+             #[serde(rename = \"x-y\")] other: u8, #[serde(skip)] gone: u8, r#type: String }",
+        )
+        .shape
+        else {
+            panic!("struct")
+        };
+        let names: Vec<_> = fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["svcType", "x-y", "type"]);
+
+        let Shape::Enum(variants) =
+            item("#[serde(rename_all = \"kebab-case\")] enum E { FastPath, Slow }").shape
+        else {
+            panic!("enum")
+        };
+        assert_eq!(variants, ["fast-path", "slow"]);
+    }
+
+    #[test]
+    fn doc_comments_join_into_one_description() {
+        let Shape::Struct(fields) =
+            item("struct S { /// First line.\n///\n/// Second.\n a: String }").shape
+        else {
+            panic!("struct")
+        };
+        assert_eq!(fields[0].doc.as_deref(), Some("First line. Second."));
+    }
+
+    #[test]
+    fn data_enums_and_unknown_markers_are_rejected() {
+        let parse = |src: &str| parse_item(&syn::parse_str(src).unwrap(), false).err();
+        assert!(
+            parse("enum E { A(u8) }")
+                .unwrap()
+                .to_string()
+                .contains("unit variants")
+        );
+        assert!(
+            parse("struct S { #[kro(defualt = 1)] a: u8 }")
+                .unwrap()
+                .to_string()
+                .contains("unknown kro field attribute")
+        );
+        assert!(
+            parse("#[kro(kind = \"X\")] struct S { a: u8 }")
+                .unwrap()
+                .to_string()
+                .contains("belong on the #[derive(ResourceGraph)] spec struct")
+        );
+    }
+}

@@ -136,3 +136,67 @@ pub(crate) fn custom_name(path: &Path) -> String {
         .map(|s| s.ident.to_string())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(src: &str) -> Result<(String, bool), String> {
+        fn show(t: &Ty) -> String {
+            match t {
+                Ty::Scalar(s) => (*s).to_owned(),
+                Ty::List(i) => format!("[]{}", show(i)),
+                Ty::Map(i) => format!("map[string]{}", show(i)),
+                Ty::Custom(p) => custom_name(p),
+            }
+        }
+        classify(&syn::parse_str(src).unwrap())
+            .map(|f| (show(&f.ty), f.optional))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rust_types_classify() {
+        assert_eq!(text("String").unwrap(), ("string".into(), false));
+        assert_eq!(text("Option<u32>").unwrap(), ("integer".into(), true));
+        assert_eq!(text("Vec<f64>").unwrap(), ("[]float".into(), false));
+        assert_eq!(
+            text("std::collections::HashMap<String, Vec<bool>>").unwrap(),
+            ("map[string][]boolean".into(), false)
+        );
+        assert_eq!(
+            text("Box<db::Database>").unwrap(),
+            ("Database".into(), false)
+        );
+        assert_eq!(text("serde_json::Value").unwrap(), ("object".into(), false));
+    }
+
+    #[test]
+    fn unsupported_types_say_why() {
+        assert!(
+            text("BTreeMap<u32, String>")
+                .unwrap_err()
+                .contains("map keys must be String")
+        );
+        assert!(
+            text("Option<Option<u8>>")
+                .unwrap_err()
+                .contains("nested Option")
+        );
+        assert!(
+            text("&'static str")
+                .unwrap_err()
+                .contains("unsupported field type")
+        );
+        assert!(
+            text("u128")
+                .unwrap_err()
+                .contains("unsupported field type `u128`")
+        );
+        assert!(
+            text("Vec<Option<u8>>")
+                .unwrap_err()
+                .contains("list items cannot be optional")
+        );
+    }
+}
