@@ -60,6 +60,12 @@
 //! has a `default`, or `#[serde(default)]`). On status fields:
 //! `expr = "${...}"`.
 //!
+//! Templates are YAML, from files (the usual form) or inline, rather than a
+//! typed Rust builder: a template is a Kubernetes object holding `${...}`
+//! strings where the typed Kubernetes structs expect numbers or objects, and
+//! keeping them as YAML lets the same files serve the hand-written RGD.
+//! Every template is still checked by the engine at compile time.
+//!
 //! Types: `String`, `bool`, integers, `f32`/`f64`, `Vec<T>`,
 //! `BTreeMap`/`HashMap<String, T>`, `Option<T>`, `Box<T>`,
 //! `serde_json::Value` (an `object`), structs deriving [`SimpleSchema`]
