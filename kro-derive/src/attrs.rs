@@ -116,8 +116,9 @@ pub(crate) struct Validation {
 }
 
 /// The container attributes of the spec struct.
-#[derive(Default)]
 pub(crate) struct GraphAttrs {
+    /// Check references into built-in kinds against their schemas.
+    pub builtin_kinds: bool,
     pub rgd: Option<LitStr>,
     pub kind: Option<LitStr>,
     pub group: Option<LitStr>,
@@ -415,6 +416,27 @@ fn printer_column(meta: &ParseNestedMeta) -> syn::Result<PrinterColumn> {
     })
 }
 
+impl Default for GraphAttrs {
+    fn default() -> Self {
+        Self {
+            builtin_kinds: true,
+            rgd: None,
+            kind: None,
+            group: None,
+            version: None,
+            scope: None,
+            plural: None,
+            status: None,
+            short_names: Vec::new(),
+            categories: Vec::new(),
+            resources: Vec::new(),
+            printer_columns: Vec::new(),
+            validations: Vec::new(),
+            placement: None,
+        }
+    }
+}
+
 fn graph_attrs(attrs: &[Attribute]) -> syn::Result<GraphAttrs> {
     let mut g = GraphAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("kro")) {
@@ -426,6 +448,9 @@ fn graph_attrs(attrs: &[Attribute]) -> syn::Result<GraphAttrs> {
                 .unwrap_or_default();
             match key.as_str() {
                 "rgd" => g.rgd = Some(meta.value()?.parse()?),
+                "builtin_kinds" => {
+                    g.builtin_kinds = meta.value()?.parse::<syn::LitBool>()?.value;
+                }
                 "kind" => g.kind = Some(meta.value()?.parse()?),
                 "group" => g.group = Some(meta.value()?.parse()?),
                 "version" => g.version = Some(meta.value()?.parse()?),
@@ -457,7 +482,7 @@ fn graph_attrs(attrs: &[Attribute]) -> syn::Result<GraphAttrs> {
                 }
                 _ => {
                     return Err(meta.error(
-                        "unknown kro container attribute (expected rgd, kind, group, version, \
+                        "unknown kro container attribute (expected rgd, builtin_kinds, kind, group, version, \
                          scope, plural, status, short_name, category, placement, resource, \
                          printer_column or validation)",
                     ));

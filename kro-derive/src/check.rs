@@ -110,7 +110,14 @@ fn verify(a: &Assembled, spec: &Item) -> syn::Result<Verified> {
     let at_spec = |msg: String| syn::Error::new(spec.ident.span(), msg);
     let rgd: kro_core::ResourceGraphDefinition = serde_json::from_value(a.rgd.clone())
         .map_err(|e| at_spec(format!("kro: the assembled RGD does not parse: {e}")))?;
-    let graph = kro_core::compile(&rgd)
+    // References into built-in Kubernetes kinds are checked against their
+    // schemas too, unless the graph opts out (a cluster of another version).
+    let options = if spec.graph.builtin_kinds {
+        kro_core::CompileOptions::with_builtin_kinds()
+    } else {
+        kro_core::CompileOptions::default()
+    };
+    let graph = kro_core::compile_with(&rgd, &options)
         .map_err(|e| syn::Error::new(locate(&e, &a.spans, spec), format!("kro: {e}")))?;
     let plural = graph
         .crd()

@@ -49,6 +49,9 @@
 //!   `template`: `inline = "<yaml>"` or `external_ref = "<yaml>"`. Optional:
 //!   `ready_when = "${...}"`, `include_when = "${...}"` (repeatable),
 //!   `for_each(name = "${...}")`, `target = "Hub"`;
+//! - `builtin_kinds = false`: do not check references into built-in
+//!   Kubernetes kinds (Deployment, Service, ...) against their schemas
+//!   (Kubernetes 1.32), for clusters of another version;
 //! - `printer_column(name, type, json_path, description, priority)`,
 //!   `validation(expression, message)`, `placement = "<yaml>"`.
 //!
