@@ -45,6 +45,11 @@ fn webapp_rgd_matches_the_hand_written_one() {
 }
 
 #[test]
+fn webapp_yaml_is_the_hand_written_file_verbatim() {
+    assert_eq!(Application::rgd_yaml(), include_str!("data/webapp-rgd.yaml"));
+}
+
+#[test]
 fn webapp_yaml_is_the_json() {
     let from_yaml = kro_core::parse_rgd_yaml(Application::rgd_yaml()).unwrap();
     assert_eq!(from_yaml, Application::rgd());
