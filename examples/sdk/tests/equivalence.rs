@@ -46,7 +46,10 @@ fn webapp_rgd_matches_the_hand_written_one() {
 
 #[test]
 fn webapp_yaml_is_the_hand_written_file_verbatim() {
-    assert_eq!(Application::rgd_yaml(), include_str!("data/webapp-rgd.yaml"));
+    assert_eq!(
+        Application::rgd_yaml(),
+        include_str!("data/webapp-rgd.yaml")
+    );
 }
 
 #[test]
