@@ -150,9 +150,48 @@ impl<'a> Ctx<'a> {
                     "expr is for status fields (a #[derive(ResourceStatus)] struct)",
                 ));
             }
+            if f.attrs.inline {
+                out.insert(f.name.clone(), self.inline_object(f, &path)?);
+                continue;
+            }
             out.insert(f.name.clone(), Value::String(self.field_text(f)?));
         }
         Ok(Value::Object(out))
+    }
+
+    /// A struct field as a nested SimpleSchema object. Nested objects carry
+    /// no markers, so only the bare attribute is allowed.
+    fn inline_object(&mut self, f: &FieldDef, path: &str) -> syn::Result<Value> {
+        let a = &f.attrs;
+        let has_markers = a.default.is_some()
+            || a.enum_values.is_some()
+            || a.minimum.is_some()
+            || a.maximum.is_some()
+            || a.min_length.is_some()
+            || a.max_length.is_some()
+            || a.min_items.is_some()
+            || a.max_items.is_some()
+            || a.pattern.is_some()
+            || a.validation.is_some()
+            || a.description.is_some()
+            || a.required.is_some()
+            || a.immutable
+            || a.unique_items;
+        let span = a.span.unwrap_or_else(|| f.ident.span());
+        if has_markers {
+            return Err(syn::Error::new(
+                span,
+                "inline objects take no markers (SimpleSchema nested objects have none)",
+            ));
+        }
+        let nested = match classify(&f.ty)?.ty {
+            Ty::Custom(p) => self.resolve(&p)?,
+            _ => return Err(syn::Error::new(span, "inline needs a struct type")),
+        };
+        match &nested.shape {
+            Shape::Struct(fields) => self.struct_schema(fields, path),
+            Shape::Enum(_) => Err(syn::Error::new(span, "inline needs a struct type")),
+        }
     }
 
     fn field_text(&mut self, f: &FieldDef) -> syn::Result<String> {

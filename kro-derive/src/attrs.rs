@@ -63,6 +63,9 @@ pub(crate) struct FieldAttrs {
     pub required: Option<bool>,
     pub immutable: bool,
     pub unique_items: bool,
+    /// A struct-typed field written as a nested object rather than a
+    /// custom type in `spec.schema.types`.
+    pub inline: bool,
     /// Status fields: the CEL expression (`${...}` text).
     pub expr: Option<LitStr>,
     /// Span of the first `#[kro]` attribute, for errors about the markers.
@@ -321,12 +324,13 @@ fn field_attrs(attrs: &[Attribute]) -> syn::Result<FieldAttrs> {
                 "optional" => out.required = Some(false),
                 "immutable" => out.immutable = true,
                 "unique_items" => out.unique_items = true,
+                "inline" => out.inline = true,
                 "expr" => out.expr = Some(meta.value()?.parse()?),
                 _ => {
                     return Err(meta.error(
                         "unknown kro field attribute (expected default, one_of, minimum, maximum, \
                          min_length, max_length, min_items, max_items, pattern, validation, \
-                         description, required, optional, immutable, unique_items or expr)",
+                         description, required, optional, immutable, unique_items, inline or expr)",
                     ));
                 }
             }

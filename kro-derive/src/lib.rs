@@ -58,7 +58,8 @@
 //! On spec and custom-type fields: `default = <literal>`, `minimum`,
 //! `maximum`, `min_length`, `max_length`, `min_items`, `max_items`,
 //! `pattern`, `one_of = "a,b"`, `validation = "<CEL>"`, `immutable`,
-//! `unique_items`, `description` (default: the doc comment), `required` /
+//! `unique_items`, `inline` (a struct field as a nested object instead of a
+//! custom type), `description` (default: the doc comment), `required` /
 //! `optional` (default: required unless the type is `Option<T>`, the field
 //! has a `default`, or `#[serde(default)]`). On status fields:
 //! `expr = "${...}"`.

@@ -141,8 +141,9 @@ pub struct WordPressSpec {
     /// Extra environment of the WordPress container.
     #[serde(default)]
     pub extra_env: BTreeMap<String, String>,
-    /// The Ingress (kro defaults absent objects to `{}`, so the CRD does not
-    /// require it).
+    /// The Ingress, a nested object as in the hand-written RGD (kro
+    /// defaults absent objects to `{}`, so the CRD does not require it).
+    #[kro(inline)]
     #[serde(default)]
     pub ingress: Ingress,
 }

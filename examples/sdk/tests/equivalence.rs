@@ -62,3 +62,19 @@ fn webapp_yaml_is_the_json() {
 fn wordpress_rgd_is_equivalent_to_the_hand_written_one() {
     assert_equivalent(WordPress::rgd(), include_str!("data/wordpress-rgd.yaml"));
 }
+
+#[test]
+fn inline_struct_fields_are_nested_objects() {
+    let rgd = serde_json::to_value(WordPress::rgd()).unwrap();
+    let schema = &rgd["spec"]["schema"];
+    assert_eq!(
+        schema["spec"]["ingress"],
+        serde_json::json!({
+            "enabled": "boolean | default=true description=\"Whether to create the Ingress.\"",
+            "host": "string | default=\"wordpress.local\" description=\"Host name.\"",
+            "className": "string | default=\"nginx\" description=\"Ingress class.\"",
+        })
+    );
+    assert!(schema["types"].get("Ingress").is_none());
+    assert!(schema["types"].get("Database").is_some());
+}
