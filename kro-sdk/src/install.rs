@@ -9,10 +9,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::error::Error;
-use crate::instance::FIELD_MANAGER;
+use crate::instance::{Backoff, FIELD_MANAGER};
 use crate::{ResourceGraph, ResourceGraphDefinition};
-
-const POLL: Duration = Duration::from_millis(200);
 
 fn rgd_api(client: &Client) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk(
@@ -42,17 +40,19 @@ pub async fn install_rgd<T: ResourceGraph>(
     let api = rgd_api(client);
     let deadline = Instant::now() + timeout;
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let mut backoff = Backoff::new();
     loop {
         match api.patch(&name, &params, &Patch::Apply(&body)).await {
             Ok(_) => break,
             Err(kube::Error::Api(s)) if s.code == 404 && Instant::now() < deadline => {
                 tracing::debug!(rgd = %name, "RGD kind not served yet; retrying");
-                tokio::time::sleep(POLL).await;
+                backoff.sleep(deadline).await;
             }
             Err(e) => return Err(Error::kube(format!("apply RGD {name}"))(e)),
         }
     }
     let mut last = "not observed".to_owned();
+    let mut backoff = Backoff::new();
     loop {
         let obj = api
             .get(&name)
@@ -110,6 +110,6 @@ pub async fn install_rgd<T: ResourceGraph>(
                 }
             });
         }
-        tokio::time::sleep(POLL).await;
+        backoff.sleep(deadline).await;
     }
 }

@@ -16,8 +16,26 @@ use crate::error::{ClusterNotReady, Error};
 /// Field manager of the SDK's server-side applies.
 pub const FIELD_MANAGER: &str = "kro-sdk";
 
-/// How often `wait_ready` looks at the instance.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the waits look at the instance: soon at first, then backing
+/// off so a long wait costs about one GET a second.
+#[derive(Debug)]
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(1);
+
+    pub(crate) fn new() -> Self {
+        Self(Self::FIRST)
+    }
+
+    /// Sleeps for the next interval, never past `deadline`.
+    pub(crate) async fn sleep(&mut self, deadline: Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(self.0.min(left)).await;
+        self.0 = (self.0 * 2).min(Self::MAX);
+    }
+}
 
 /// A change to an instance, from [`Instances::watch`].
 #[derive(Debug, Clone)]
@@ -161,6 +179,7 @@ impl<T: ResourceGraph> Instances<T> {
     /// placed); [`Error::Timeout`] means the hub never reported on it.
     pub async fn wait_ready(&self, name: &str, timeout: Duration) -> Result<T::Status, Error> {
         let deadline = Instant::now() + timeout;
+        let mut backoff = Backoff::new();
         let mut last: Option<T> = None;
         loop {
             if let Some(obj) = self.get_opt(name).await? {
@@ -169,11 +188,10 @@ impl<T: ResourceGraph> Instances<T> {
                 }
                 last = Some(obj);
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return Err(not_ready(name, last.as_ref(), timeout));
             }
-            tokio::time::sleep(POLL.min(deadline - now)).await;
+            backoff.sleep(deadline).await;
         }
     }
 }
@@ -189,6 +207,7 @@ impl<T: ResourceGraph> Instances<T> {
         done: impl Fn(&T) -> bool,
     ) -> Result<T, Error> {
         let deadline = Instant::now() + timeout;
+        let mut backoff = Backoff::new();
         let mut last = "the instance does not exist".to_owned();
         loop {
             if let Some(obj) = self.get_opt(name).await? {
@@ -197,15 +216,14 @@ impl<T: ResourceGraph> Instances<T> {
                 }
                 last = format!("status {:?}, {:?}", obj.status(), obj.kro_status());
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return Err(Error::Timeout {
                     what: format!("instance {name} to reach the awaited condition"),
                     timeout,
                     last,
                 });
             }
-            tokio::time::sleep(POLL.min(deadline - now)).await;
+            backoff.sleep(deadline).await;
         }
     }
 }
