@@ -163,20 +163,7 @@ impl<'a> Ctx<'a> {
     /// no markers, so only the bare attribute is allowed.
     fn inline_object(&mut self, f: &FieldDef, path: &str) -> syn::Result<Value> {
         let a = &f.attrs;
-        let has_markers = a.default.is_some()
-            || a.enum_values.is_some()
-            || a.minimum.is_some()
-            || a.maximum.is_some()
-            || a.min_length.is_some()
-            || a.max_length.is_some()
-            || a.min_items.is_some()
-            || a.max_items.is_some()
-            || a.pattern.is_some()
-            || a.validation.is_some()
-            || a.description.is_some()
-            || a.required.is_some()
-            || a.immutable
-            || a.unique_items;
+        let has_markers = a.has_markers();
         let span = a.span.unwrap_or_else(|| f.ident.span());
         if has_markers {
             return Err(syn::Error::new(
@@ -273,6 +260,12 @@ impl<'a> Ctx<'a> {
         let mut out = Map::new();
         for f in fields {
             let path = format!("{at}.{}", f.name);
+            if f.attrs.has_markers() || f.attrs.inline {
+                return Err(syn::Error::new(
+                    f.attrs.span.unwrap_or_else(|| f.ident.span()),
+                    "status fields take only expr = \"${...}\"; SimpleSchema markers are for spec fields",
+                ));
+            }
             let value = match &f.attrs.expr {
                 Some(e) => {
                     self.spans.add(path.clone(), e.span());

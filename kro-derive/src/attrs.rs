@@ -72,6 +72,26 @@ pub(crate) struct FieldAttrs {
     pub span: Option<Span>,
 }
 
+impl FieldAttrs {
+    /// Whether any SimpleSchema marker is set.
+    pub fn has_markers(&self) -> bool {
+        self.default.is_some()
+            || self.enum_values.is_some()
+            || self.minimum.is_some()
+            || self.maximum.is_some()
+            || self.min_length.is_some()
+            || self.max_length.is_some()
+            || self.min_items.is_some()
+            || self.max_items.is_some()
+            || self.pattern.is_some()
+            || self.validation.is_some()
+            || self.description.is_some()
+            || self.required.is_some()
+            || self.immutable
+            || self.unique_items
+    }
+}
+
 /// One field of a struct.
 pub(crate) struct FieldDef {
     pub ident: Ident,
