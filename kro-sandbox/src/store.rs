@@ -90,7 +90,8 @@ pub const DEFAULT_HISTORY: usize = 10_000;
 impl Data {
     /// Empty storage keeping `history` events.
     pub fn new(history: usize) -> Self {
-        let (events, _) = broadcast::channel(4096);
+        // Large enough that watchers keep up with write bursts instead of being told to relist.
+        let (events, _) = broadcast::channel(65_536);
         Self {
             rv: 1,
             objects: HashMap::new(),

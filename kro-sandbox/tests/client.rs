@@ -620,3 +620,53 @@ async fn filtered_watches_see_objects_leave_and_enter_their_selector() {
         .await;
     assert_eq!(kinds, ["DELETED", "ADDED"]);
 }
+
+#[tokio::test]
+async fn kube_runtime_controller_reconciles() {
+    use kube::runtime::controller::{Action, Controller};
+    use std::sync::Arc;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error(transparent)]
+    struct Failed(#[from] kube::Error);
+
+    let sb = SandboxBuilder::new("ctrl")
+        .simulator(false)
+        .start()
+        .await
+        .unwrap();
+    let client = sb.client().await.unwrap();
+    namespace(&client, "app").await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "app");
+    let reconcile = |cm: Arc<ConfigMap>, api: Arc<Api<ConfigMap>>| async move {
+        let name = cm.metadata.name.clone().unwrap_or_default();
+        if cm.data.as_ref().and_then(|d| d.get("seen")).is_none() {
+            let p = Patch::Merge(json!({"data": {"seen": "yes"}}));
+            api.patch(&name, &PatchParams::default(), &p).await?;
+        }
+        Ok::<_, Failed>(Action::await_change())
+    };
+    let controller = Controller::new(api.clone(), watcher::Config::default())
+        .run(
+            reconcile,
+            |_, _, _| Action::await_change(),
+            Arc::new(api.clone()),
+        )
+        .for_each(|_| async {});
+    let handle = tokio::spawn(controller);
+    api.create(&PostParams::default(), &cm("one", json!({})))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &cm("two", json!({})))
+        .await
+        .unwrap();
+    eventually("the controller to reconcile both", || async {
+        let objs = api.list(&ListParams::default()).await.unwrap().items;
+        objs.len() == 2
+            && objs
+                .iter()
+                .all(|c| c.data.as_ref().is_some_and(|d| d.contains_key("seen")))
+    })
+    .await;
+    handle.abort();
+}

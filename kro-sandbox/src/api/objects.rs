@@ -252,14 +252,17 @@ fn list(ctx: &Ctx<'_>) -> ApiResult<Answer> {
         .filter(|l| *l > 0);
     let after = match ctx.call.q("continue").filter(|c| !c.is_empty()) {
         Some(tok) => Some(decode_continue(tok).ok_or_else(|| {
-            ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+            ApiError::bad_request(
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            )
         })?),
         None => None,
     };
     let data = ctx.sh.data();
     let ns = (!ctx.ns.is_empty()).then_some(ctx.ns.as_str());
     let custom = ctx.def.custom.is_some();
-    let mut items: Vec<Value> = Vec::new();
+    // Texts are collected as stored; objects are parsed only when a selector needs them.
+    let mut items: Vec<Arc<str>> = Vec::new();
     let mut remaining = 0usize;
     let mut next: Option<(String, String)> = None;
     for ((ons, oname), stored) in data.list(&ctx.res_key(), ns) {
@@ -268,8 +271,7 @@ fn list(ctx: &Ctx<'_>) -> ApiResult<Answer> {
         {
             continue;
         }
-        let obj = parse_stored(&stored.json)?;
-        if !filter.matches(&obj) {
+        if !filter.is_empty() && !filter.matches(&parse_stored(&stored.json)?) {
             continue;
         }
         if limit.is_some_and(|l| items.len() >= l) {
@@ -277,16 +279,16 @@ fn list(ctx: &Ctx<'_>) -> ApiResult<Answer> {
             continue;
         }
         next = Some((ons.clone(), oname.clone()));
-        items.push(obj);
+        items.push(stored.json.clone());
     }
     let rv = after.as_ref().map_or(data.current_rv(), |(rv, _, _)| *rv);
     drop(data);
     if wants_table(&ctx.call) {
-        let items: Vec<Value> = items.into_iter().map(|o| present(&ctx.def, o)).collect();
-        return Ok(Answer::json(
-            200,
-            &table::render(&ctx.def, &items, None, rv),
-        ));
+        let objs: Vec<Value> = items
+            .iter()
+            .map(|t| parse_stored(t).map(|o| present(&ctx.def, o)))
+            .collect::<ApiResult<_>>()?;
+        return Ok(Answer::json(200, &table::render(&ctx.def, &objs, None, rv)));
     }
     let mut lm = Map::new();
     if remaining > 0
@@ -298,25 +300,47 @@ fn list(ctx: &Ctx<'_>) -> ApiResult<Answer> {
         lm.insert("continue".into(), json!(""));
     }
     lm.insert("resourceVersion".into(), json!(rv.to_string()));
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|o| {
-            let mut o = present(&ctx.def, o);
-            // Built-in list items are served without apiVersion/kind, as the real server does.
-            if !custom && let Value::Object(m) = &mut o {
-                m.shift_remove("apiVersion");
-                m.shift_remove("kind");
-            }
-            o
-        })
-        .collect();
-    let out = json!({
+    let head = json!({
         "kind": format!("{}List", ctx.def.kind),
         "apiVersion": ctx.def.api_version(),
         "metadata": Value::Object(lm),
-        "items": items,
     });
-    Ok(Answer::json(200, &out))
+    let mut text = serde_json::to_string(&head).unwrap_or_default();
+    text.pop();
+    text.push_str(",\"items\":[");
+    // Built-in list items are served without apiVersion/kind, as the real server does.
+    let prefix = format!(
+        "{{\"apiVersion\":\"{}\",\"kind\":\"{}\",",
+        ctx.def.api_version(),
+        ctx.def.kind
+    );
+    let converting = custom && ctx.def.version != ctx.def.storage_version;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        match item.strip_prefix(prefix.as_str()) {
+            Some(rest) if !custom => {
+                text.push('{');
+                text.push_str(rest);
+            }
+            _ if !custom || converting => {
+                let mut o = present(&ctx.def, parse_stored(item)?);
+                if !custom && let Value::Object(m) = &mut o {
+                    m.shift_remove("apiVersion");
+                    m.shift_remove("kind");
+                }
+                text.push_str(&serde_json::to_string(&o).unwrap_or_default());
+            }
+            _ => text.push_str(item),
+        }
+    }
+    text.push_str("]}");
+    Ok(Answer {
+        code: 200,
+        text,
+        warnings: vec![],
+    })
 }
 
 /// Decodes and type-checks an object body for create/update.

@@ -24,7 +24,7 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
 struct Plan {
-    initial: Vec<Value>,
+    initial: Vec<Arc<str>>,
     replay: Vec<Arc<Event>>,
     start_rv: u64,
     live: broadcast::Receiver<Arc<Event>>,
@@ -83,10 +83,11 @@ pub async fn serve(ctx: Ctx<'_>) -> Response {
         let mut initial = Vec::new();
         if initial_wanted {
             for (_, stored) in data.list(&res, (!ns.is_empty()).then_some(ns.as_str())) {
-                if let Ok(obj) = serde_json::from_str::<Value>(&stored.json)
-                    && filter.matches(&obj)
-                {
-                    initial.push(obj);
+                let wanted = filter.is_empty()
+                    || serde_json::from_str::<Value>(&stored.json)
+                        .is_ok_and(|o| filter.matches(&o));
+                if wanted {
+                    initial.push(stored.json.clone());
                 }
             }
         }
@@ -138,12 +139,17 @@ pub async fn serve(ctx: Ctx<'_>) -> Response {
             return;
         }
         let mut last_rv = plan.start_rv;
-        for obj in plan.initial {
-            if tx
-                .send(send(json!({"type": "ADDED", "object": present(&def, obj)})))
-                .await
-                .is_err()
-            {
+        let converting = def.custom.is_some() && def.version != def.storage_version;
+        for text in plan.initial {
+            let line = if converting {
+                let Ok(obj) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                Line::Json(json!({"type": "ADDED", "object": present(&def, obj)}))
+            } else {
+                Line::Raw(format!("{{\"type\":\"ADDED\",\"object\":{text}}}\n"))
+            };
+            if tx.send(line.bytes()).await.is_err() {
                 return;
             }
         }
@@ -155,7 +161,7 @@ pub async fn serve(ctx: Ctx<'_>) -> Response {
         }
         for ev in plan.replay {
             if let Some(line) = event_line(&def, &ns, &filter, &ev)
-                && tx.send(send(line)).await.is_err()
+                && tx.send(line.bytes()).await.is_err()
             {
                 return;
             }
@@ -186,7 +192,7 @@ pub async fn serve(ctx: Ctx<'_>) -> Response {
                             continue;
                         }
                         if let Some(line) = event_line(&def, &ns, &filter, &ev)
-                            && tx.send(send(line)).await.is_err()
+                            && tx.send(line.bytes()).await.is_err()
                         {
                             return;
                         }
@@ -229,9 +235,18 @@ fn bookmark(def: &ResourceDef, rv: u64, initial_end: bool) -> Value {
     json!({"type": "BOOKMARK", "object": {"kind": def.kind, "apiVersion": def.api_version(), "metadata": meta}})
 }
 
-fn event_line(def: &ResourceDef, ns: &str, filter: &Filter, ev: &Event) -> Option<Value> {
+fn event_line(def: &ResourceDef, ns: &str, filter: &Filter, ev: &Event) -> Option<Line> {
     if !ns.is_empty() && ev.namespace != ns {
         return None;
+    }
+    let converting = def.custom.is_some() && def.version != def.storage_version;
+    if filter.is_empty() && !converting {
+        // The common case needs no parsing: the stored text is the event's object.
+        return Some(Line::Raw(format!(
+            "{{\"type\":\"{}\",\"object\":{}}}\n",
+            ev.kind.as_str(),
+            ev.json
+        )));
     }
     let obj: Value = serde_json::from_str(&ev.json).ok()?;
     let now = filter.matches(&obj);
@@ -250,5 +265,26 @@ fn event_line(def: &ResourceDef, ns: &str, filter: &Filter, ev: &Event) -> Optio
         (k, _) if now => k,
         _ => return None,
     };
-    Some(json!({"type": kind.as_str(), "object": present(def, obj)}))
+    Some(Line::Json(
+        json!({"type": kind.as_str(), "object": present(def, obj)}),
+    ))
+}
+
+/// A watch line, already serialized or still a value.
+enum Line {
+    Raw(String),
+    Json(Value),
+}
+
+impl Line {
+    fn bytes(self) -> Bytes {
+        match self {
+            Line::Raw(s) => Bytes::from(s),
+            Line::Json(v) => {
+                let mut line = serde_json::to_vec(&v).unwrap_or_default();
+                line.push(b'\n');
+                Bytes::from(line)
+            }
+        }
+    }
 }
