@@ -600,9 +600,15 @@ pub fn create_locked(
     to_storage(def, &mut obj);
     meta::canonical_order(&mut obj);
     let text: Arc<str> = Arc::from(serde_json::to_string(&obj).unwrap_or_default());
-    data.put(&ctx_res(def), key, rv, text, EventType::Added);
+    data.put(&ctx_res(def), key, rv, text.clone(), EventType::Added);
     admission::after_write(ctx.sh, data, def, &obj, None);
-    Ok((Answer::json(201, &present(def, obj.clone())), obj))
+    // The stored text is the answer unless the request used another version.
+    let answer = Answer {
+        code: 201,
+        text: present_text(def, &text)?,
+        warnings: vec![],
+    };
+    Ok((answer, obj))
 }
 
 fn ctx_res(def: &ResourceDef) -> ResourceKey {
@@ -806,11 +812,18 @@ pub fn update_locked(
         &ctx_res(def),
         ctx.obj_key(&ctx.name),
         rv,
-        text,
+        text.clone(),
         EventType::Modified,
     );
     admission::after_write(ctx.sh, data, def, &obj, Some(old));
-    Ok(Answer::json(200, &answer_obj(&obj)))
+    if ctx.sub.as_deref() == Some("scale") {
+        return Ok(Answer::json(200, &answer_obj(&obj)));
+    }
+    Ok(Answer {
+        code: 200,
+        text: present_text(def, &text)?,
+        warnings: vec![],
+    })
 }
 
 /// The object without fields that change on every write, for no-op detection.
