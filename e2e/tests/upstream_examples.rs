@@ -396,10 +396,6 @@ async fn runs_job_example() {
 /// time-gates: `time.now()` against the spec's timestamps and the
 /// instance's creationTimestamp.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kro-hub's instance reconcile (kro-hub/src/instance/reconcile.rs) never gives the \
-            evaluation time (kro_core EvalContext::with_now), so the instance goes ERROR with \
-            'resource gates: ... evaluation failed: time.now() needs the evaluation time \
-            (EvalContext::with_now)'; kro-hub validate accepts the RGD"]
 async fn runs_time_gates() {
     let env = Env::start().await.unwrap();
     install(&env, &["time-gates.yaml"]).await;

@@ -237,10 +237,6 @@ async fn check_instance_creation() {
 /// check-instance-update, check-multi-resource-rgd and check-nested-rgd-labels
 /// all match on these keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kro-hub/src/labels.rs: children carry kro.run/instance-{group,version,kind} and \
-            kro.run/resource-graph-definition-name, but not upstream's current keys \
-            kro.run/managed-by-instance-{name,namespace,kind,version,group} and \
-            kro.run/defined-by-rgd; instances lack kro.run/reconciled-by-rgd"]
 async fn check_instance_creation_upstream_label_keys() {
     let env = Env::start().await.unwrap();
     install_rgd(&env, "instance-creation/rgd.yaml").await;
@@ -345,8 +341,8 @@ async fn multi_resource(env: &Env, rgd: &Value, expected: &[Value]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "kro-sandbox/src/catalog.rs does not serve autoscaling/v2 HorizontalPodAutoscaler \
             (discovery 404), so the instance goes ERROR with 'resource autoscaler: kind \
-            autoscaling/v2 HorizontalPodAutoscaler is not served'; kro-hub is not at fault \
-            (see check_multi_resource_rgd_without_autoscaler)"]
+            autoscaling/v2 HorizontalPodAutoscaler is not served by cluster hub'; kro-hub is \
+            not at fault (see check_multi_resource_rgd_without_autoscaler)"]
 async fn check_multi_resource_rgd() {
     let env = Env::start().await.unwrap();
     let rgd = install_rgd(&env, "multi-resource/rgd.yaml").await;
@@ -524,12 +520,6 @@ async fn check_arbitrary_objects() {
 /// Upstream's instance carries exactly these five conditions, in this
 /// order, with these messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kro-hub/src/instance/state.rs summarize(): no WatchesHealthy condition \
-            (reason AllWatchesSynced), and messages differ from upstream's (InstanceManaged: \
-            'instance is managed by kro-hub' vs 'instance is properly managed with finalizers \
-            and labels'; GraphResolved: 'every resource was rendered' vs 'runtime graph created \
-            and all resources resolved'; ResourcesReady: 'every resource is ready' vs 'all \
-            resources are created and ready')"]
 async fn check_arbitrary_objects_upstream_conditions() {
     let env = Env::start().await.unwrap();
     install_rgd(&env, "arbitrary-objects/rgd.yaml").await;
@@ -594,10 +584,6 @@ async fn check_additional_printer_columns_default() {
 /// Upstream merges custom columns into the defaults: a column named like a
 /// default replaces it in place, other columns are appended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kro-core/src/crd.rs printer_columns(): custom additionalPrinterColumns replace \
-            kro's default State/Ready/Age columns instead of being merged into them by name \
-            (the CRD gets [State(.spec.name), REPLICAS], upstream [State(.spec.name), Ready, \
-            Age, REPLICAS])"]
 async fn check_additional_printer_columns_merge() {
     let env = Env::start().await.unwrap();
     install_rgd(&env, "printer-columns/rgd-add.yaml").await;
@@ -899,12 +885,6 @@ async fn check_nested_rgd_labels() {
 /// the inner instance (upstream keeps the outer RGD's and the inner RGD's
 /// labels under different keys for exactly this reason).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "label tug-of-war on the inner instance: the outer RGD applies it with child label \
-            kro.run/resource-graph-definition-name=check-nested-rgd1 (kro-hub/src/labels.rs \
-            child_labels) and the inner RGD's ensure_instance_labels \
-            (kro-hub/src/instance/reconcile.rs) merge-patches the same key to check-nested-rgd2, \
-            each write re-triggering the other: resourceVersion went 42 -> 160 within 3s \
-            (timing-dependent: some runs settle)"]
 async fn check_nested_rgd_labels_converge() {
     let env = Env::start().await.unwrap();
     nested_ready(&env).await;
@@ -936,10 +916,6 @@ async fn check_nested_rgd_labels_converge() {
 /// (`defined-by-rgd`: the outer one) and which reconciles it
 /// (`reconciled-by-rgd`: the inner one), so neither overwrites the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kro-hub/src/labels.rs and instance/reconcile.rs ensure_instance_labels(): no \
-            kro.run/defined-by-rgd, kro.run/reconciled-by-rgd or \
-            kro.run/managed-by-instance-* labels; both RGDs write the single key \
-            kro.run/resource-graph-definition-name on the inner instance"]
 async fn check_nested_rgd_labels_upstream_keys() {
     let env = Env::start().await.unwrap();
     nested_ready(&env).await;
@@ -980,11 +956,6 @@ async fn check_nested_rgd_labels_upstream_keys() {
 /// deleted, released from kro (kro's labels and annotations removed, the
 /// author's own labels kept); `Delete` removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "deletionPolicy is unsupported: the RGD CRD kro-hub installs has no \
-            spec.resources[].deletionPolicy, so the API server prunes it (the RGD goes Active \
-            without it) and kro-core's Resource has no such field; deleting the instance then \
-            deletes demo-retained as well, where upstream keeps it with kro's labels and \
-            annotations removed"]
 async fn check_deletion_policy() {
     let env = Env::start().await.unwrap();
     install_rgd(&env, "deletion-policy/rgd.yaml").await;
