@@ -10,6 +10,11 @@
 //! upstream does, the upstream expectation lives in its own test, marked
 //! `#[ignore]` with the precise failure, so the rest stays green.
 //!
+//! Not replayed: `check-subjectaccess` and `check-subjectaccess-cluster-scoped`,
+//! which check upstream's per-RGD service accounts through
+//! SubjectAccessReviews; kro-hub acts with its own identity and the sandbox
+//! has no authorization.
+//!
 //! Upstream's current RGD CRD only accepts `spec.schema.apiVersion` of the
 //! form `v1alpha1` (older copies of some tests wrote `kro.run/v1alpha1`), so
 //! every RGD here uses the bare version.
