@@ -30,6 +30,15 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
+fn stored_json(sb: &kro_sandbox::Sandbox) -> usize {
+    sb.shared()
+        .data()
+        .snapshot()
+        .iter()
+        .map(|(_, _, s)| s.json.len())
+        .sum()
+}
+
 fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(
         json!({"metadata": {"name": name, "labels": {"bench": "yes"}}, "data": {"k": "v"}}),
@@ -86,6 +95,14 @@ async fn main() {
 
     // Creates with nobody watching.
     let quiet_total = objects / 2;
+    // Warm the allocator and connections so RSS growth reflects stored objects.
+    for i in 0..200 {
+        api.create(&PostParams::default(), &cm(&format!("warm-{i}")))
+            .await
+            .unwrap();
+    }
+    let quiet_rss = rss_bytes();
+    let quiet_json = stored_json(&sb);
     let q = api.clone();
     let quiet_time = parallel(clients, quiet_total, move |i| {
         let api = q.clone();
@@ -99,6 +116,12 @@ async fn main() {
     println!(
         "creates/s without watchers: {:.0}",
         quiet_total as f64 / quiet_time.as_secs_f64()
+    );
+    let rss = rss_bytes().saturating_sub(quiet_rss) as f64 / quiet_total as f64;
+    let json_len = (stored_json(&sb) - quiet_json) as f64 / quiet_total as f64;
+    println!(
+        "memory without watchers: {rss:.0} B RSS per object for {json_len:.0} B of JSON (overhead {:.0} B)",
+        rss - json_len
     );
     nss.create(
         &PostParams::default(),
