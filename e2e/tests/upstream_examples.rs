@@ -418,3 +418,64 @@ async fn runs_time_gates() {
             "expiringWithinAnHour": "false", "inWindow": "true"})
     );
 }
+
+/// webapp: with the ingress switched on, the Ingress routes to the Service
+/// named after the Deployment; the status url, which needs a load balancer
+/// the sandbox does not provide, stays absent rather than empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_webapp_with_ingress() {
+    let env = Env::start().await.unwrap();
+    install(&env, &["webapp.yaml"]).await;
+    let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "WebApp",
+        "metadata": {"name": "shop", "namespace": "default"},
+        "spec": {"name": "shop", "ingress": {"enabled": true}, "s3bucketName": "bucket"}});
+    let live = run_instance(&env, &instance).await;
+    assert_eq!(live["status"]["availableReplicas"], 1);
+    assert!(live["status"].get("url").is_none(), "{}", live["status"]);
+    let deployment = child(&env, "apps/v1", "Deployment", Some("default"), "shop").await;
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"],
+        json!([{"name": "S3_BUCKET_NAME", "value": "bucket"}])
+    );
+    let service = child(&env, "v1", "Service", Some("default"), "shop").await;
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080);
+    let ingress = child(
+        &env,
+        "networking.k8s.io/v1",
+        "Ingress",
+        Some("default"),
+        "shop",
+    )
+    .await;
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"],
+        json!({"name": "shop", "port": {"number": 80}})
+    );
+}
+
+/// dogsvscats vote-app: two replicas gate readiness, the Service is named
+/// from the Deployment, and no Ingress is created while it is switched off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_dogsvscats_vote_app() {
+    let env = Env::start().await.unwrap();
+    install(&env, &["vote-app.yaml"]).await;
+    let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "VoteApp",
+        "metadata": {"name": "vote", "namespace": "default"},
+        "spec": {"name": "dvc", "redisEndpoint": "redis:6379"}});
+    let live = run_instance(&env, &instance).await;
+    assert_eq!(live["status"]["availableReplicas"], 2);
+    assert_eq!(live["status"]["serviceName"], "dvc-vote-service");
+    let service = child(&env, "v1", "Service", Some("default"), "dvc-vote-service").await;
+    assert_eq!(service["spec"]["selector"], json!({"app": "dvc-vote"}));
+    assert!(
+        env.get(
+            "networking.k8s.io/v1",
+            "Ingress",
+            Some("default"),
+            "dvc-vote-ingress"
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+}
