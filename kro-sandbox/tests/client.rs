@@ -670,3 +670,45 @@ async fn kube_runtime_controller_reconciles() {
     .await;
     handle.abort();
 }
+
+#[tokio::test]
+async fn custom_scale_subresource_uses_the_crd_paths() {
+    let sb = SandboxBuilder::new("scale")
+        .simulator(false)
+        .start()
+        .await
+        .unwrap();
+    let client = sb.client().await.unwrap();
+    namespace(&client, "app").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "pools.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced", "names": {"kind": "Pool", "plural": "pools"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size"}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Pool"),
+        "pools",
+    );
+    let pools: Api<DynamicObject> = Api::namespaced_with(client, "app", &ar);
+    let p: DynamicObject =
+        serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Pool",
+        "metadata": {"name": "p"}, "spec": {"size": 1}}))
+        .unwrap();
+    pools.create(&PostParams::default(), &p).await.unwrap();
+    let scale = pools.get_scale("p").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    pools
+        .patch_scale(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pools.get("p").await.unwrap().data["spec"]["size"], 4);
+}

@@ -842,9 +842,28 @@ fn without_volatile(obj: &Value) -> Value {
     o
 }
 
+/// JSON pointers of the scale subresource's replica fields: the CRD's paths, or the
+/// built-in `.spec.replicas` / `.status.replicas`.
+fn scale_paths(def: &ResourceDef) -> (String, String) {
+    let from = |key: &str, default: &str| {
+        def.custom
+            .as_ref()
+            .and_then(|c| c.scale.as_ref())
+            .and_then(|s| s.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .replace('.', "/")
+    };
+    (
+        from("specReplicasPath", ".spec.replicas"),
+        from("statusReplicasPath", ".status.replicas"),
+    )
+}
+
 fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
-    let spec_path = "/spec/replicas";
-    let status_path = "/status/replicas";
+    let (spec_path, status_path) = scale_paths(def);
+    let spec_path = spec_path.as_str();
+    let status_path = status_path.as_str();
     let replicas = obj.pointer(spec_path).cloned().unwrap_or(json!(0));
     let mut status = json!({"replicas": obj.pointer(status_path).cloned().unwrap_or(json!(0))});
     if let Some(sel) = obj
@@ -871,7 +890,6 @@ fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
             meta.insert(k.into(), v.clone());
         }
     }
-    let _ = def;
     json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": meta,
            "spec": {"replicas": replicas}, "status": status})
 }
@@ -891,11 +909,22 @@ fn apply_scale(def: &ResourceDef, old: &Value, scale: &Value) -> ApiResult<Value
             )],
         ));
     }
-    obj["spec"]["replicas"] = replicas;
+    let (spec_path, _) = scale_paths(def);
+    let mut cur = &mut obj;
+    let segs: Vec<&str> = spec_path.split('/').filter(|s| !s.is_empty()).collect();
+    for (i, seg) in segs.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        if i + 1 == segs.len() {
+            cur[*seg] = replicas.clone();
+            break;
+        }
+        cur = &mut cur[*seg];
+    }
     if let Some(rv) = meta_str(scale, "resourceVersion") {
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
     }
-    let _ = def;
     Ok(obj)
 }
 
