@@ -100,7 +100,7 @@ pub fn admit(
     let unknown = if let Some(custom) = &def.custom {
         crd::schema::admit(def, custom, obj, sub)?
     } else {
-        builtin::unknown_fields(def, obj)
+        builtin::take_unknown_fields(def, obj)
     };
     if !unknown.is_empty() {
         let kind = obj

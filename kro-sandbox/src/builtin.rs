@@ -91,40 +91,99 @@ fn top_level_fields(group: &str, plural: &str) -> &'static [&'static str] {
     }
 }
 
-/// Fields a built-in object carries that its type does not declare (dotted paths).
-pub fn unknown_fields(def: &ResourceDef, obj: &Value) -> Vec<String> {
+/// Removes the fields a built-in object carries that its type does not declare, as the real
+/// server's decoder drops them, and returns their dotted paths (metadata's first, then the
+/// rest in document order, as Go reports them).
+pub fn take_unknown_fields(def: &ResourceDef, obj: &mut Value) -> Vec<String> {
     let mut out = Vec::new();
+    let ti = crate::fields::type_info(def);
+    let typed = ti.root();
     let Value::Object(root) = obj else { return out };
-    let known = top_level_fields(&def.group, &def.plural);
-    // Go reports metadata's unknown fields first, then the object's, each in document order.
-    if let Some(Value::Object(m)) = root.get("metadata") {
-        out.extend(
-            m.keys()
+    if typed.is_deduced() {
+        // No schema for this kind: check the top level and metadata only.
+        let known = top_level_fields(&def.group, &def.plural);
+        if let Some(Value::Object(m)) = root.get_mut("metadata") {
+            let bad: Vec<String> = m
+                .keys()
                 .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
-                .map(|k| format!("metadata.{k}")),
-        );
-    }
-    out.extend(
-        root.keys()
+                .cloned()
+                .collect();
+            for k in bad {
+                m.shift_remove(&k);
+                out.push(format!("metadata.{k}"));
+            }
+        }
+        let bad: Vec<String> = root
+            .keys()
             .filter(|k| {
                 !matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
                     && !known.contains(&k.as_str())
             })
-            .cloned(),
-    );
+            .cloned()
+            .collect();
+        for k in bad {
+            root.shift_remove(&k);
+            out.push(k);
+        }
+        return out;
+    }
+    if let (Some(meta), Some(ty)) = (root.get_mut("metadata"), typed.field("metadata")) {
+        prune_typed(meta, ty, "metadata", &mut out);
+    }
+    let keys: Vec<String> = root
+        .keys()
+        .filter(|k| k.as_str() != "metadata")
+        .cloned()
+        .collect();
+    for k in keys {
+        match typed.field(&k) {
+            Some(ty) => {
+                if let Some(v) = root.get_mut(&k) {
+                    prune_typed(v, ty, &k, &mut out);
+                }
+            }
+            None if matches!(k.as_str(), "apiVersion" | "kind") => {}
+            None => {
+                root.shift_remove(&k);
+                out.push(k);
+            }
+        }
+    }
     out
 }
 
-/// Removes the fields [`unknown_fields`] reports: the real server's decoder drops them.
-fn prune_unknown(def: &ResourceDef, obj: &mut Value) {
-    let known = top_level_fields(&def.group, &def.plural);
-    if let Value::Object(root) = obj {
-        root.retain(|k, _| {
-            matches!(k.as_str(), "apiVersion" | "kind" | "metadata") || known.contains(&k.as_str())
-        });
-        if let Some(Value::Object(m)) = root.get_mut("metadata") {
-            m.retain(|k, _| OBJECT_META_FIELDS.contains(&k.as_str()));
+fn prune_typed(v: &mut Value, ty: crate::patch::schema::Ty<'_>, path: &str, out: &mut Vec<String>) {
+    use crate::patch::schema::Shape;
+    let shape = ty.shape();
+    match (v, &shape) {
+        (Value::Object(m), Shape::Struct) => {
+            let keys: Vec<String> = m.keys().cloned().collect();
+            for k in keys {
+                let child = format!("{path}.{k}");
+                match ty.field_of(&shape, &k) {
+                    Some(t) => {
+                        if let Some(x) = m.get_mut(&k) {
+                            prune_typed(x, t, &child, out);
+                        }
+                    }
+                    None => {
+                        m.shift_remove(&k);
+                        out.push(child);
+                    }
+                }
+            }
         }
+        (Value::Object(m), Shape::Map(elem)) => {
+            for (k, x) in m.iter_mut() {
+                prune_typed(x, *elem, &format!("{path}.{k}"), out);
+            }
+        }
+        (Value::Array(items), Shape::List(elem, _)) => {
+            for (i, x) in items.iter_mut().enumerate() {
+                prune_typed(x, *elem, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -143,7 +202,6 @@ fn obj_mut<'a>(parent: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<Str
 
 /// Applies the real server's defaults for built-in kinds.
 pub fn default(sh: &Shared, def: &ResourceDef, obj: &mut Value, old: Option<&Value>) {
-    prune_unknown(def, obj);
     let Value::Object(root) = obj else { return };
     let name = root
         .get("metadata")
@@ -765,6 +823,37 @@ fn clean_namespace(sh: &Arc<Shared>, ns: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_unknown_fields_of_built_ins_are_reported_and_dropped() {
+        let def = crate::catalog::Catalog::builtin()
+            .get("apps", "v1", "deployments")
+            .unwrap();
+        let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"a": "b"}, "bogus": 1},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [
+                    {"name": "c", "image": "nginx", "imagePullPolicyy": "Always", "resources": {"limits": {"cpu": "1"}}}]}}},
+            "extra": true});
+        let unknown = take_unknown_fields(&def, &mut d);
+        assert_eq!(
+            unknown,
+            [
+                "metadata.bogus",
+                "spec.template.spec.containers[0].imagePullPolicyy",
+                "extra"
+            ]
+        );
+        assert!(
+            d.pointer("/spec/template/spec/containers/0/imagePullPolicyy")
+                .is_none()
+        );
+        assert_eq!(
+            d.pointer("/spec/template/spec/containers/0/resources/limits/cpu"),
+            Some(&json!("1"))
+        );
+        assert_eq!(d.pointer("/metadata/labels/a"), Some(&json!("b")));
+    }
 
     #[test]
     fn base64_matches_the_standard_alphabet() {
