@@ -712,3 +712,45 @@ async fn custom_scale_subresource_uses_the_crd_paths() {
         .unwrap();
     assert_eq!(pools.get("p").await.unwrap().data["spec"]["size"], 4);
 }
+
+#[tokio::test]
+async fn streaming_list_watchers_get_initial_events_and_the_end_bookmark() {
+    let sb = SandboxBuilder::new("stream")
+        .simulator(false)
+        .start()
+        .await
+        .unwrap();
+    let client = sb.client().await.unwrap();
+    namespace(&client, "app").await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "app");
+    api.create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
+    api.create(&PostParams::default(), &cm("b", json!({})))
+        .await
+        .unwrap();
+    let mut events = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        match ev {
+            watcher::Event::InitApply(o) => initial.push(o.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, ["a", "b"]);
+    api.create(&PostParams::default(), &cm("c", json!({})))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(next, watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("c")));
+}
