@@ -143,7 +143,9 @@ async fn walkthrough_create_status_update_delete() {
     );
 
     // 5. Update: the Service becomes NodePort and the Deployment scales to 6.
-    env.apply_yaml(&example("webapp/app2-update.yaml")).await.unwrap();
+    env.apply_yaml(&example("webapp/app2-update.yaml"))
+        .await
+        .unwrap();
     env.wait_for("apps/v1", "Deployment", Some("default"), "web-app-2", |d| {
         d["spec"]["replicas"] == 6
     })
