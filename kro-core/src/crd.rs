@@ -106,6 +106,19 @@ pub enum CrdError {
         /// What was given.
         got: String,
     },
+    /// The kind belongs to an API an RGD may never serve: kro-hub's own
+    /// kinds, or a group Kubernetes reserves for its built-in APIs.
+    #[error("RGD {rgd}: kind {kind} in group {group} cannot be served by an RGD: {why}")]
+    ReservedApi {
+        /// RGD name.
+        rgd: String,
+        /// The kind.
+        kind: String,
+        /// The group.
+        group: String,
+        /// Who owns it.
+        why: &'static str,
+    },
     /// An RGD status field clashes with one kro-hub writes itself.
     #[error(
         "RGD {rgd}: spec.schema.status.{field} is reserved: kro-hub writes per-cluster status there when the RGD has a placement"
@@ -154,6 +167,14 @@ pub fn instance_crd(
         Some(p) if !p.is_empty() => p.clone(),
         _ => pluralize(&singular),
     };
+    if let Some(why) = reserved_api(group, kind, &plural) {
+        return Err(CrdError::ReservedApi {
+            rgd: rgd_name,
+            kind: kind.clone(),
+            group: group.to_owned(),
+            why,
+        });
+    }
     check_label(&rgd_name, "spec.schema.plural", &plural)?;
     for (i, short) in schema.short_names.iter().enumerate() {
         check_label(&rgd_name, &format!("spec.schema.shortNames[{i}]"), short)?;
@@ -577,6 +598,31 @@ fn is_label_name(s: &str) -> bool {
         && alnum(s.chars().next_back())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Group of kro-hub's own APIs (Cluster, ...): never an RGD's.
+pub const HUB_GROUP: &str = "hub.kro.run";
+
+/// Why no RGD may serve `kind` (with `plural`) in `group`, if so. An RGD
+/// serving one of these would replace the CRD of an API others depend on:
+/// applying a CRD for `resourcegraphdefinitions.kro.run` once pruned the
+/// spec of every RGD in a cluster. Kubernetes keeps `*.k8s.io` and
+/// `*.kubernetes.io` for its own APIs (it refuses CRDs there without an
+/// API review approval).
+pub fn reserved_api(group: &str, kind: &str, plural: &str) -> Option<&'static str> {
+    let in_domain = |domain: &str| group == domain || group.ends_with(&format!(".{domain}"));
+    if in_domain(HUB_GROUP) {
+        return Some("the group is reserved for kro-hub's own APIs");
+    }
+    if group == "kro.run"
+        && (kind == "ResourceGraphDefinition" || plural == "resourcegraphdefinitions")
+    {
+        return Some("ResourceGraphDefinition is kro-hub's own API");
+    }
+    if in_domain("k8s.io") || in_domain("kubernetes.io") {
+        return Some("the group is reserved for Kubernetes' own APIs");
+    }
+    None
 }
 
 fn is_kind(kind: &str) -> bool {

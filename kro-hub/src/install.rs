@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 
 use crate::FIELD_MANAGER;
@@ -59,6 +59,37 @@ pub async fn apply_crd(
             name: name.clone(),
             source,
         })?;
+    wait_established(api, name, timeout).await
+}
+
+/// Creates a CRD that must not exist yet (two RGDs racing for one kind: the
+/// second gets a 409 rather than silently sharing it) and waits until it is
+/// Established.
+pub async fn create_crd(
+    client: &Client,
+    crd: &CustomResourceDefinition,
+    timeout: Duration,
+) -> Result<(), InstallError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    api.create(&params, crd)
+        .await
+        .map_err(|source| InstallError::Apply {
+            name: name.clone(),
+            source,
+        })?;
+    wait_established(api, name, timeout).await
+}
+
+async fn wait_established(
+    api: Api<CustomResourceDefinition>,
+    name: String,
+    timeout: Duration,
+) -> Result<(), InstallError> {
     let established = await_condition(api, &name, conditions::is_crd_established());
     match tokio::time::timeout(timeout, established).await {
         Ok(Ok(_)) => Ok(()),

@@ -14,6 +14,7 @@ pub mod labels;
 pub mod leader;
 pub mod metrics;
 pub mod offline;
+pub mod ownership;
 pub mod rgd_controller;
 
 /// The field manager of every server-side apply the hub makes.

@@ -27,6 +27,7 @@ use crate::crd_compat;
 use crate::finalizer;
 use crate::instance::{Discovery, GraphVersion, InstanceControllers, InstanceEnv};
 use crate::metrics::Metrics;
+use crate::ownership;
 
 /// The annotation that lets an RGD change its CRD incompatibly.
 pub const ALLOW_BREAKING: &str = "kro.run/allow-breaking-changes";
@@ -209,19 +210,20 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
             return Ok(Action::await_change());
         }
     };
-    if let Err(message) = ensure_crd(ctx, obj, &crd).await? {
+    if let Err(problem) = ensure_crd(ctx, obj, &crd).await? {
+        tracing::info!(rgd = %name, message = %problem.message, "kind not served");
         conds.push(Condition::new(
             "KindReady",
             false,
-            "BreakingChange",
-            message.clone(),
+            problem.reason,
+            problem.message.clone(),
             generation,
         ));
         conds.push(Condition::new(
             "Ready",
             false,
             "KindNotReady",
-            message,
+            problem.message,
             generation,
         ));
         let status = rgd_status("Inactive", &graph, conds);
@@ -275,46 +277,129 @@ fn parse(obj: &DynamicObject) -> Result<ResourceGraphDefinition, String> {
         .map_err(|e| format!("ResourceGraphDefinition {}: {e}", obj.name_any()))
 }
 
-/// Creates or updates the generated CRD. `Ok(Err(message))` reports a
-/// change the RGD is not allowed to make.
+/// Why the generated CRD cannot be served.
+#[derive(Debug)]
+struct KindProblem {
+    reason: &'static str,
+    message: String,
+}
+
+fn claimant(rgd: &DynamicObject) -> ownership::Claimant<'_> {
+    ownership::Claimant {
+        name: rgd.metadata.name.as_deref().unwrap_or_default(),
+        uid: rgd.metadata.uid.as_deref().unwrap_or_default(),
+        adopt: rgd
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ownership::ADOPT_CRD))
+            .map(String::as_str),
+    }
+}
+
+/// Creates or updates the generated CRD, only when this RGD owns its kind.
+/// `Ok(Err(problem))` reports a change the RGD is not allowed to make.
 async fn ensure_crd(
     ctx: &HubContext,
     rgd: &DynamicObject,
     crd: &CustomResourceDefinition,
-) -> Result<Result<(), String>, RgdError> {
+) -> Result<Result<(), KindProblem>, RgdError> {
     let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
     let crd_name = crd.metadata.name.clone().unwrap_or_default();
     let existing = api
         .get_opt(&crd_name)
         .await
         .map_err(kube_err(format!("reading CRD {crd_name}")))?;
-    if let Some(existing) = &existing {
-        let allow = rgd
-            .annotations()
-            .get(ALLOW_BREAKING)
-            .is_some_and(|v| v == "true");
-        let breaking = crd_compat::breaking_changes(existing, crd);
-        if !breaking.is_empty() && !allow {
-            return Ok(Err(format!(
+    let claim = ownership::claim(&ctx.client, claimant(rgd), crd, existing.as_ref())
+        .await
+        .map_err(kube_err(format!("finding the owner of CRD {crd_name}")))?;
+    let existing = match (claim, existing) {
+        (ownership::Claim::Refused(message), _) => {
+            return Ok(Err(KindProblem {
+                reason: "KindOwnedElsewhere",
+                message: format!(
+                    "kind {} cannot be served by RGD {}: {message}",
+                    crd.spec.names.kind,
+                    rgd.name_any()
+                ),
+            }));
+        }
+        (ownership::Claim::Free, _) | (ownership::Claim::Owned, None) => {
+            return match crate::install::create_crd(&ctx.client, crd, Duration::from_secs(30)).await
+            {
+                Ok(()) => Ok(Ok(())),
+                // Created meanwhile (another RGD racing for the kind): the
+                // retry judges the new owner.
+                Err(crate::install::InstallError::Apply { source, name }) => Err(RgdError::Kube {
+                    action: format!("creating CRD {name}"),
+                    source,
+                }),
+                Err(other) => Ok(Err(KindProblem {
+                    reason: "NotEstablished",
+                    message: other.to_string(),
+                })),
+            };
+        }
+        (ownership::Claim::Owned, Some(existing)) => existing,
+    };
+    let allow = rgd
+        .annotations()
+        .get(ALLOW_BREAKING)
+        .is_some_and(|v| v == "true");
+    let breaking = crd_compat::breaking_changes(&existing, crd);
+    if !breaking.is_empty() && !allow {
+        return Ok(Err(KindProblem {
+            reason: "BreakingChange",
+            message: format!(
                 "the change to CRD {crd_name} is incompatible with existing instances: {}; \
                  revert it or annotate the RGD with {ALLOW_BREAKING}: \"true\"",
                 breaking.join("; ")
-            )));
-        }
+            ),
+        }));
     }
-    if let Some(existing) = &existing
-        && crd_is_current(existing, crd)
-    {
+    if crd_is_current(&existing, crd) {
         return Ok(Ok(()));
     }
-    match crate::install::apply_crd(&ctx.client, crd, Duration::from_secs(30)).await {
+    // The owner was judged on this version of the CRD: the apply is refused
+    // with a conflict if it changed meanwhile.
+    let mut crd = crd.clone();
+    crd.metadata.resource_version = existing.metadata.resource_version.clone();
+    match crate::install::apply_crd(&ctx.client, &crd, Duration::from_secs(30)).await {
         Ok(()) => Ok(Ok(())),
         Err(crate::install::InstallError::Apply { source, name }) => Err(RgdError::Kube {
             action: format!("applying CRD {name}"),
             source,
         }),
-        Err(other) => Ok(Err(other.to_string())),
+        Err(other) => Ok(Err(KindProblem {
+            reason: "NotEstablished",
+            message: other.to_string(),
+        })),
     }
+}
+
+/// Whether this RGD owns the CRD of `graph`'s kind (so its deletion may
+/// wait for, and clean up, that kind's instances).
+async fn owns_kind(
+    ctx: &HubContext,
+    rgd: &DynamicObject,
+    graph: &kro_core::CompiledGraph,
+) -> Result<bool, RgdError> {
+    let (_, _, crd_name) = crate::instance::instance_resource(graph);
+    let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let Some(existing) = api
+        .get_opt(&crd_name)
+        .await
+        .map_err(kube_err(format!("reading CRD {crd_name}")))?
+    else {
+        return Ok(false);
+    };
+    let uid = rgd.metadata.uid.as_deref().unwrap_or_default();
+    Ok(existing
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(kro_core::crd::LABEL_RGD_ID))
+        .is_some_and(|owner| *owner == kro_core::crd::label_value(uid)))
 }
 
 /// Ids of the resources whose objects outlive their instance.
@@ -497,6 +582,9 @@ async fn finalize(
     if kind_api.is_none()
         && let Ok(rgd) = parse(obj)
         && let Ok(graph) = kro_core::compile(&rgd)
+        // An RGD that never owned its kind (refused: another RGD's) must
+        // not wait for, nor clean up, the owner's instances.
+        && owns_kind(ctx, obj, &graph).await?
     {
         let graph = Arc::new(graph);
         let (resource, _, _) = crate::instance::instance_resource(&graph);

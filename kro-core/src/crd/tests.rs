@@ -337,3 +337,48 @@ fn invalid_crd_labels_and_annotations_are_rejected() {
     s["metadata"] = json!({"labels": {"example.com/team": "web_1.a", "empty": ""}, "annotations": {"note": "free text: ok"}});
     assert!(crd_for(s).is_ok());
 }
+
+#[test]
+fn kro_hub_s_own_apis_and_kubernetes_groups_are_refused() {
+    let refused = |schema: Value| match crd_for(schema) {
+        Err(CrdError::ReservedApi { why, .. }) => why,
+        other => panic!("expected a reserved-API error, got {other:?}"),
+    };
+    let rgd_kind =
+        json!({"apiVersion": "v1alpha1", "kind": "ResourceGraphDefinition", "scope": "Cluster"});
+    assert_eq!(
+        refused(rgd_kind),
+        "ResourceGraphDefinition is kro-hub's own API"
+    );
+    // The kind's plural is what names the CRD: a different kind with the
+    // same plural would still replace the RGD CRD.
+    let same_plural =
+        json!({"apiVersion": "v1alpha1", "kind": "Graph", "plural": "resourcegraphdefinitions"});
+    assert_eq!(
+        refused(same_plural),
+        "ResourceGraphDefinition is kro-hub's own API"
+    );
+    let hub = json!({"apiVersion": "v1alpha1", "kind": "Cluster", "group": "hub.kro.run"});
+    assert_eq!(refused(hub), "the group is reserved for kro-hub's own APIs");
+    let sub = json!({"apiVersion": "v1alpha1", "kind": "Thing", "group": "x.hub.kro.run"});
+    assert_eq!(refused(sub), "the group is reserved for kro-hub's own APIs");
+    let k8s = json!({"apiVersion": "v1", "kind": "Deployment", "group": "apps.k8s.io"});
+    assert_eq!(
+        refused(k8s),
+        "the group is reserved for Kubernetes' own APIs"
+    );
+    let message = crd_for(json!({"apiVersion": "v1alpha1", "kind": "ResourceGraphDefinition"}))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "RGD web-app: kind ResourceGraphDefinition in group kro.run cannot be served by an RGD: \
+         ResourceGraphDefinition is kro-hub's own API"
+    );
+    // Other kinds in kro.run (upstream's default group) stay allowed.
+    assert!(crd_for(base()).is_ok());
+    assert!(
+        crd_for(json!({"apiVersion": "v1", "kind": "Cluster", "group": "fleet.example.com"}))
+            .is_ok()
+    );
+}
