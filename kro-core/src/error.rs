@@ -31,10 +31,31 @@ impl fmt::Display for Location {
             write!(f, ", field \"{}\"", self.field)?;
         }
         if let Some(e) = &self.expression {
-            write!(f, ", expression \"${{{e}}}\"")?;
+            write!(
+                f,
+                ", expression \"${{{}}}\"",
+                shorten(e, MAX_QUOTED_EXPRESSION)
+            )?;
         }
         Ok(())
     }
+}
+
+/// Longest expression text quoted whole in a message; longer ones are cut
+/// (messages end up in conditions and events, which must stay small).
+pub const MAX_QUOTED_EXPRESSION: usize = 200;
+
+/// `text`, or its first `max` bytes (on a character boundary) and how much
+/// was left out.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &text[..end], text.len() - end).into()
 }
 
 /// Everything that can go wrong in kro-core.
@@ -117,6 +138,19 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_expressions_are_quoted_shortened() {
+        let at = Location {
+            rgd: "web".into(),
+            resource: None,
+            field: String::new(),
+            expression: Some(format!("{}é{}", "a".repeat(199), "b".repeat(1000))),
+        };
+        let text = at.to_string();
+        assert!(text.ends_with("a... (1002 more bytes)}\""), "{text}");
+        assert!(text.len() < 300);
+    }
 
     #[test]
     fn messages_name_rgd_resource_field_and_expression() {

@@ -79,6 +79,9 @@ pub struct EvalContext {
     cluster: Option<Var>,
     time: Option<Var>,
     now: Option<std::time::SystemTime>,
+    /// The evaluation budget shared by everything evaluated for this
+    /// instance (see [`crate::expr::meter`]).
+    budget: crate::expr::meter::Budget,
 }
 
 impl VariableResolver for EvalContext {
@@ -152,6 +155,16 @@ impl EvalContext {
     /// dependents are excluded too.
     pub fn exclude(&mut self, id: impl Into<String>) {
         self.excluded.insert(id.into());
+    }
+    /// Shares `budget` with other contexts of the same instance (by default
+    /// each context has its own, of [`crate::expr::meter::MAX_INSTANCE_COST`]).
+    pub fn with_budget(mut self, budget: crate::expr::meter::Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+    /// The evaluation budget of this instance.
+    pub fn budget(&self) -> &crate::expr::meter::Budget {
+        &self.budget
     }
     /// The instance.
     pub fn instance(&self) -> &Value {
@@ -321,6 +334,7 @@ impl CompiledGraph {
 
     /// Evaluates `includeWhen` of a resource.
     pub fn include(&self, id: &str, ctx: &EvalContext) -> Result<Inclusion, Error> {
+        let _meter = crate::expr::meter::enter(&ctx.budget);
         let node = self.node(id)?;
         if let Some(d) = node.dependencies.iter().find(|d| ctx.excluded.contains(*d)) {
             return Ok(Inclusion::Excluded(format!(
@@ -382,6 +396,7 @@ impl CompiledGraph {
 
     /// Renders a resource's object(s), or says which dependencies it waits for.
     pub fn render_resource(&self, id: &str, ctx: &EvalContext) -> Result<RenderOutcome, Error> {
+        let _meter = crate::expr::meter::enter(&ctx.budget);
         let node = self.node(id)?;
         let locals: Vec<&str> = node.iterator_names().collect();
         let mut roots: BTreeSet<&str> = node
@@ -585,6 +600,7 @@ impl CompiledGraph {
 
     /// Evaluates `readyWhen` against the observed object(s).
     pub fn ready(&self, id: &str, ctx: &EvalContext) -> Result<Readiness, Error> {
+        let _meter = crate::expr::meter::enter(&ctx.budget);
         let node = self.node(id)?;
         let Some(observed) = ctx.observed(id) else {
             return Ok(Readiness::Pending);
@@ -648,6 +664,7 @@ impl CompiledGraph {
     /// The instance's status fields that can be computed now; fields whose
     /// inputs are not observed (or lack the field read) are left out.
     pub fn status(&self, ctx: &EvalContext) -> Result<Value, Error> {
+        let _meter = crate::expr::meter::enter(&ctx.budget);
         let mut out = self.status_literals.clone();
         let env = library::env().map_err(|e| Error::Eval {
             at: self.at(None, "spec.schema.status", None),
@@ -724,6 +741,7 @@ impl CompiledGraph {
 
     /// The `placement.clusters` expression's value, when the RGD uses one.
     pub fn placement_clusters(&self, ctx: &EvalContext) -> Result<Option<Vec<String>>, Error> {
+        let _meter = crate::expr::meter::enter(&ctx.budget);
         self.placement_clusters_value(ctx)
     }
 
@@ -809,6 +827,7 @@ impl CompiledGraph {
     /// kro-hub placement with its `${...}` evaluated over the instance:
     /// `None` when the RGD has no placement (the hub's own cluster).
     pub fn placement(&self, ctx: &EvalContext) -> Result<Option<ResolvedPlacement>, Error> {
+        let _meter = crate::expr::meter::enter(&ctx.budget);
         if self.placement_clusters.is_none()
             && self.placement_static_clusters.is_none()
             && self.placement_selector.is_none()
@@ -887,6 +906,7 @@ impl CompiledGraph {
             cluster: ctx.cluster.clone(),
             time: ctx.time.clone(),
             now: ctx.now,
+            budget: ctx.budget.clone(),
         };
         let mut resources = Vec::with_capacity(self.nodes.len());
         for node in self.resources() {

@@ -822,3 +822,111 @@ fn status_lists_hold_no_expressions() {
         &cm("a", "x: y"),
     ));
 }
+
+/// Runs `f` on a thread with a small stack, so a test fails (rather than
+/// passing by luck on a big main-thread stack) when something recurses on
+/// input-controlled depth.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn computed_ranges_are_metered_as_they_run() {
+    // The static estimate cannot see `100 * 100`: the meter stops it after
+    // about a million units, long before the 10^8 products it asks for.
+    let bomb =
+        "${string(size(lists.range(100 * 100).map(x, lists.range(100 * 100).map(y, x * y))))}";
+    let g = compiled(&rgd(&cm("a", &format!("x: \"{bomb}\""))));
+    let started = std::time::Instant::now();
+    let e = g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("evaluation cost exceeds the budget of 1000000 units per expression"),
+        "{e}"
+    );
+    assert!(e.contains("resource \"a\""), "the resource is named: {e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // The same shape at a sane size still runs.
+    let fine = "${string(size(lists.range(10 * 10).map(x, lists.range(10).map(y, x * y))))}";
+    let g = compiled(&rgd(&cm("a", &format!("x: \"{fine}\""))));
+    match g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap()
+    {
+        RenderOutcome::Rendered(objs) => assert_eq!(objs[0]["data"]["x"], "100"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn values_doubled_through_bind_are_metered() {
+    // Each level doubles the string; the estimate sees 8 bytes of input.
+    let mut expr = "schema.spec.name + schema.spec.name".to_owned();
+    for i in 0..20 {
+        expr = format!("cel.bind(v{i}, {expr}, v{i} + v{i})");
+    }
+    let g = compiled(&rgd(&cm("a", &format!("x: \"${{size({expr}) > 0}}\""))));
+    let e = g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("units per expression"), "{e}");
+}
+
+#[test]
+fn the_instance_budget_is_shared_by_every_expression_and_for_each_item() {
+    // Each item costs ~30,000 units, well under the per-expression budget;
+    // 1,000 items together exceed the instance's.
+    let text = rgd_with(
+        "",
+        r#"  - id: many
+    forEach:
+      - idx: ${lists.range(1000)}
+    template:
+      apiVersion: v1
+      kind: ConfigMap
+      metadata:
+        name: ${'cm-' + string(idx)}
+      data:
+        x: ${string(size(lists.range(10000).filter(i, i % 2 == 0)))}
+"#,
+    );
+    let g = compiled(&text);
+    let ctx = EvalContext::new(instance());
+    let e = g.render_resource("many", &ctx).unwrap_err().to_string();
+    assert!(e.contains("budget of 20000000 units per instance"), "{e}");
+    assert!(ctx.budget().spent() >= ctx.budget().limit() - 1_000_000);
+    // A fresh instance budget renders a smaller collection fine.
+    let small = text.replace("lists.range(1000)}", "lists.range(10)}");
+    let g = compiled(&small);
+    let ctx = EvalContext::new(instance());
+    match g.render_resource("many", &ctx).unwrap() {
+        RenderOutcome::Rendered(objs) => assert_eq!(objs.len(), 10),
+        other => panic!("{other:?}"),
+    }
+    assert!(ctx.budget().spent() > 10 * 10_000);
+}
+
+#[test]
+fn operator_chains_deeper_than_the_limit_are_refused_without_recursing() {
+    let chain = vec!["1"; 3000].join(" + ");
+    let text = rgd(&cm("a", &format!("x: \"${{string({chain})}}\"")));
+    let message = on_small_stack(move || {
+        let rgd = parse_rgd_yaml(&text).unwrap();
+        compile(&rgd).map(|_| ()).unwrap_err().to_string()
+    });
+    assert!(
+        message.contains("expression nests deeper than 64 levels"),
+        "{message}"
+    );
+    // A long but reasonable chain is fine.
+    let chain = vec!["schema.spec.replicas"; 60].join(" + ");
+    compiled(&rgd(&cm("a", &format!("x: \"${{string({chain})}}\""))));
+}

@@ -66,6 +66,12 @@ fn build() -> Result<Env, cel::DeclarationError> {
         op!(from_entries),
     )?;
     env.add_overload(MERGE_ALL, "kro_merge_all", vec![DYN_TYPE], op!(merge_all))?;
+    env.add_overload(
+        super::meter::TICK,
+        "kro_tick",
+        vec![DYN_TYPE],
+        super::meter::tick,
+    )?;
 
     let dyn1 = || vec![DYN_TYPE];
     env.add_overload(

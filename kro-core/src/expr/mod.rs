@@ -7,6 +7,7 @@ pub mod comprehensions;
 pub mod cost;
 pub mod flip;
 pub mod library;
+pub mod meter;
 pub mod net;
 pub mod openapi;
 pub mod quantity;
@@ -28,6 +29,12 @@ pub use refs::Reference;
 /// Longest expression source accepted.
 pub const MAX_EXPRESSION_LEN: usize = 16 * 1024;
 
+/// Deepest expression tree accepted. The parser bounds its own recursion,
+/// but a long chain of binary operators (`a + a + ... + a`) parses
+/// iteratively into a tree as deep as it is long, and every walk over the
+/// tree (type checks, cost estimates, the interpreter) recurses on it.
+pub const MAX_EXPRESSION_DEPTH: usize = 64;
+
 /// Why an expression cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ExprError {
@@ -40,6 +47,11 @@ pub enum ExprError {
     /// Source too long.
     #[error("expression is {0} bytes long, more than the {MAX_EXPRESSION_LEN} allowed")]
     TooLong(usize),
+    /// The expression tree is too deep.
+    #[error(
+        "expression nests deeper than {MAX_EXPRESSION_DEPTH} levels (a chain of operators counts one level each)"
+    )]
+    TooDeep,
     /// The function environment could not be built (a bug, reported not panicked).
     #[error("CEL environment: {0}")]
     Env(String),
@@ -109,6 +121,12 @@ fn fast_chain(source: &str) -> Option<cel::IdedExpr> {
 pub struct CompiledExpr {
     source: Arc<str>,
     expr: Arc<cel::IdedExpr>,
+    /// The tree evaluation runs: `expr` with the meter's charges (see
+    /// [`meter`]); the same tree when there is nothing to meter.
+    metered: Arc<cel::IdedExpr>,
+    /// Whether evaluating `metered` recurses deep enough to need its own
+    /// stack (see [`EVAL_STACK_BYTES`]).
+    deep: bool,
     references: Arc<BTreeSet<Reference>>,
 }
 
@@ -119,18 +137,30 @@ impl CompiledExpr {
             return Err(ExprError::TooLong(source.len()));
         }
         let expr = match fast_chain(source) {
-            Some(e) => e,
-            None => {
-                let env = library::env().map_err(ExprError::Env)?;
-                env.parser()
-                    .parse(source)
-                    .map_err(|e| ExprError::Parse(e.to_string()))?
+            Some(e) if e.id as usize <= MAX_EXPRESSION_DEPTH => e,
+            Some(_) => return Err(ExprError::TooDeep),
+            // The parser recurses per operator with large frames: a long
+            // chain of them is parsed (and, if too deep, dropped) on a
+            // stack of its own.
+            None if operator_count(source) > SHALLOW_PARSE => {
+                on_own_stack(|| parse_bounded(source))
+                    .map_err(|e| ExprError::Env(e.to_string()))??
             }
+            None => parse_bounded(source)?,
         };
         let references = refs::references(&expr, library::NAMESPACES);
+        let expr = Arc::new(expr);
+        let metered = if only_reads(&expr) {
+            expr.clone()
+        } else {
+            Arc::new(meter::instrument(&expr))
+        };
+        let deep = depth(&metered) > SHALLOW_DEPTH;
         Ok(Self {
             source: source.into(),
-            expr: Arc::new(expr),
+            expr,
+            metered,
+            deep,
             references: Arc::new(references),
         })
     }
@@ -225,7 +255,14 @@ impl CompiledExpr {
                 limit: size::MAX_ESTIMATED_BYTES,
             });
         }
-        let value = Value::resolve(&self.expr, ctx).map_err(EvalError::from_execution)?;
+        let resolve = || meter::run(|| Value::resolve(&self.metered, ctx));
+        let value = if self.deep {
+            on_own_stack(resolve)?
+        } else {
+            resolve()
+        }
+        .map_err(EvalError::budget)?
+        .map_err(EvalError::from_execution)?;
         cost::check_output(&value)?;
         Ok(value)
     }
@@ -296,6 +333,9 @@ pub enum EvalError {
         /// Limit.
         limit: u64,
     },
+    /// The evaluation did more work than its budget allows.
+    #[error("{}", budget_message(*.0))]
+    Budget(meter::Exhausted),
     /// The result is too large.
     #[error("result of {0} bytes exceeds the limit of {limit} bytes", limit = cost::MAX_OUTPUT_BYTES)]
     OutputTooLarge(usize),
@@ -304,7 +344,148 @@ pub enum EvalError {
     Type(String),
 }
 
+fn budget_message(which: meter::Exhausted) -> String {
+    match which {
+        meter::Exhausted::Expression => format!(
+            "evaluation cost exceeds the budget of {} units per expression \
+             (one unit: a value passed, a list or map entry, or 8 bytes of string)",
+            meter::MAX_EXPRESSION_COST
+        ),
+        meter::Exhausted::Instance => format!(
+            "evaluation cost exceeds the budget of {} units per instance, shared by all of \
+             its expressions and forEach items",
+            meter::MAX_INSTANCE_COST
+        ),
+    }
+}
+
+/// Parses with the full parser, refusing trees deeper than
+/// [`MAX_EXPRESSION_DEPTH`].
+fn parse_bounded(source: &str) -> Result<cel::IdedExpr, ExprError> {
+    let env = library::env().map_err(ExprError::Env)?;
+    let expr = env
+        .parser()
+        .parse(source)
+        .map_err(|e| ExprError::Parse(e.to_string()))?;
+    if depth(&expr) > MAX_EXPRESSION_DEPTH {
+        return Err(ExprError::TooDeep);
+    }
+    Ok(expr)
+}
+
+/// Characters that can open a level of the parse tree: an upper bound on
+/// its depth, counted without parsing.
+fn operator_count(source: &str) -> usize {
+    source
+        .bytes()
+        .filter(|b| b"+-*/%&|<>=!?.([{,:".contains(b))
+        .count()
+}
+
+/// Most operator characters in a source parsed on the caller's stack (the
+/// parser handles about a hundred nested operators on a 2 MiB stack).
+const SHALLOW_PARSE: usize = 48;
+
+/// Deepest expression tree evaluated on the caller's stack. The interpreter
+/// recurses once or more per level with large frames (over 20 KiB a level in
+/// unoptimised builds): a chain of 50 additions overflows a 2 MiB thread.
+const SHALLOW_DEPTH: usize = 16;
+
+/// Stack of the thread a deeper expression is evaluated on: enough for
+/// [`MAX_EXPRESSION_DEPTH`] levels with their metering, in any build. It is
+/// reserved address space; only the pages the evaluation touches are used.
+pub const EVAL_STACK_BYTES: usize = 256 << 20;
+
+/// Runs `f` on a scoped thread with an [`EVAL_STACK_BYTES`] stack, under the
+/// caller's instance budget.
+fn on_own_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, EvalError> {
+    let budget = meter::current();
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("kro-cel-eval".to_owned())
+            .stack_size(EVAL_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                let _guard = budget.as_ref().map(meter::enter);
+                f()
+            });
+        match spawned {
+            Ok(handle) => match handle.join() {
+                Ok(out) => Ok(out),
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(e) => Err(EvalError::Execution(format!(
+                "no thread to evaluate a deep expression on: {e}"
+            ))),
+        }
+    })
+}
+
+/// Depth of an expression tree, measured without recursion.
+fn depth(expr: &cel::IdedExpr) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(expr, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        if d > MAX_EXPRESSION_DEPTH {
+            break;
+        }
+        for child in children(e) {
+            stack.push((child, d + 1));
+        }
+    }
+    max
+}
+
+/// Whether evaluating `expr` only reads variables (a field path): nothing to
+/// meter.
+fn only_reads(expr: &cel::IdedExpr) -> bool {
+    use cel::common::ast::Expr;
+    match &expr.expr {
+        Expr::Ident(_) | Expr::Literal(_) => true,
+        Expr::Select(s) => only_reads(&s.operand),
+        _ => false,
+    }
+}
+
+/// The direct subexpressions of `expr`.
+fn children(expr: &cel::IdedExpr) -> Vec<&cel::IdedExpr> {
+    use cel::common::ast::{EntryExpr, Expr};
+    match &expr.expr {
+        Expr::Call(c) => c.target.as_deref().into_iter().chain(&c.args).collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Expr::List(l) => l.elements.iter().collect(),
+        Expr::Map(m) => m
+            .entries
+            .iter()
+            .flat_map(|e| match &e.expr {
+                EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Struct(s) => s
+            .entries
+            .iter()
+            .flat_map(|e| match &e.expr {
+                EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect(),
+        Expr::Select(s) => vec![&*s.operand],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+    }
+}
+
 impl EvalError {
+    fn budget(which: meter::Exhausted) -> Self {
+        EvalError::Budget(which)
+    }
+
     fn from_execution(e: ExecutionError) -> Self {
         match e {
             ExecutionError::NoSuchKey(k) => EvalError::NoSuchKey(k.to_string()),
