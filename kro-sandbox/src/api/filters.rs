@@ -87,8 +87,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Who sent the request: the admin token or a registered token; no credentials are the
-/// admin when the sandbox has no admin token, else anonymous on health paths only.
+/// Who sent the request: the admin token or a registered token (any other token is a
+/// 401); no credentials are the admin when the sandbox has no admin token, else
+/// anonymous on health paths only.
 pub fn authenticate(sh: &Shared, path: &str, headers: &HeaderMap) -> Result<UserInfo, ApiError> {
     let Some(token) = bearer(headers) else {
         if headers.contains_key(header::AUTHORIZATION) && sh.opts.token.is_some() {
@@ -124,9 +125,8 @@ pub fn authenticate(sh: &Shared, path: &str, headers: &HeaderMap) -> Result<User
                 .to_owned();
             Ok(user)
         }
-        // Without an admin token the sandbox is open: an unknown token is still the admin,
-        // as before tokens existed. With one, it is rejected like any wrong credential.
-        None if sh.opts.token.is_none() => Ok(UserInfo::admin()),
+        // An unknown token is rejected, as the server does, even when requests without
+        // credentials are let in as the admin.
         None => Err(ApiError::unauthorized()),
     }
 }
