@@ -183,6 +183,72 @@ impl Tokens {
     }
 }
 
+/// Splits one CSV record (quoted fields may hold commas; `""` is a quote).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                fields.push(std::mem::take(&mut cur));
+                while chars.peek() == Some(&' ') {
+                    chars.next();
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
+/// Reads kube-apiserver's `--token-auth-file` format: one `token,user,uid[,"g1,g2"]` per
+/// line. Lines with an empty token are skipped; fewer than three columns is an error.
+pub fn parse_token_file(text: &str) -> Result<Vec<(String, UserInfo)>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f = csv_fields(line.trim_start());
+        if f.len() < 3 {
+            return Err(format!(
+                "line {}: must have at least 3 columns (token, user name, user uid), found {}",
+                i + 1,
+                f.len()
+            ));
+        }
+        if f[0].is_empty() {
+            continue;
+        }
+        let groups = f
+            .get(3)
+            .map(|g| {
+                g.split(',')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let user = UserInfo {
+            name: f[1].clone(),
+            uid: f[2].clone(),
+            groups,
+            extra: BTreeMap::new(),
+        };
+        out.push((f[0].clone(), user));
+    }
+    Ok(out)
+}
+
 /// A fresh opaque token.
 pub fn new_token() -> String {
     format!(
@@ -195,6 +261,16 @@ pub fn new_token() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_files_read_like_the_server() {
+        let users = parse_token_file("t1,alice,u1,\"devs, ops\"\nt2,bob,u2\n,skipped,x\n")
+            .unwrap_or_default();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[0].1.groups, ["devs", "ops"]);
+        assert_eq!((users[1].0.as_str(), users[1].1.uid.as_str()), ("t2", "u2"));
+        assert!(parse_token_file("t,only").is_err());
+    }
 
     #[test]
     fn service_account_names_split_like_the_server() {

@@ -44,6 +44,9 @@ pub enum SandboxError {
     /// Building a kube client failed.
     #[error("kube client: {0}")]
     Kube(String),
+    /// A token file could not be read.
+    #[error("token file: {0}")]
+    TokenFile(String),
 }
 
 /// Configures a sandbox before it starts.
@@ -87,6 +90,14 @@ impl SandboxBuilder {
             .user_tokens
             .push((token.to_owned(), UserInfo::new(user, groups)));
         self
+    }
+
+    /// Accepts every token of a kube-apiserver token file's text
+    /// (`token,user,uid[,"group1,group2"]` lines).
+    pub fn token_file(mut self, text: &str) -> Result<Self, SandboxError> {
+        let users = crate::auth::parse_token_file(text).map_err(SandboxError::TokenFile)?;
+        self.opts.user_tokens.extend(users);
+        Ok(self)
     }
 
     /// Switches the workload simulator on (default) or off.
