@@ -92,10 +92,13 @@ impl ResourceDef {
         if !self.categories.is_empty() {
             main.insert("categories".into(), json!(self.categories));
         }
-        main.insert(
-            "storageVersionHash".into(),
-            json!(hash_of(&self.api_version(), &self.plural)),
-        );
+        // Create-only kinds (access and token reviews) are never stored, so have no hash.
+        if self.has_verb("get") {
+            main.insert(
+                "storageVersionHash".into(),
+                json!(hash_of(&self.api_version(), &self.plural)),
+            );
+        }
         let mut out = vec![Value::Object(main)];
         let sub = |name: &str, kind: &str, verbs: &[&str]| {
             json!({"name": format!("{}/{name}", self.plural), "singularName": "",
@@ -256,6 +259,7 @@ struct B {
     all: bool,
     status: bool,
     scale: bool,
+    create_only: bool,
 }
 
 const fn b(
@@ -274,6 +278,7 @@ const fn b(
         all: false,
         status: false,
         scale: false,
+        create_only: false,
     }
 }
 
@@ -288,6 +293,10 @@ impl B {
     }
     const fn scale(mut self) -> Self {
         self.scale = true;
+        self
+    }
+    const fn create_only(mut self) -> Self {
+        self.create_only = true;
         self
     }
 }
@@ -346,6 +355,54 @@ const BUILTINS: &[B] = &[
         .status()
         .scale(),
     b("events.k8s.io/v1", "events", "Event", true, &["ev"]),
+    b(
+        "authentication.k8s.io/v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authentication.k8s.io/v1",
+        "tokenreviews",
+        "TokenReview",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io/v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+        true,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io/v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io/v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        false,
+        &[],
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io/v1",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        false,
+        &[],
+    )
+    .create_only(),
     b("batch/v1", "cronjobs", "CronJob", true, &["cj"])
         .all()
         .status(),
@@ -431,6 +488,9 @@ fn builtin_defs() -> Vec<ResourceDef> {
             let mut verbs: Vec<String> = ALL_VERBS.iter().map(|v| (*v).to_owned()).collect();
             if spec.plural == "namespaces" {
                 verbs.retain(|v| v != "deletecollection");
+            }
+            if spec.create_only {
+                verbs.retain(|v| v == "create");
             }
             let mut categories = Vec::new();
             if spec.all {

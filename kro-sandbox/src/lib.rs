@@ -14,6 +14,8 @@
 
 pub mod admission;
 pub mod api;
+pub mod auth;
+pub mod authz;
 pub mod builtin;
 pub mod catalog;
 pub mod crd;

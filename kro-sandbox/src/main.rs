@@ -28,6 +28,10 @@ struct Args {
     /// Require this bearer token on every cluster.
     #[arg(long, env = "KRO_SANDBOX_TOKEN")]
     token: Option<String>,
+    /// Also accept the tokens of this file, in kube-apiserver's `--token-auth-file` format
+    /// (`token,user,uid,"group1,group2"` per line); RBAC decides what those users may do.
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
     /// Keep each cluster's objects in `DIR/<cluster>.data.json` across restarts.
     #[arg(long)]
     persist: bool,
@@ -50,6 +54,14 @@ async fn main() -> anyhow::Result<()> {
         .map(String::as_str)
         .filter(|n| !n.is_empty())
         .collect();
+    let token_file = match &args.token_auth_file {
+        Some(p) => {
+            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+        }
+        None => String::new(),
+    };
+    // Check the file once, before any cluster starts.
+    kro_sandbox::auth::parse_token_file(&token_file).map_err(|e| anyhow::anyhow!(e))?;
     let index = |name: &str| names.iter().position(|n| *n == name).unwrap_or(0);
     let clusters = Clusters::start(&names, |b: SandboxBuilder| {
         let name = b.cluster_name().to_owned();
@@ -58,6 +70,9 @@ async fn main() -> anyhow::Result<()> {
             .simulator_delay(Duration::from_millis(args.ready_after_ms));
         if let Some(t) = &args.token {
             b = b.token(t);
+        }
+        if let Ok(with_tokens) = b.clone().token_file(&token_file) {
+            b = with_tokens;
         }
         if args.port != 0 {
             let offset = u16::try_from(index(&name)).unwrap_or(0);

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::auth::{TokenSubject, UserInfo};
 use crate::state::{Options, Shared};
 
 /// Errors starting or talking to a sandbox.
@@ -43,6 +44,9 @@ pub enum SandboxError {
     /// Building a kube client failed.
     #[error("kube client: {0}")]
     Kube(String),
+    /// A token file could not be read.
+    #[error("token file: {0}")]
+    TokenFile(String),
 }
 
 /// Configures a sandbox before it starts.
@@ -75,6 +79,25 @@ impl SandboxBuilder {
     pub fn token(mut self, token: &str) -> Self {
         self.opts.token = Some(token.to_owned());
         self
+    }
+
+    /// Accepts `Authorization: Bearer <token>` as `user` in `groups` (plus
+    /// `system:authenticated`), like a line of kube-apiserver's `--token-auth-file`.
+    /// Such users are not admins: RBAC decides what they may do.
+    #[must_use]
+    pub fn user_token(mut self, token: &str, user: &str, groups: &[&str]) -> Self {
+        self.opts
+            .user_tokens
+            .push((token.to_owned(), UserInfo::new(user, groups)));
+        self
+    }
+
+    /// Accepts every token of a kube-apiserver token file's text
+    /// (`token,user,uid[,"group1,group2"]` lines).
+    pub fn token_file(mut self, text: &str) -> Result<Self, SandboxError> {
+        let users = crate::auth::parse_token_file(text).map_err(SandboxError::TokenFile)?;
+        self.opts.user_tokens.extend(users);
+        Ok(self)
     }
 
     /// Switches the workload simulator on (default) or off.
@@ -150,7 +173,9 @@ impl SandboxBuilder {
                 tracing::warn!(error = %e, "sandbox server stopped with an error");
             }
         });
-        let mut background = Vec::new();
+        let mut background = vec![tokio::spawn(crate::authz::aggregation::run(
+            Arc::downgrade(&shared),
+        ))];
         if shared.opts.simulator {
             background.push(tokio::spawn(crate::simulator::run(Arc::downgrade(&shared))));
         }
@@ -241,8 +266,17 @@ impl Sandbox {
 
     /// A kubeconfig (YAML) for this sandbox, with its token if it has one.
     pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_yaml_for(self.shared.opts.token.as_deref())
+    }
+
+    /// A kubeconfig (YAML) for this sandbox that authenticates with `token`.
+    pub fn kubeconfig_yaml_with_token(&self, token: &str) -> String {
+        self.kubeconfig_yaml_for(Some(token))
+    }
+
+    fn kubeconfig_yaml_for(&self, token: Option<&str>) -> String {
         let name = self.name();
-        let user = match &self.shared.opts.token {
+        let user = match token {
             Some(t) => format!("    token: {t}\n"),
             None => "    {}\n".to_owned(),
         };
@@ -273,7 +307,54 @@ impl Sandbox {
 
     /// A `kube::Client` for this sandbox.
     pub async fn client(&self) -> Result<kube::Client, SandboxError> {
-        let kc = self.kubeconfig()?;
+        Self::client_from(self.kubeconfig()?).await
+    }
+
+    /// A `kube::Client` for this sandbox that authenticates with `token`.
+    pub async fn client_with_token(&self, token: &str) -> Result<kube::Client, SandboxError> {
+        let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml_with_token(token))
+            .map_err(|e| SandboxError::Kube(e.to_string()))?;
+        Self::client_from(kc).await
+    }
+
+    /// A new bearer token for `user` in `groups` (plus `system:authenticated`), valid from
+    /// now on, as [`SandboxBuilder::user_token`] registers one before start.
+    pub fn user_token(&self, user: &str, groups: &[&str]) -> String {
+        let token = crate::auth::new_token();
+        self.shared
+            .tokens
+            .insert(&token, TokenSubject::User(UserInfo::new(user, groups)));
+        token
+    }
+
+    /// A new bearer token for the ServiceAccount `namespace/name`: it authenticates as
+    /// `system:serviceaccount:<namespace>:<name>` in `system:serviceaccounts`,
+    /// `system:serviceaccounts:<namespace>` and `system:authenticated`, while that
+    /// ServiceAccount exists (like the server, a token of a missing account is a 401).
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        let token = crate::auth::new_token();
+        self.shared.tokens.insert(
+            &token,
+            TokenSubject::ServiceAccount {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            },
+        );
+        token
+    }
+
+    /// A `kube::Client` acting as the ServiceAccount `namespace/name` (see
+    /// [`Sandbox::service_account_token`]).
+    pub async fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, SandboxError> {
+        self.client_with_token(&self.service_account_token(namespace, name))
+            .await
+    }
+
+    async fn client_from(kc: kube::config::Kubeconfig) -> Result<kube::Client, SandboxError> {
         let cfg =
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await

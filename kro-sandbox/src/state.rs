@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::auth::{TokenSubject, Tokens, UserInfo};
 use crate::catalog::Catalog;
 use crate::store::Data;
 
@@ -24,6 +25,8 @@ pub struct Options {
     pub history: usize,
     /// Whether terminating namespaces are emptied and removed (the namespace controller's job).
     pub namespace_controller: bool,
+    /// Static bearer tokens and the users they authenticate (a token file's lines).
+    pub user_tokens: Vec<(String, UserInfo)>,
 }
 
 impl Default for Options {
@@ -35,6 +38,7 @@ impl Default for Options {
             simulator_delay: Duration::from_millis(200),
             history: crate::store::DEFAULT_HISTORY,
             namespace_controller: true,
+            user_tokens: Vec::new(),
         }
     }
 }
@@ -83,12 +87,18 @@ pub struct Shared {
     pub next_port: AtomicU32,
     /// Signals the simulator that something changed.
     pub changed: tokio::sync::Notify,
+    /// Bearer tokens besides the admin token.
+    pub tokens: Tokens,
 }
 
 impl Shared {
     /// Fresh state with the built-in catalog.
     pub fn new(opts: Options) -> Self {
         let history = opts.history;
+        let tokens = Tokens::default();
+        for (token, user) in &opts.user_tokens {
+            tokens.insert(token, TokenSubject::User(user.clone()));
+        }
         Self {
             opts,
             data: Mutex::new(Data::new(history)),
@@ -97,12 +107,44 @@ impl Shared {
             next_ip: AtomicU32::new(10),
             next_port: AtomicU32::new(30_000),
             changed: tokio::sync::Notify::new(),
+            tokens,
         }
     }
 
-    /// Creates the namespaces every cluster starts with.
+    /// Creates the namespaces and the default RBAC policy every cluster starts with.
     pub fn seed(&self) {
         let mut data = self.data();
+        let rbac = |plural: &str| ("rbac.authorization.k8s.io".to_owned(), plural.to_owned());
+        let policy = crate::authz::bootstrap::cluster_roles()
+            .into_iter()
+            .map(|o| (rbac("clusterroles"), o))
+            .chain(
+                crate::authz::bootstrap::cluster_role_bindings()
+                    .into_iter()
+                    .map(|o| (rbac("clusterrolebindings"), o)),
+            );
+        for (res, mut obj) in policy {
+            let name = obj["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let key = (String::new(), name);
+            if data.get(&res, &key).is_some() {
+                continue;
+            }
+            let rv = data.next_rv();
+            let meta = crate::meta::meta_mut(&mut obj);
+            meta.insert("uid".into(), serde_json::json!(crate::ids::new_uid()));
+            meta.insert("resourceVersion".into(), serde_json::json!(rv.to_string()));
+            meta.insert(
+                "creationTimestamp".into(),
+                serde_json::json!(crate::ids::now_rfc3339()),
+            );
+            crate::meta::canonical_order(&mut obj);
+            let text = std::sync::Arc::from(obj.to_string());
+            data.put(&res, key, rv, text, crate::store::EventType::Added);
+        }
+        crate::authz::aggregation::reconcile(&mut data);
         let res = (String::new(), "namespaces".to_owned());
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             if data.get(&res, &(String::new(), name.to_owned())).is_some() {

@@ -2,7 +2,9 @@
 
 mod body;
 mod discovery;
+pub mod filters;
 pub mod objects;
+mod reviews;
 pub mod route;
 mod table;
 mod watch;
@@ -18,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::auth::UserInfo;
 use crate::error::ApiError;
 use crate::state::Shared;
 use route::Route;
@@ -31,7 +34,7 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
 }
 
 /// A request, decoded enough for every handler.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Call {
     /// HTTP method.
     pub method: Method,
@@ -41,6 +44,8 @@ pub struct Call {
     pub headers: HeaderMap,
     /// Raw body.
     pub body: Bytes,
+    /// The user the request runs as (after authentication and impersonation).
+    pub user: UserInfo,
 }
 
 impl Call {
@@ -92,18 +97,21 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let route = route::parse(&path);
-    if !matches!(route, Route::Health)
-        && let Some(token) = &sh.opts.token
-    {
-        let want = format!("Bearer {token}");
-        let got = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if got != Some(want.as_str()) {
-            return status_response(&ApiError::unauthorized());
-        }
-    }
+    let request_uri = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |p| p.as_str().to_owned());
+    let user = match filters::run(
+        &sh,
+        &parts.method,
+        &path,
+        parts.uri.query(),
+        &parts.headers,
+        &request_uri,
+    ) {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
     let query = parts
         .uri
         .query()
@@ -131,6 +139,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         query,
         headers: parts.headers,
         body,
+        user,
     };
     tracing::debug!(method = %call.method, path, "request");
     match route {
@@ -151,6 +160,9 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Route::Resource(rp) => {
             if !sh.catalog().has_group_version(&rp.group, &rp.version) {
                 return text_response(404, "404 page not found");
+            }
+            if let Some(kind) = reviews::Review::of(&rp) {
+                return reviews::serve(&sh, kind, &rp, &call);
             }
             objects::dispatch(&sh, rp, call).await
         }

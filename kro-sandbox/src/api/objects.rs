@@ -501,12 +501,7 @@ fn shallow<'a>(ctx: &Ctx<'a>) -> Ctx<'a> {
         ns: ctx.ns.clone(),
         name: ctx.name.clone(),
         sub: ctx.sub.clone(),
-        call: Call {
-            method: ctx.call.method.clone(),
-            query: ctx.call.query.clone(),
-            headers: ctx.call.headers.clone(),
-            body: ctx.call.body.clone(),
-        },
+        call: ctx.call.clone(),
     }
 }
 
