@@ -28,6 +28,37 @@ pub struct Condition {
     pub last_transition_time: Option<String>,
 }
 
+/// Longest condition message or event note, in bytes. Messages can list
+/// resources, clusters or an API server's words; a status is read by people
+/// and stored in etcd with the object, so it stays small.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `message`, cut to [`MAX_MESSAGE_BYTES`] on a character boundary, saying
+/// how much was left out.
+pub fn cap_message(message: String) -> String {
+    cap(message, MAX_MESSAGE_BYTES)
+}
+
+/// An Event note from `message`: the API server refuses notes over 1 KiB.
+pub fn cap_event_note(message: &str) -> String {
+    cap(message.to_owned(), 1024)
+}
+
+fn cap(message: String, max: usize) -> String {
+    if message.len() <= max {
+        return message;
+    }
+    let mut end = max.saturating_sub(40);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}... and {} more bytes",
+        &message[..end],
+        message.len() - end
+    )
+}
+
 impl Condition {
     /// A condition with status `True`/`False` from a bool.
     pub fn new(
@@ -41,7 +72,7 @@ impl Condition {
             type_: type_.to_owned(),
             status: if ok { "True" } else { "False" }.to_owned(),
             reason: reason.to_owned(),
-            message: message.into(),
+            message: cap_message(message.into()),
             observed_generation: generation,
             last_transition_time: None,
         }
@@ -109,6 +140,16 @@ pub fn merge(previous: &[Condition], desired: Vec<Condition>) -> Vec<Condition> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_capped_on_a_character_boundary() {
+        let long = format!("{}é{}", "a".repeat(4054), "b".repeat(20_000));
+        let c = Condition::new("Ready", false, "Error", long, None);
+        assert!(c.message.len() <= MAX_MESSAGE_BYTES, "{}", c.message.len());
+        assert!(c.message.ends_with("... and 20003 more bytes"), "{}", &c.message[4000..]);
+        let short = Condition::new("Ready", false, "Error", "fine", None);
+        assert_eq!(short.message, "fine");
+    }
 
     #[test]
     fn unchanged_status_keeps_its_transition_time() {

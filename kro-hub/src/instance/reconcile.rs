@@ -342,7 +342,8 @@ impl<'a> Reconciler<'a> {
         } else {
             (EventType::Warning, now.reason.as_str())
         };
-        let note: String = now.message.chars().take(1000).collect();
+        // Events are capped below conditions: an Event note is at most 1 KiB.
+        let note = conditions::cap_event_note(&now.message);
         let event = Event {
             type_,
             reason: reason.to_owned(),
