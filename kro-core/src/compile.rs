@@ -343,7 +343,7 @@ fn is_kube_version(v: &str) -> bool {
     matches!(t, Some(n) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn display_path(path: &[Seg]) -> String {
+pub(crate) fn display_path(path: &[Seg]) -> String {
     let mut s = String::new();
     for seg in path {
         match seg {
@@ -455,6 +455,8 @@ impl<'a> Compiler<'a> {
     }
 
     fn run(self) -> Result<CompiledGraph, Error> {
+        // Before anything walks the RGD: see `limits` for why.
+        crate::limits::check_rgd(self.rgd)?;
         let schema = &self.rgd.spec.schema;
         if !is_upper_camel(&schema.kind) {
             return Err(self.invalid(
@@ -475,8 +477,8 @@ impl<'a> Compiler<'a> {
                 ),
             ));
         }
-        let spec_schema =
-            crate::simpleschema::spec_schema(self.rgd).map_err(|source| Error::Schema {
+        let (spec_schema, spec_nodes) = crate::simpleschema::spec_schema_counted(self.rgd)
+            .map_err(|source| Error::Schema {
                 rgd: self.name.clone(),
                 source,
             })?;
@@ -912,6 +914,7 @@ impl<'a> Compiler<'a> {
             literal_schemas(&status_literals, &mut status_props, &mut Vec::new());
         }
         let status_schema = json!({"type": "object", "properties": status_props});
+        crate::limits::check_status_schema(&self.name, &status_schema, spec_nodes)?;
 
         // kro-hub placement: `clusterSelector` values may hold `${...}` over
         // the instance.

@@ -30,12 +30,14 @@ pub mod crd;
 mod error;
 pub mod expr;
 pub mod graph;
+pub mod limits;
 pub mod render;
 pub mod rgd;
 pub mod simpleschema;
 
 pub use compile::{CompileOptions, CompiledGraph, ResourceNode, compile, compile_with};
 pub use error::{Error, Location};
+pub use limits::Limit;
 pub use render::{
     EvalContext, Inclusion, Readiness, RenderOutcome, RenderReport, RenderedResource,
     ResolvedPlacement,

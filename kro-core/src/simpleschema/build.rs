@@ -1,5 +1,6 @@
 //! SimpleSchema maps -> structural OpenAPI v3 schemas.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Number, Value, json};
@@ -8,6 +9,9 @@ use super::error::{Reason, SchemaError};
 use super::markers::{MarkerKind, parse_markers};
 use super::types::{TypeExpr, is_reserved_name};
 use super::validate;
+use crate::limits::{
+    Limit, MAX_CUSTOM_TYPES, MAX_SCHEMA_DEPTH, MAX_SCHEMA_NODES, MAX_SCHEMA_TEXT_BYTES,
+};
 
 /// A custom type after it has been built.
 #[derive(Debug, Clone)]
@@ -16,12 +20,35 @@ struct CustomType {
     /// An alias written `Name: string | required=true` makes every field of
     /// that type required, like upstream.
     required: bool,
+    /// What each use costs, recorded once built so that a use over the
+    /// limits is refused before the schema is cloned.
+    size: Size,
+}
+
+/// Schema produced so far, or what one custom type adds each time it is used.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    /// Deepest level reached (the root of what is being built is level 1).
+    depth: usize,
+    /// Schema nodes.
+    nodes: usize,
+    /// SimpleSchema text the nodes come from.
+    text: usize,
 }
 
 /// Turns SimpleSchema into OpenAPI, with the RGD's custom types loaded.
+///
+/// Custom types are inlined wherever they are used, so a few lines of
+/// SimpleSchema can ask for an exponentially large schema (`A: {x: B, y: B}`,
+/// `B: {x: C, y: C}`, ...). Everything produced is therefore counted against
+/// the limits as it is composed, and a custom type is only cloned once its
+/// recorded size is known to fit.
 #[derive(Debug, Default)]
 pub struct Builder {
     types: BTreeMap<String, CustomType>,
+    /// Produced so far for the whole RGD; `depth` is the deepest level of
+    /// the custom type (or spec) being built.
+    used: Cell<Size>,
 }
 
 impl Builder {
@@ -38,6 +65,18 @@ impl Builder {
         let Some(types) = types.as_object() else {
             return Err(SchemaError::new(path, Reason::BadNode(describe(types))));
         };
+        if types.len() > MAX_CUSTOM_TYPES {
+            return Err(SchemaError::new(
+                path,
+                Reason::OverLimit {
+                    limit: Limit::CustomTypes,
+                    message: format!(
+                        "{} custom types, more than the {MAX_CUSTOM_TYPES} allowed",
+                        types.len()
+                    ),
+                },
+            ));
+        }
 
         let mut deps: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (name, node) in types {
@@ -51,33 +90,119 @@ impl Builder {
         }
 
         for name in build_order(types, &deps, path)? {
-            let node = &types[name.as_str()];
+            let Some(node) = types.get(name.as_str()) else {
+                continue;
+            };
             let at = join(path, &name);
-            let built = match node {
+            let before = builder.start_unit();
+            let (schema, required) = match node {
                 Value::String(text) => {
+                    builder
+                        .spend(0, text.len(), None)
+                        .map_err(|r| SchemaError::new(&at, r))?;
                     let mut required = Vec::new();
-                    let schema = builder.field_from_string(&name, text, &at, &mut required)?;
-                    CustomType {
-                        schema,
-                        required: !required.is_empty(),
-                    }
+                    let schema = builder.field_from_string(&name, text, &at, &mut required, 1)?;
+                    (schema, !required.is_empty())
                 }
-                Value::Object(fields) => CustomType {
-                    schema: builder.object(fields, &at)?,
-                    required: false,
-                },
+                Value::Object(fields) => (builder.object(fields, &at, 1)?, false),
                 other => return Err(SchemaError::new(at, Reason::BadNode(describe(other)))),
             };
-            builder.types.insert(name, built);
+            let after = builder.used.get();
+            let size = Size {
+                depth: after.depth,
+                nodes: after.nodes.saturating_sub(before.nodes),
+                text: after.text.saturating_sub(before.text),
+            };
+            builder.types.insert(
+                name,
+                CustomType {
+                    schema,
+                    required,
+                    size,
+                },
+            );
         }
         Ok(builder)
     }
 
-    /// Builds an object schema from a map of fields.
-    pub fn object(&self, fields: &Map<String, Value>, path: &str) -> Result<Value, SchemaError> {
+    /// Schema nodes produced so far (custom types and what was built since).
+    pub fn nodes(&self) -> usize {
+        self.used.get().nodes
+    }
+
+    /// Starts measuring the depth of a new custom type (or the spec);
+    /// returns what was produced before it.
+    fn start_unit(&self) -> Size {
+        let before = self.used.get();
+        self.used.set(Size { depth: 0, ..before });
+        before
+    }
+
+    /// Records a node at `level`, refused past [`MAX_SCHEMA_DEPTH`].
+    fn reach(&self, level: usize, via: Option<&str>) -> Result<(), Reason> {
+        if level > MAX_SCHEMA_DEPTH {
+            let what = match via {
+                Some(name) => format!("custom type {name:?} nests the schema"),
+                None => "the schema nests".to_owned(),
+            };
+            return Err(Reason::OverLimit {
+                limit: Limit::SchemaDepth,
+                message: format!(
+                    "{what} deeper than {MAX_SCHEMA_DEPTH} levels of objects, lists and maps"
+                ),
+            });
+        }
+        let mut used = self.used.get();
+        used.depth = used.depth.max(level);
+        self.used.set(used);
+        Ok(())
+    }
+
+    /// Counts `nodes` more schema nodes made of `text` bytes of SimpleSchema,
+    /// refused past [`MAX_SCHEMA_NODES`] or [`MAX_SCHEMA_TEXT_BYTES`].
+    fn spend(&self, nodes: usize, text: usize, via: Option<&str>) -> Result<(), Reason> {
+        let mut used = self.used.get();
+        used.nodes = used.nodes.saturating_add(nodes);
+        used.text = used.text.saturating_add(text);
+        let what = match via {
+            Some(name) => format!("custom type {name:?} would take the schema past"),
+            None => "the schema grows past".to_owned(),
+        };
+        if used.nodes > MAX_SCHEMA_NODES {
+            return Err(Reason::OverLimit {
+                limit: Limit::SchemaNodes,
+                message: format!("{what} {MAX_SCHEMA_NODES} nodes"),
+            });
+        }
+        if used.text > MAX_SCHEMA_TEXT_BYTES {
+            return Err(Reason::OverLimit {
+                limit: Limit::SchemaTextBytes,
+                message: format!("{what} {MAX_SCHEMA_TEXT_BYTES} bytes of SimpleSchema"),
+            });
+        }
+        self.used.set(used);
+        Ok(())
+    }
+
+    /// Builds the object schema of a whole spec from its map of fields.
+    pub fn root(&self, fields: &Map<String, Value>, path: &str) -> Result<Value, SchemaError> {
+        self.start_unit();
+        self.object(fields, path, 1)
+    }
+
+    /// Builds an object schema from a map of fields; the object is at
+    /// `level` (1 for the root of a spec or custom type).
+    fn object(
+        &self,
+        fields: &Map<String, Value>,
+        path: &str,
+        level: usize,
+    ) -> Result<Value, SchemaError> {
         if let Some(suggestion) = openapi_lookalike(fields) {
             return Err(SchemaError::new(path, Reason::OpenApiSchema(suggestion)));
         }
+        // Checked before the fields: nested maps of fields are recursed on.
+        self.node(level).map_err(|r| SchemaError::new(path, r))?;
         let mut names: Vec<&String> = fields.keys().collect();
         names.sort();
         let mut properties = Map::new();
@@ -91,9 +216,18 @@ impl Builder {
                     Reason::BadFieldName(name.clone(), "field names must not be empty"),
                 ));
             }
-            let field = match &fields[name.as_str()] {
-                Value::String(text) => self.field_from_string(name, text, &at, &mut required)?,
-                Value::Object(inner) => self.object(inner, &at)?,
+            let node = &fields[name.as_str()];
+            let text = match node {
+                Value::String(text) => text.len(),
+                _ => 0,
+            };
+            self.spend(0, name.len().saturating_add(text), None)
+                .map_err(|r| SchemaError::new(&at, r))?;
+            let field = match node {
+                Value::String(text) => {
+                    self.field_from_string(name, text, &at, &mut required, level + 1)?
+                }
+                Value::Object(inner) => self.object(inner, &at, level + 1)?,
                 other => return Err(SchemaError::new(at, Reason::BadNode(describe(other)))),
             };
             child_has_default |= field.get("default").is_some();
@@ -115,14 +249,15 @@ impl Builder {
         Ok(Value::Object(schema))
     }
 
-    /// Builds one `type | markers` field. `required` collects the parent's
-    /// required list.
+    /// Builds one `type | markers` field at `level`. `required` collects the
+    /// parent's required list.
     fn field_from_string(
         &self,
         name: &str,
         text: &str,
         path: &str,
         required: &mut Vec<String>,
+        level: usize,
     ) -> Result<Value, SchemaError> {
         let err = |reason| SchemaError::new(path, reason);
         let (type_text, marker_text) = match text.split_once('|') {
@@ -130,7 +265,7 @@ impl Builder {
             None => (text, None),
         };
         let ty = TypeExpr::parse(type_text).map_err(err)?;
-        let mut schema = self.type_schema(&ty).map_err(err)?;
+        let mut schema = self.type_schema(&ty, level).map_err(err)?;
         if let TypeExpr::Custom(custom) = &ty
             && self.types.get(custom).is_some_and(|c| c.required)
         {
@@ -158,26 +293,37 @@ impl Builder {
             check_ranges(map).map_err(err)?;
             if let Some(raw) = default {
                 let value = default_value(map, &raw).map_err(err)?;
-                validate::check(&value, &Value::Object(map.clone())).map_err(|message| {
+                // Checked against the schema in place: a custom type's schema
+                // can be large, and may have many defaulted uses.
+                validate::check(&value, &schema).map_err(|message| {
                     err(Reason::BadDefault {
                         value: value.to_string(),
                         message,
                     })
                 })?;
-                map.insert("default".into(), value);
+                if let Value::Object(map) = &mut schema {
+                    map.insert("default".into(), value);
+                }
             }
         }
         Ok(schema)
     }
 
-    fn type_schema(&self, ty: &TypeExpr) -> Result<Value, Reason> {
+    /// The schema of a type expression whose root is at `level`.
+    fn type_schema(&self, ty: &TypeExpr, level: usize) -> Result<Value, Reason> {
         Ok(match ty {
-            TypeExpr::Scalar(s) => json!({"type": s.openapi()}),
+            TypeExpr::Custom(name) => return self.custom_schema(name, level),
+            TypeExpr::Scalar(s) => {
+                self.node(level)?;
+                json!({"type": s.openapi()})
+            }
             TypeExpr::Object => {
+                self.node(level)?;
                 json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
             }
             TypeExpr::List(inner) => {
-                let items = self.type_schema(inner)?;
+                self.node(level)?;
+                let items = self.type_schema(inner, level + 1)?;
                 // The API server refuses `oldSelf` under an unkeyed list: it
                 // cannot tell which old item a new one corresponds to.
                 if let Some(at) = transition_rule_at(&items, "items") {
@@ -186,14 +332,30 @@ impl Builder {
                 json!({"type": "array", "items": items})
             }
             TypeExpr::Map(inner) => {
-                json!({"type": "object", "additionalProperties": self.type_schema(inner)?})
+                self.node(level)?;
+                json!({"type": "object", "additionalProperties": self.type_schema(inner, level + 1)?})
             }
-            TypeExpr::Custom(name) => self
-                .types
-                .get(name)
-                .map(|c| c.schema.clone())
-                .ok_or_else(|| Reason::UnknownType(name.clone()))?,
         })
+    }
+
+    /// A clone of a custom type's schema placed at `level`, refused before
+    /// cloning when it would go over the limits.
+    fn custom_schema(&self, name: &str, level: usize) -> Result<Value, Reason> {
+        let custom = self
+            .types
+            .get(name)
+            .ok_or_else(|| Reason::UnknownType(name.to_owned()))?;
+        let size = custom.size;
+        let deepest = level.saturating_add(size.depth.saturating_sub(1));
+        self.reach(deepest, Some(name))?;
+        self.spend(size.nodes, size.text, Some(name))?;
+        Ok(custom.schema.clone())
+    }
+
+    /// Counts one node at `level`.
+    fn node(&self, level: usize) -> Result<(), Reason> {
+        self.reach(level, None)?;
+        self.spend(1, 0, None)
     }
 }
 
@@ -429,32 +591,41 @@ fn parse_number(value: &str) -> Option<Number> {
     Number::from_f64(f)
 }
 
+/// The custom types a type definition refers to, in field order. Iterative:
+/// nested maps of fields are only bounded later, when the type is built.
 fn collect_refs(node: &Value, path: &str, out: &mut Vec<String>) -> Result<(), SchemaError> {
-    match node {
-        Value::String(text) => {
-            let type_text = text.split_once('|').map_or(text.as_str(), |(t, _)| t);
-            let ty = TypeExpr::parse(type_text).map_err(|r| SchemaError::new(path, r))?;
-            let mut refs = Vec::new();
-            ty.custom_refs(&mut refs);
-            out.extend(refs.into_iter().map(str::to_owned));
-            Ok(())
-        }
-        Value::Object(fields) => {
-            for (name, field) in fields {
-                collect_refs(field, &join(path, name), out)?;
+    let mut stack = vec![(node, path.to_owned())];
+    while let Some((node, path)) = stack.pop() {
+        match node {
+            Value::String(text) => {
+                let type_text = text.split_once('|').map_or(text.as_str(), |(t, _)| t);
+                let ty = TypeExpr::parse(type_text).map_err(|r| SchemaError::new(&path, r))?;
+                let mut refs = Vec::new();
+                ty.custom_refs(&mut refs);
+                out.extend(refs.into_iter().map(str::to_owned));
             }
-            Ok(())
+            Value::Object(fields) => {
+                // Reversed so that fields pop off the stack in order.
+                stack.extend(
+                    fields
+                        .iter()
+                        .rev()
+                        .map(|(name, field)| (field, join(&path, name))),
+                );
+            }
+            other => return Err(SchemaError::new(path, Reason::BadNode(describe(other)))),
         }
-        other => Err(SchemaError::new(path, Reason::BadNode(describe(other)))),
     }
+    Ok(())
 }
 
 /// Dependencies first; a cycle is reported as `A -> B -> A`. References to
 /// undeclared names are left for the build step, which reports them with the
-/// field's path.
-fn build_order(
-    types: &Map<String, Value>,
-    deps: &BTreeMap<&str, Vec<String>>,
+/// field's path. A depth-first walk with its own stack: chains of custom
+/// types are as long as the user makes them.
+fn build_order<'a>(
+    types: &'a Map<String, Value>,
+    deps: &'a BTreeMap<&'a str, Vec<String>>,
     path: &str,
 ) -> Result<Vec<String>, SchemaError> {
     #[derive(Clone, Copy, PartialEq)]
@@ -463,41 +634,43 @@ fn build_order(
         Active,
         Done,
     }
-    fn visit<'a>(
-        name: &'a str,
-        deps: &'a BTreeMap<&str, Vec<String>>,
-        marks: &mut BTreeMap<&'a str, Mark>,
-        stack: &mut Vec<&'a str>,
-        order: &mut Vec<String>,
-    ) -> Result<(), Vec<&'a str>> {
-        match marks.get(name).copied() {
-            Some(Mark::Done) | None => return Ok(()),
-            Some(Mark::Active) => {
-                let start = stack.iter().position(|n| *n == name).unwrap_or(0);
-                let mut cycle = stack[start..].to_vec();
-                cycle.push(name);
-                return Err(cycle);
-            }
-            Some(Mark::New) => {}
-        }
-        marks.insert(name, Mark::Active);
-        stack.push(name);
-        for dep in deps.get(name).into_iter().flatten() {
-            visit(dep, deps, marks, stack, order)?;
-        }
-        stack.pop();
-        marks.insert(name, Mark::Done);
-        order.push(name.to_owned());
-        Ok(())
-    }
 
     let mut marks: BTreeMap<&str, Mark> = deps.keys().map(|k| (*k, Mark::New)).collect();
     let mut order = Vec::new();
-    for name in types.keys() {
-        let mut stack = Vec::new();
-        visit(name, deps, &mut marks, &mut stack, &mut order).map_err(|cycle| {
-            SchemaError::new(join(path, cycle[0]), Reason::TypeCycle(cycle.join(" -> ")))
-        })?;
+    for root in types.keys() {
+        if marks.get(root.as_str()) != Some(&Mark::New) {
+            continue;
+        }
+        marks.insert(root, Mark::Active);
+        // Each frame: a type being visited and how many of its references
+        // have been followed.
+        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
+        while let Some((name, next)) = stack.last_mut() {
+            let name = *name;
+            let Some(dep) = deps.get(name).and_then(|d| d.get(*next)) else {
+                stack.pop();
+                marks.insert(name, Mark::Done);
+                order.push(name.to_owned());
+                continue;
+            };
+            *next += 1;
+            match marks.get(dep.as_str()).copied() {
+                Some(Mark::Done) | None => {}
+                Some(Mark::Active) => {
+                    let start = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                    let mut cycle: Vec<&str> = stack[start..].iter().map(|(n, _)| *n).collect();
+                    cycle.push(dep);
+                    return Err(SchemaError::new(
+                        join(path, cycle[0]),
+                        Reason::TypeCycle(cycle.join(" -> ")),
+                    ));
+                }
+                Some(Mark::New) => {
+                    marks.insert(dep, Mark::Active);
+                    stack.push((dep, 0));
+                }
+            }
+        }
     }
     Ok(order)
 }

@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::limits::Limit;
+
 /// A SimpleSchema error at one field.
 #[derive(Debug, Clone, PartialEq, Error)]
 #[error("{path}: {reason}")]
@@ -101,6 +103,14 @@ pub enum Reason {
         "{0} uses oldSelf (immutable=true or a transition rule) inside list items; the API server only allows that outside lists, or in lists keyed by x-kubernetes-list-type: map"
     )]
     TransitionRuleInList(String),
+    /// The schema would go over one of the compile limits.
+    #[error("{message} (limit {name})", name = limit.name())]
+    OverLimit {
+        /// Which limit.
+        limit: Limit,
+        /// What went over it.
+        message: String,
+    },
     /// A field name the API server would not accept.
     #[error("invalid field name {0:?}: {1}")]
     BadFieldName(String, &'static str),

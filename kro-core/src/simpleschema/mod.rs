@@ -96,8 +96,16 @@ pub const TYPES_PATH: &str = "spec.schema.types";
 /// `x-kubernetes-validations`, and `default: {}` when some field has a
 /// default and none is required (so that defaults apply to an empty spec).
 pub fn spec_schema(rgd: &ResourceGraphDefinition) -> Result<Value, SchemaError> {
+    spec_schema_counted(rgd).map(|(spec, _)| spec)
+}
+
+/// [`spec_schema`], with how many schema nodes the spec and custom types
+/// produced (see [`crate::limits::MAX_SCHEMA_NODES`]).
+pub(crate) fn spec_schema_counted(
+    rgd: &ResourceGraphDefinition,
+) -> Result<(Value, usize), SchemaError> {
     let schema = &rgd.spec.schema;
-    let mut spec = to_openapi(schema.spec.as_ref(), schema.types.as_ref())?;
+    let (mut spec, nodes) = to_openapi_counted(schema.spec.as_ref(), schema.types.as_ref())?;
     for (i, rule) in schema.validation.iter().enumerate() {
         crate::expr::CompiledExpr::parse(&rule.expression).map_err(|e| {
             SchemaError::new(
@@ -122,22 +130,38 @@ pub fn spec_schema(rgd: &ResourceGraphDefinition) -> Result<Value, SchemaError> 
             .collect();
         map.insert("x-kubernetes-validations".into(), Value::Array(rules));
     }
-    Ok(spec)
+    Ok((spec, nodes))
 }
 
 /// Converts a SimpleSchema map (`spec`) with its custom `types` into an
 /// OpenAPI object schema. Error paths are relative to the RGD
 /// (`spec.schema.spec.<field>`).
+///
+/// The result is bounded by [`crate::limits`]: at most
+/// [`crate::limits::MAX_CUSTOM_TYPES`] custom types, nesting at most
+/// [`crate::limits::MAX_SCHEMA_DEPTH`] levels and producing at most
+/// [`crate::limits::MAX_SCHEMA_NODES`] nodes, all checked before the custom
+/// types are inlined.
 pub fn to_openapi(spec: Option<&Value>, types: Option<&Value>) -> Result<Value, SchemaError> {
+    to_openapi_counted(spec, types).map(|(schema, _)| schema)
+}
+
+fn to_openapi_counted(
+    spec: Option<&Value>,
+    types: Option<&Value>,
+) -> Result<(Value, usize), SchemaError> {
     let builder = build::Builder::with_types(types, TYPES_PATH)?;
-    match spec {
-        None | Some(Value::Null) => Ok(json!({"type": "object"})),
-        Some(Value::Object(fields)) => builder.object(fields, SPEC_PATH),
-        Some(other) => Err(SchemaError::new(
-            SPEC_PATH,
-            Reason::BadNode(format!("{other} (spec must be a map of fields)")),
-        )),
-    }
+    let schema = match spec {
+        None | Some(Value::Null) => json!({"type": "object"}),
+        Some(Value::Object(fields)) => builder.root(fields, SPEC_PATH)?,
+        Some(other) => {
+            return Err(SchemaError::new(
+                SPEC_PATH,
+                Reason::BadNode(format!("{other} (spec must be a map of fields)")),
+            ));
+        }
+    };
+    Ok((schema, builder.nodes()))
 }
 
 /// Parses one field string (`integer | default=1 minimum=0`) into its
@@ -147,7 +171,7 @@ pub fn field_schema(text: &str, types: Option<&Value>) -> Result<(Value, bool), 
     let builder = build::Builder::with_types(types, TYPES_PATH)?;
     let mut fields = serde_json::Map::new();
     fields.insert("field".into(), Value::String(text.to_owned()));
-    let object = builder.object(&fields, "")?;
+    let object = builder.root(&fields, "")?;
     let required = SchemaNode::new(&object).is_required("field");
     let field = object
         .get("properties")
