@@ -143,10 +143,10 @@ mod tests {
 
     #[test]
     fn messages_are_capped_on_a_character_boundary() {
-        let long = format!("{}é{}", "a".repeat(4054), "b".repeat(20_000));
+        let long = format!("{}é{}", "a".repeat(4055), "b".repeat(20_000));
         let c = Condition::new("Ready", false, "Error", long, None);
         assert!(c.message.len() <= MAX_MESSAGE_BYTES, "{}", c.message.len());
-        assert!(c.message.ends_with("... and 20003 more bytes"), "{}", &c.message[4000..]);
+        assert!(c.message.ends_with("a... and 20002 more bytes"), "{}", &c.message[4000..]);
         let short = Condition::new("Ready", false, "Error", "fine", None);
         assert_eq!(short.message, "fine");
     }

@@ -5,6 +5,7 @@ pub mod api_calls;
 pub mod conditions;
 pub mod crd_compat;
 pub mod demo;
+pub mod eval_pool;
 pub mod finalizer;
 pub mod health;
 pub mod install;

@@ -64,6 +64,8 @@ pub struct HubContext {
     pub discovery: Arc<Discovery>,
     /// Publishes Kubernetes Events.
     pub recorder: kube::runtime::events::Recorder,
+    /// Where CEL evaluations run.
+    pub eval: crate::eval_pool::EvalPool,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -88,6 +90,7 @@ impl HubContext {
             options,
             instances: InstanceControllers::default(),
             discovery: Arc::new(Discovery::default()),
+            eval: crate::eval_pool::EvalPool::default(),
         })
     }
 
@@ -98,6 +101,7 @@ impl HubContext {
             resync: self.options.resync,
             discovery: self.discovery.clone(),
             recorder: self.recorder.clone(),
+            eval: self.eval.clone(),
         }
     }
 }

@@ -142,7 +142,7 @@ impl CompiledExpr {
             // The parser recurses per operator with large frames: a long
             // chain of them is parsed (and, if too deep, dropped) on a
             // stack of its own.
-            None if operator_count(source) > SHALLOW_PARSE => {
+            None if needs_own_stack(source) => {
                 on_own_stack(|| parse_bounded(source))
                     .map_err(|e| ExprError::Env(e.to_string()))??
             }
@@ -273,6 +273,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nested_brackets_and_long_chains_parse_on_their_own_stack() {
+        let parens = format!("{}1{}", "(".repeat(60), ")".repeat(60));
+        let chain = vec!["1"; 2000].join(" + ");
+        let results = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                (
+                    CompiledExpr::parse(&parens).map(|_| ()),
+                    CompiledExpr::parse(&chain).map(|_| ()),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(results.0, Ok(()));
+        assert_eq!(results.1, Err(ExprError::TooDeep));
+        assert!(!needs_own_stack("schema.spec.a + '-' + string(schema.spec.b)"));
+    }
+
+    #[test]
     fn field_paths_take_the_fast_path_with_the_parser_s_shape() {
         let env = library::env().unwrap();
         for src in [
@@ -373,18 +393,37 @@ fn parse_bounded(source: &str) -> Result<cel::IdedExpr, ExprError> {
     Ok(expr)
 }
 
-/// Characters that can open a level of the parse tree: an upper bound on
-/// its depth, counted without parsing.
-fn operator_count(source: &str) -> usize {
-    source
-        .bytes()
-        .filter(|b| b"+-*/%&|<>=!?.([{,:".contains(b))
-        .count()
+/// Whether parsing `source` may recurse deeper than a small stack allows,
+/// judged without parsing: many operators (each can open a level of the
+/// parse tree) or brackets nested more than a few deep (each level costs
+/// the parser several frames). Quotes are ignored: overcounting only moves
+/// a parse to its own thread.
+fn needs_own_stack(source: &str) -> bool {
+    let mut operators = 0usize;
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for b in source.bytes() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'&' | b'|' | b'<' | b'>' | b'=' | b'!' | b'?'
+            | b'.' | b',' | b':' => operators += 1,
+            _ => {}
+        }
+    }
+    operators > SHALLOW_PARSE || deepest > SHALLOW_BRACKETS
 }
 
 /// Most operator characters in a source parsed on the caller's stack (the
 /// parser handles about a hundred nested operators on a 2 MiB stack).
 const SHALLOW_PARSE: usize = 48;
+
+/// Deepest bracket nesting parsed on the caller's stack (twenty nested
+/// parentheses overflow a 2 MiB stack in unoptimised builds).
+const SHALLOW_BRACKETS: usize = 6;
 
 /// Deepest expression tree evaluated on the caller's stack. The interpreter
 /// recurses once or more per level with large frames (over 20 KiB a level in

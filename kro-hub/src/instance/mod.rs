@@ -40,6 +40,8 @@ pub struct InstanceEnv {
     pub discovery: Arc<Discovery>,
     /// Publishes Kubernetes Events about instances.
     pub recorder: kube::runtime::events::Recorder,
+    /// Where CEL evaluations run.
+    pub eval: crate::eval_pool::EvalPool,
 }
 
 impl std::fmt::Debug for InstanceEnv {

@@ -121,6 +121,11 @@ impl InstanceCtx {
     }
 }
 
+/// Longest one reconcile of one instance may take: API calls that hang and
+/// evaluations queued behind costly ones give up and retry rather than
+/// hold the instance (and a controller slot) forever.
+pub const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Errors that make a reconcile retry with backoff. Resource-level failures
 /// are not errors here: they are reported on the instance's status.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +140,12 @@ pub enum InstanceError {
         /// The error.
         #[source]
         source: kube::Error,
+    },
+    /// The reconcile took longer than [`RECONCILE_TIMEOUT`].
+    #[error("instance {instance}: reconcile took longer than {RECONCILE_TIMEOUT:?}; retrying")]
+    Timeout {
+        /// namespace/name.
+        instance: String,
     },
 }
 
@@ -158,7 +169,17 @@ pub(super) async fn reconcile(
     ctx.env
         .metrics
         .set_queue_depth(&controller, ctx.queue.depth());
-    let result = Reconciler::new(&obj, &ctx).run().await;
+    let result = match tokio::time::timeout(RECONCILE_TIMEOUT, Reconciler::new(&obj, &ctx).run())
+        .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(InstanceError::Timeout {
+            instance: match obj.namespace() {
+                Some(ns) => format!("{ns}/{}", obj.name_any()),
+                None => obj.name_any(),
+            },
+        }),
+    };
     // An instance that will be looked at again soon (not converged, or an
     // error) counts as queued until that pass starts.
     let again_soon = match &result {
@@ -300,7 +321,10 @@ impl<'a> Reconciler<'a> {
             .map(|g| g.clone())
             .unwrap_or_default();
         let (state_name, conds) = state::summarize(&states, &watch_gaps, generation);
-        let fields = match self.ctx.graph.status(&eval) {
+        let fields = match self
+            .evaluate(&mut eval, |graph, eval| graph.status(eval))
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 tracing::info!(instance = %self.display, error = %e, "status fields not computed");
@@ -322,6 +346,36 @@ impl<'a> Reconciler<'a> {
             state::ERROR => Action::requeue(Duration::from_secs(10)),
             _ => Action::requeue(Duration::from_secs(3)),
         })
+    }
+
+    /// Runs `f` over the graph and `eval` in the hub's evaluation pool, off
+    /// the async workers (see [`crate::eval_pool`]). The context moves to
+    /// the pool thread and back; if the evaluation never returns (a panic),
+    /// the context starts over empty and the error is reported like any
+    /// evaluation error.
+    async fn evaluate<T: Send + 'static>(
+        &self,
+        eval: &mut EvalContext,
+        f: impl FnOnce(&CompiledGraph, &EvalContext) -> Result<T, kro_core::Error> + Send + 'static,
+    ) -> Result<T, kro_core::Error> {
+        let graph = self.ctx.graph.clone();
+        let ctx = std::mem::take(eval);
+        let done = self
+            .ctx
+            .env
+            .eval
+            .run(move || {
+                let out = f(&graph, &ctx);
+                (ctx, out)
+            })
+            .await;
+        match done {
+            Ok((ctx, out)) => {
+                *eval = ctx;
+                out
+            }
+            Err(aborted) => Err(kro_core::Error::Parse(aborted.to_string())),
+        }
     }
 
     /// One Event per change of the Ready condition: a Warning naming the
@@ -412,7 +466,11 @@ impl<'a> Reconciler<'a> {
         if !blocked.is_empty() {
             return Phase::Waiting(blocked);
         }
-        match self.ctx.graph.include(id, eval) {
+        let id_owned = id.to_owned();
+        match self
+            .evaluate(eval, move |graph, eval| graph.include(&id_owned, eval))
+            .await
+        {
             Ok(Inclusion::Included) => {}
             Ok(Inclusion::Excluded(_)) => {
                 eval.exclude(id);
@@ -422,7 +480,11 @@ impl<'a> Reconciler<'a> {
             Ok(Inclusion::Pending(deps)) => return Phase::Waiting(deps),
             Err(e) => return Phase::Failed(e.to_string()),
         }
-        let rendered = match self.ctx.graph.render_resource(id, eval) {
+        let id_owned = id.to_owned();
+        let rendered = match self
+            .evaluate(eval, move |graph, eval| graph.render_resource(&id_owned, eval))
+            .await
+        {
             Ok(RenderOutcome::Rendered(objs)) => objs,
             Ok(RenderOutcome::Pending(deps)) => return Phase::Waiting(deps),
             Err(e) => return Phase::Failed(e.to_string()),
@@ -441,7 +503,11 @@ impl<'a> Reconciler<'a> {
                 Ok(items) => eval.observe(id, Value::Array(items)),
                 Err(message) => return Phase::Failed(message),
             }
-            return match self.ctx.graph.ready(id, eval) {
+            let id_owned = id.to_owned();
+            return match self
+                .evaluate(eval, move |graph, eval| graph.ready(&id_owned, eval))
+                .await
+            {
                 Ok(Readiness::Ready) => Phase::Ready,
                 Ok(Readiness::NotReady(expr)) => Phase::NotReady(expr),
                 Ok(Readiness::Pending) => Phase::Waiting(node.dependencies().to_vec()),
@@ -488,7 +554,11 @@ impl<'a> Reconciler<'a> {
         } else if let Some(obj) = observed.into_iter().next() {
             eval.observe(id, obj);
         }
-        match self.ctx.graph.ready(id, eval) {
+        let id_owned = id.to_owned();
+        match self
+            .evaluate(eval, move |graph, eval| graph.ready(&id_owned, eval))
+            .await
+        {
             Ok(Readiness::Ready) => Phase::Ready,
             Ok(Readiness::NotReady(expr)) => Phase::NotReady(expr),
             Ok(Readiness::Pending) => Phase::Waiting(node.dependencies().to_vec()),
