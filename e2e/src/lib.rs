@@ -305,8 +305,8 @@ impl Env {
 /// The hub options tests use: a fast resync so repairs are quick.
 pub fn hub_options() -> kro_hub::HubOptions {
     kro_hub::HubOptions {
-        delete_crds: false,
         resync: Duration::from_secs(30),
+        ..kro_hub::HubOptions::default()
     }
 }
 

@@ -176,3 +176,112 @@ async fn an_rgd_cannot_take_over_another_rgd_s_kind() {
         .is_some()
     );
 }
+
+/// One GET over a fresh connection; the time it took.
+async fn get_healthz(addr: std::net::SocketAddr) -> std::time::Duration {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let started = std::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn costly_evaluations_are_metered_and_never_stall_the_hub() {
+    let mut options = kro_e2e::hub_options();
+    options.instance_eval_budget = 5_000_000;
+    let env = Env::start_with(options).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(kro_hub::health::serve_on(listener, env.metrics.clone()));
+
+    // Each item costs ~800,000 units (under the per-expression budget);
+    // 100 items are far over the instance's budget, spent in seconds of
+    // real work.
+    env.apply(&json!({
+        "apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+        "metadata": {"name": "costly"},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": "Costly", "spec": {"size": "integer | default=200000"}},
+            "resources": [{"id": "many",
+                "forEach": [{"idx": "${lists.range(100)}"}],
+                "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.metadata.name + '-' + string(idx)}"},
+                    "data": {"x": "${string(size(lists.range(schema.spec.size).filter(i, i % 7 == 0)))}"}}}]
+        }
+    }))
+    .await
+    .unwrap();
+    env.wait_rgd("costly", "Active").await.unwrap();
+    env.apply(&configmap_rgd("cheap", "Cheap", "cm"))
+        .await
+        .unwrap();
+    env.wait_rgd("cheap", "Active").await.unwrap();
+    for name in ["c1", "c2"] {
+        env.apply(&json!({"apiVersion": "kro.run/v1alpha1", "kind": "Costly",
+            "metadata": {"name": name, "namespace": "default"}, "spec": {}}))
+            .await
+            .unwrap();
+    }
+    env.apply(&json!({"apiVersion": "kro.run/v1alpha1", "kind": "Cheap",
+        "metadata": {"name": "fine", "namespace": "default"}, "spec": {"name": "fine"}}))
+        .await
+        .unwrap();
+
+    // While the costly instances evaluate, the hub answers its probes at
+    // once and converges the cheap instance.
+    let mut slowest = std::time::Duration::ZERO;
+    let mut cheap_ready = false;
+    let mut polls_while_costly_ran = 0;
+    for _ in 0..100 {
+        slowest = slowest.max(get_healthz(addr).await);
+        let costly = env
+            .get("kro.run/v1alpha1", "Costly", Some("default"), "c1")
+            .await
+            .unwrap()
+            .unwrap();
+        if costly["status"]["state"] != "ERROR" {
+            polls_while_costly_ran += 1;
+        }
+        let cheap = env
+            .get("kro.run/v1alpha1", "Cheap", Some("default"), "fine")
+            .await
+            .unwrap()
+            .unwrap();
+        cheap_ready |= cheap["status"]["state"] == "ACTIVE";
+        if cheap_ready && costly["status"]["state"] == "ERROR" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(cheap_ready, "the cheap instance converged");
+    assert!(
+        polls_while_costly_ran >= 2,
+        "the probes ran while the costly evaluation did"
+    );
+    assert!(
+        slowest < std::time::Duration::from_secs(1),
+        "/healthz took {slowest:?}"
+    );
+    let costly = env
+        .wait_for("kro.run/v1alpha1", "Costly", Some("default"), "c2", |c| {
+            c["status"]["state"] == "ERROR"
+        })
+        .await
+        .unwrap();
+    let message = condition(&costly, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("evaluation cost exceeds the budget of 5000000 units per instance"),
+        "{message}"
+    );
+    assert!(message.contains("resource \"many\""), "{message}");
+}

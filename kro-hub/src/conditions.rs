@@ -146,7 +146,11 @@ mod tests {
         let long = format!("{}é{}", "a".repeat(4055), "b".repeat(20_000));
         let c = Condition::new("Ready", false, "Error", long, None);
         assert!(c.message.len() <= MAX_MESSAGE_BYTES, "{}", c.message.len());
-        assert!(c.message.ends_with("a... and 20002 more bytes"), "{}", &c.message[4000..]);
+        assert!(
+            c.message.ends_with("a... and 20002 more bytes"),
+            "{}",
+            &c.message[4000..]
+        );
         let short = Condition::new("Ready", false, "Error", "fine", None);
         assert_eq!(short.message, "fine");
     }

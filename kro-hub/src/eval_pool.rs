@@ -2,9 +2,10 @@
 //! workers. An evaluation can take a second or more (it is bounded by the
 //! meter's budgets, not by time, since the interpreter cannot be
 //! interrupted); on an async worker it would stall `/healthz`, the watches
-//! and every other instance. The bound keeps a burst of costly instances
-//! from taking every core: they queue for a permit while the rest of the
-//! hub keeps running.
+//! and every other instance. The bound caps the threads (and the memory)
+//! that evaluations can hold at once; it is a few times the cores, so a
+//! handful of costly instances share the cores with cheap ones instead of
+//! holding every permit while the cheap ones queue.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ pub struct EvalPool {
 impl Default for EvalPool {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Self::new(cores.max(2))
+        Self::new((4 * cores).max(8))
     }
 }
 
@@ -85,7 +86,10 @@ mod tests {
     async fn a_panic_is_reported_not_propagated() {
         let pool = EvalPool::new(1);
         let err = pool.run(|| panic!("boom")).await.unwrap_err();
-        assert!(err.to_string().contains("evaluation did not complete"), "{err}");
+        assert!(
+            err.to_string().contains("evaluation did not complete"),
+            "{err}"
+        );
         // The permit came back.
         assert_eq!(pool.run(|| 7).await.unwrap(), 7);
     }

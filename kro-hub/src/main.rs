@@ -79,6 +79,11 @@ struct RunArgs {
     /// Seconds between safety resyncs of converged instances.
     #[arg(long, default_value_t = 600)]
     resync_seconds: u64,
+    /// CEL cost units one reconcile of one instance may spend over all its
+    /// expressions and forEach items (one unit: a value passed, a list or
+    /// map entry, or 8 bytes of string); over it the instance is ERROR.
+    #[arg(long, default_value_t = kro_core::expr::meter::MAX_INSTANCE_COST)]
+    instance_eval_budget: u64,
 }
 
 fn init_tracing(default_level: &str) {
@@ -122,6 +127,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let options = kro_hub::HubOptions {
         delete_crds: args.delete_crds,
         resync: Duration::from_secs(args.resync_seconds),
+        instance_eval_budget: args.instance_eval_budget,
     };
     let mut hub = tokio::spawn(kro_hub::run_hub(
         client,

@@ -39,6 +39,9 @@ pub struct HubOptions {
     pub delete_crds: bool,
     /// Period of the safety resync of converged instances.
     pub resync: Duration,
+    /// CEL cost units one reconcile of one instance may spend, over all its
+    /// expressions (see `kro_core::expr::meter`).
+    pub instance_eval_budget: u64,
 }
 
 impl Default for HubOptions {
@@ -46,6 +49,7 @@ impl Default for HubOptions {
         Self {
             delete_crds: false,
             resync: Duration::from_secs(600),
+            instance_eval_budget: kro_core::expr::meter::MAX_INSTANCE_COST,
         }
     }
 }
@@ -99,6 +103,7 @@ impl HubContext {
             client: self.client.clone(),
             metrics: self.metrics.clone(),
             resync: self.options.resync,
+            eval_budget: self.options.instance_eval_budget,
             discovery: self.discovery.clone(),
             recorder: self.recorder.clone(),
             eval: self.eval.clone(),

@@ -55,8 +55,9 @@ const FREE_ARGS: &[&str] = &[
 pub enum Exhausted {
     /// The expression's own budget.
     Expression,
-    /// The instance's budget, shared by all its expressions.
-    Instance,
+    /// The instance's budget, shared by all its expressions, of this many
+    /// units.
+    Instance(u64),
 }
 
 /// The evaluation budget of one instance, shared by all its expressions.
@@ -159,6 +160,9 @@ pub fn run<T>(eval: impl FnOnce() -> T) -> Result<T, Exhausted> {
         budget.take(allowance.saturating_sub(left));
     }
     match exhausted {
+        Some(Exhausted::Instance(_)) => Err(Exhausted::Instance(
+            instance.as_ref().map_or(MAX_INSTANCE_COST, Budget::limit),
+        )),
         Some(which) => Err(which),
         None => Ok(out),
     }
@@ -172,7 +176,7 @@ pub fn charge(units: u64) -> Result<(), ExecutionError> {
     if units > left {
         LEFT.with(|l| l.set(0));
         let which = if CAPPED_BY_INSTANCE.with(Cell::get) {
-            Exhausted::Instance
+            Exhausted::Instance(0)
         } else {
             Exhausted::Expression
         };

@@ -142,10 +142,8 @@ impl CompiledExpr {
             // The parser recurses per operator with large frames: a long
             // chain of them is parsed (and, if too deep, dropped) on a
             // stack of its own.
-            None if needs_own_stack(source) => {
-                on_own_stack(|| parse_bounded(source))
-                    .map_err(|e| ExprError::Env(e.to_string()))??
-            }
+            None if needs_own_stack(source) => on_own_stack(|| parse_bounded(source))
+                .map_err(|e| ExprError::Env(e.to_string()))??,
             None => parse_bounded(source)?,
         };
         let references = refs::references(&expr, library::NAMESPACES);
@@ -289,7 +287,9 @@ mod tests {
             .unwrap();
         assert_eq!(results.0, Ok(()));
         assert_eq!(results.1, Err(ExprError::TooDeep));
-        assert!(!needs_own_stack("schema.spec.a + '-' + string(schema.spec.b)"));
+        assert!(!needs_own_stack(
+            "schema.spec.a + '-' + string(schema.spec.b)"
+        ));
     }
 
     #[test]
@@ -371,10 +371,9 @@ fn budget_message(which: meter::Exhausted) -> String {
              (one unit: a value passed, a list or map entry, or 8 bytes of string)",
             meter::MAX_EXPRESSION_COST
         ),
-        meter::Exhausted::Instance => format!(
-            "evaluation cost exceeds the budget of {} units per instance, shared by all of \
-             its expressions and forEach items",
-            meter::MAX_INSTANCE_COST
+        meter::Exhausted::Instance(limit) => format!(
+            "evaluation cost exceeds the budget of {limit} units per instance, shared by all of \
+             its expressions and forEach items"
         ),
     }
 }

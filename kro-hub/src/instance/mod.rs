@@ -36,6 +36,8 @@ pub struct InstanceEnv {
     pub metrics: Arc<Metrics>,
     /// Resync period of converged instances.
     pub resync: Duration,
+    /// CEL cost units one reconcile of one instance may spend.
+    pub eval_budget: u64,
     /// Shared API discovery cache.
     pub discovery: Arc<Discovery>,
     /// Publishes Kubernetes Events about instances.

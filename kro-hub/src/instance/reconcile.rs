@@ -169,17 +169,16 @@ pub(super) async fn reconcile(
     ctx.env
         .metrics
         .set_queue_depth(&controller, ctx.queue.depth());
-    let result = match tokio::time::timeout(RECONCILE_TIMEOUT, Reconciler::new(&obj, &ctx).run())
-        .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(InstanceError::Timeout {
-            instance: match obj.namespace() {
-                Some(ns) => format!("{ns}/{}", obj.name_any()),
-                None => obj.name_any(),
-            },
-        }),
-    };
+    let result =
+        match tokio::time::timeout(RECONCILE_TIMEOUT, Reconciler::new(&obj, &ctx).run()).await {
+            Ok(result) => result,
+            Err(_) => Err(InstanceError::Timeout {
+                instance: match obj.namespace() {
+                    Some(ns) => format!("{ns}/{}", obj.name_any()),
+                    None => obj.name_any(),
+                },
+            }),
+        };
     // An instance that will be looked at again soon (not converged, or an
     // error) counts as queued until that pass starts.
     let again_soon = match &result {
@@ -306,7 +305,8 @@ impl<'a> Reconciler<'a> {
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
         let mut eval = EvalContext::new(instance)
             .with_cluster(self.target.cel_value())
-            .with_now(std::time::SystemTime::now());
+            .with_now(std::time::SystemTime::now())
+            .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget));
         let mut states: Vec<ResourceState> = Vec::new();
         for node in self.ctx.graph.resources() {
             let id = node.id().to_owned();
@@ -482,7 +482,9 @@ impl<'a> Reconciler<'a> {
         }
         let id_owned = id.to_owned();
         let rendered = match self
-            .evaluate(eval, move |graph, eval| graph.render_resource(&id_owned, eval))
+            .evaluate(eval, move |graph, eval| {
+                graph.render_resource(&id_owned, eval)
+            })
             .await
         {
             Ok(RenderOutcome::Rendered(objs)) => objs,
