@@ -322,7 +322,9 @@ impl<'a> Reconciler<'a> {
             .unwrap_or_default();
         let (state_name, conds) = state::summarize(&states, &watch_gaps, generation);
         let fields = match self
-            .evaluate(&mut eval, |graph, eval| graph.status(eval))
+            .evaluate(&mut eval, |graph, eval| {
+                graph.status(eval).map_err(|e| e.to_string())
+            })
             .await
         {
             Ok(v) => v,
@@ -356,8 +358,8 @@ impl<'a> Reconciler<'a> {
     async fn evaluate<T: Send + 'static>(
         &self,
         eval: &mut EvalContext,
-        f: impl FnOnce(&CompiledGraph, &EvalContext) -> Result<T, kro_core::Error> + Send + 'static,
-    ) -> Result<T, kro_core::Error> {
+        f: impl FnOnce(&CompiledGraph, &EvalContext) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
         let graph = self.ctx.graph.clone();
         let ctx = std::mem::take(eval);
         let done = self
@@ -374,7 +376,7 @@ impl<'a> Reconciler<'a> {
                 *eval = ctx;
                 out
             }
-            Err(aborted) => Err(kro_core::Error::Parse(aborted.to_string())),
+            Err(aborted) => Err(aborted.to_string()),
         }
     }
 
@@ -468,7 +470,9 @@ impl<'a> Reconciler<'a> {
         }
         let id_owned = id.to_owned();
         match self
-            .evaluate(eval, move |graph, eval| graph.include(&id_owned, eval))
+            .evaluate(eval, move |graph, eval| {
+                graph.include(&id_owned, eval).map_err(|e| e.to_string())
+            })
             .await
         {
             Ok(Inclusion::Included) => {}
@@ -483,7 +487,10 @@ impl<'a> Reconciler<'a> {
         let id_owned = id.to_owned();
         let rendered = match self
             .evaluate(eval, move |graph, eval| {
-                graph.render_resource(&id_owned, eval)
+                // Only the message crosses back: the error type is large.
+                graph
+                    .render_resource(&id_owned, eval)
+                    .map_err(|e| e.to_string())
             })
             .await
         {
@@ -507,7 +514,9 @@ impl<'a> Reconciler<'a> {
             }
             let id_owned = id.to_owned();
             return match self
-                .evaluate(eval, move |graph, eval| graph.ready(&id_owned, eval))
+                .evaluate(eval, move |graph, eval| {
+                    graph.ready(&id_owned, eval).map_err(|e| e.to_string())
+                })
                 .await
             {
                 Ok(Readiness::Ready) => Phase::Ready,
@@ -558,7 +567,9 @@ impl<'a> Reconciler<'a> {
         }
         let id_owned = id.to_owned();
         match self
-            .evaluate(eval, move |graph, eval| graph.ready(&id_owned, eval))
+            .evaluate(eval, move |graph, eval| {
+                graph.ready(&id_owned, eval).map_err(|e| e.to_string())
+            })
             .await
         {
             Ok(Readiness::Ready) => Phase::Ready,
