@@ -152,15 +152,13 @@ impl Env {
         let (tx, rx) = oneshot::channel::<()>();
         let metrics = kro_hub::metrics::Metrics::new();
         self.metrics = metrics.clone();
-        let client =
-            kro_hub::api_calls::counted_client(self.config.clone(), metrics.clone(), "hub")
-                .map_err(kro_hub::kubeconfig::ClusterSourceError::from)?;
+        let config = self.config.clone();
         let ready = metrics.clone();
         let task = tokio::spawn(async move {
             let stop = async move {
                 let _ = rx.await;
             };
-            if let Err(error) = kro_hub::run_hub(client, options, metrics, stop).await {
+            if let Err(error) = kro_hub::run_hub(config, options, metrics, stop).await {
                 tracing::error!(%error, "hub stopped");
             }
         });

@@ -285,3 +285,125 @@ async fn costly_evaluations_are_metered_and_never_stall_the_hub() {
     );
     assert!(message.contains("resource \"many\""), "{message}");
 }
+
+fn secret_reader_rgd(name: &str, accounts: Value) -> Value {
+    json!({
+        "apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": format!("{}{}Reader", name[..1].to_uppercase(), &name[1..]),
+                "spec": {"ns": "string | required=true", "secret": "string | required=true"},
+                "status": {"token": "${secret.data.token}"}},
+            "defaultServiceAccounts": accounts,
+            "resources": [
+                {"id": "secret", "externalRef": {"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "${schema.spec.secret}", "namespace": "${schema.spec.ns}"}}},
+                {"id": "config", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.metadata.name}-config"},
+                    "data": {"read": "yes"}}}
+            ]
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_cannot_read_other_namespaces_through_the_hub() {
+    let env = Env::start().await.unwrap();
+    for doc in [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app-runner", "namespace": "team-a"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "root-token", "namespace": "kube-system"},
+            "stringData": {"token": "s3cr3t-cluster-admin"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "app-token", "namespace": "team-a"},
+            "stringData": {"token": "team-a-value"}}),
+    ] {
+        env.apply(&doc).await.unwrap();
+    }
+
+    // Without a service account, a namespace from the instance is refused.
+    env.apply(&secret_reader_rgd("leaky", json!({})))
+        .await
+        .unwrap();
+    let refused = env.wait_rgd("leaky", "Inactive").await.unwrap();
+    let message = ready_message(&refused);
+    assert!(
+        message.contains("resource \"secret\", field \"externalRef.metadata.namespace\"")
+            && message.contains("set spec.defaultServiceAccounts"),
+        "{message}"
+    );
+
+    // With one, the RGD is accepted only once the account may do what the
+    // graph needs, as SubjectAccessReview tells.
+    let scoped = secret_reader_rgd("scoped", json!({"team-a": "app-runner"}));
+    env.apply(&scoped).await.unwrap();
+    let refused = env.wait_rgd("scoped", "Inactive").await.unwrap();
+    assert_eq!(
+        ready_message(&refused),
+        "specified service account system:serviceaccount:team-a:app-runner does not have \
+         permission to get \"secret\" (v1, Kind=Secret) in namespace team-a"
+    );
+    for doc in [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "app-runner", "namespace": "team-a"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "patch", "delete"]}
+        ]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "app-runner", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "app-runner"},
+            "subjects": [{"kind": "ServiceAccount", "name": "app-runner", "namespace": "team-a"}]}),
+    ] {
+        env.apply(&doc).await.unwrap();
+    }
+    env.wait_rgd("scoped", "Active").await.unwrap();
+
+    // In its own namespace the instance reads what its account may read...
+    env.apply(
+        &json!({"apiVersion": "kro.run/v1alpha1", "kind": "ScopedReader",
+        "metadata": {"name": "own", "namespace": "team-a"},
+        "spec": {"ns": "team-a", "secret": "app-token"}}),
+    )
+    .await
+    .unwrap();
+    let own = env
+        .wait_for(
+            "kro.run/v1alpha1",
+            "ScopedReader",
+            Some("team-a"),
+            "own",
+            |i| i["status"]["state"] == "ACTIVE",
+        )
+        .await
+        .unwrap();
+    assert!(own["status"]["token"].is_string(), "{own}");
+    // ...and another namespace's Secret is read as the account, which the
+    // API server refuses: nothing of it reaches the status.
+    env.apply(
+        &json!({"apiVersion": "kro.run/v1alpha1", "kind": "ScopedReader",
+        "metadata": {"name": "thief", "namespace": "team-a"},
+        "spec": {"ns": "kube-system", "secret": "root-token"}}),
+    )
+    .await
+    .unwrap();
+    let thief = env
+        .wait_for(
+            "kro.run/v1alpha1",
+            "ScopedReader",
+            Some("team-a"),
+            "thief",
+            |i| i["status"]["state"] == "ERROR",
+        )
+        .await
+        .unwrap();
+    let message = ready_message(&thief);
+    assert!(
+        message.contains("User \"system:serviceaccount:team-a:app-runner\" cannot get resource \"secrets\" in API group \"\" in the namespace \"kube-system\""),
+        "{message}"
+    );
+    let text = thief.to_string();
+    assert!(
+        !text.contains("s3cr3t") && !text.contains("czNjcjN0"),
+        "{text}"
+    );
+}

@@ -58,6 +58,10 @@ pub struct CompileOptions {
     /// `resource_schemas`. Meant for offline validation: a cluster of another
     /// version may have fields these schemas lack.
     pub builtin_kinds: bool,
+    /// Let resource namespaces be computed from the instance even when the
+    /// RGD names no `defaultServiceAccounts` (upstream kro's behaviour; see
+    /// [`crate::namespaces`] for why that is refused by default).
+    pub trust_instance_namespaces: bool,
 }
 
 /// Types of the built-in kinds, resolved once.
@@ -637,6 +641,8 @@ impl<'a> Compiler<'a> {
             resource_tys.push(if is_list { Ty::List(Box::new(ty)) } else { ty });
             static_gvk.push((api_version, kind));
         }
+        // Once every resource has a valid shape: who chooses namespaces.
+        crate::namespaces::check(self.rgd, self.options.trust_instance_namespaces)?;
 
         let mut base_env = TypeEnv::new();
         base_env.declare(SCHEMA_VAR, schema_ty.clone());

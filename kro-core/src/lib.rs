@@ -31,6 +31,7 @@ mod error;
 pub mod expr;
 pub mod graph;
 pub mod limits;
+pub mod namespaces;
 pub mod render;
 pub mod rgd;
 pub mod simpleschema;

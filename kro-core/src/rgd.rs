@@ -88,6 +88,22 @@ pub struct ResourceGraphDefinitionSpec {
     /// kro-hub extension: which member clusters an instance goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// As upstream kro: instance namespace (`"*"` for any) to the name of a
+    /// ServiceAccount in that namespace that the controller impersonates for
+    /// every child and `externalRef` operation of the instances there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub default_service_accounts: BTreeMap<String, String>,
+}
+
+impl ResourceGraphDefinitionSpec {
+    /// The ServiceAccount the controller acts as for an instance in
+    /// `namespace`: its own entry, else the `"*"` entry.
+    pub fn service_account_for(&self, namespace: &str) -> Option<&str> {
+        self.default_service_accounts
+            .get(namespace)
+            .or_else(|| self.default_service_accounts.get("*"))
+            .map(String::as_str)
+    }
 }
 
 /// Scope of the generated kind.

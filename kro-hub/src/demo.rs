@@ -80,8 +80,9 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
 
     let metrics = Metrics::new();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let config = sandbox.config().await?;
     let hub = tokio::spawn(crate::run_hub(
-        client.clone(),
+        config,
         crate::HubOptions::default(),
         metrics.clone(),
         async move {

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod eval_pool;
 pub mod finalizer;
 pub mod health;
+pub mod identity;
 pub mod install;
 pub mod instance;
 pub mod kubeconfig;
@@ -16,6 +17,7 @@ pub mod leader;
 pub mod metrics;
 pub mod offline;
 pub mod ownership;
+pub mod permissions;
 pub mod rgd_controller;
 
 /// The field manager of every server-side apply the hub makes.
@@ -34,20 +36,26 @@ pub enum HubError {
     /// kro-hub's own CRDs could not be installed.
     #[error("installing kro-hub's CRDs: {0}")]
     Install(#[from] install::InstallError),
+    /// No client can be built from the configuration.
+    #[error("connecting to the hub cluster: {0}")]
+    Client(#[from] kube::Error),
 }
 
-/// Runs the hub against `client`'s cluster until `shutdown` resolves:
+/// Runs the hub against `config`'s cluster until `shutdown` resolves:
 /// installs the RGD CRD, then runs the RGD controller and, through it, one
-/// instance controller per Active RGD.
+/// instance controller per Active RGD. The configuration (not just a
+/// client) is needed to act as the ServiceAccounts RGDs name.
 pub async fn run_hub(
-    client: Client,
+    config: kube::Config,
     options: HubOptions,
     metrics: Arc<metrics::Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), HubError> {
+    let client: Client = api_calls::counted_client(config.clone(), metrics.clone(), "hub")?;
     install::install_own_crds(&client).await?;
     metrics.set_ready(true);
-    let ctx = HubContext::new(client, metrics, options);
+    let identities = identity::Identities::new(config, metrics.clone());
+    let ctx = HubContext::new(client, identities, metrics, options);
     rgd_controller::run(ctx, shutdown).await;
     Ok(())
 }

@@ -36,6 +36,9 @@ enum Command {
         /// YAML files holding ResourceGraphDefinitions.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Check as a hub run with --allow-instance-namespaces would.
+        #[arg(long)]
+        allow_instance_namespaces: bool,
     },
     /// Render one instance of an RGD offline, as YAML.
     Render {
@@ -52,6 +55,9 @@ enum Command {
         /// Name of the target cluster, bound to `cluster.name`.
         #[arg(long)]
         cluster_name: Option<String>,
+        /// Render as a hub run with --allow-instance-namespaces would.
+        #[arg(long)]
+        allow_instance_namespaces: bool,
     },
 }
 
@@ -84,6 +90,14 @@ struct RunArgs {
     /// map entry, or 8 bytes of string); over it the instance is ERROR.
     #[arg(long, default_value_t = kro_core::expr::meter::MAX_INSTANCE_COST)]
     instance_eval_budget: u64,
+    /// Accept RGDs whose resource namespaces are computed from the instance
+    /// (for example `${schema.spec.namespace}`) without
+    /// `spec.defaultServiceAccounts`, as upstream kro does: any user who may
+    /// create an instance can then have the hub act, with its own
+    /// permissions, in any namespace. Only for clusters whose instance
+    /// creators are trusted with that.
+    #[arg(long)]
+    allow_instance_namespaces: bool,
 }
 
 fn init_tracing(default_level: &str) {
@@ -97,10 +111,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         kubeconfig: args.kubeconfig,
         context: args.context,
     };
-    let client = source
-        .client()
+    let config = source
+        .config()
         .await
-        .context("connecting to the hub cluster")?;
+        .context("reading the hub cluster's configuration")?;
+    let client = kube::Client::try_from(config.clone()).context("connecting to the hub cluster")?;
     let metrics = Metrics::new();
     let probes = tokio::spawn(kro_hub::health::serve(args.probe_addr, metrics.clone()));
     let mut leadership = None;
@@ -128,9 +143,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         delete_crds: args.delete_crds,
         resync: Duration::from_secs(args.resync_seconds),
         instance_eval_budget: args.instance_eval_budget,
+        trust_instance_namespaces: args.allow_instance_namespaces,
     };
     let mut hub = tokio::spawn(kro_hub::run_hub(
-        client,
+        config,
         options,
         metrics.clone(),
         async move {
@@ -180,10 +196,17 @@ async fn main() -> anyhow::Result<()> {
             kro_hub::demo::run(kro_hub::demo::DemoOptions { dir, serve }).await?;
             Ok(())
         }
-        Command::Validate { files } => {
+        Command::Validate {
+            files,
+            allow_instance_namespaces,
+        } => {
+            let options = kro_core::CompileOptions {
+                trust_instance_namespaces: allow_instance_namespaces,
+                ..kro_core::CompileOptions::default()
+            };
             let mut failed = false;
             for file in &files {
-                let result = kro_hub::offline::validate_file(file);
+                let result = kro_hub::offline::validate_file_with(file, &options);
                 for line in result.valid {
                     println!("{line}");
                 }
@@ -202,10 +225,16 @@ async fn main() -> anyhow::Result<()> {
             instance,
             observed,
             cluster_name,
+            allow_instance_namespaces,
         } => {
+            let options = kro_core::CompileOptions {
+                trust_instance_namespaces: allow_instance_namespaces,
+                ..kro_core::CompileOptions::default()
+            };
             let cluster = cluster_name
                 .map(|name| serde_json::json!({"name": name, "labels": {}, "annotations": {}}));
-            let yaml = kro_hub::offline::render(&rgd, &instance, observed.as_deref(), cluster)?;
+            let yaml =
+                kro_hub::offline::render(&rgd, &instance, observed.as_deref(), cluster, &options)?;
             print!("{yaml}");
             Ok(())
         }

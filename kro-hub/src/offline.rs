@@ -58,6 +58,11 @@ pub struct Validation {
 
 /// Checks every RGD in `path` with the same engine the hub runs.
 pub fn validate_file(path: &Path) -> Validation {
+    validate_file_with(path, &kro_core::CompileOptions::default())
+}
+
+/// [`validate_file`] with the compile options the hub would use.
+pub fn validate_file_with(path: &Path, options: &kro_core::CompileOptions) -> Validation {
     let mut out = Validation {
         valid: Vec::new(),
         errors: Vec::new(),
@@ -84,7 +89,7 @@ pub fn validate_file(path: &Path) -> Validation {
     for doc in rgds {
         let checked = serde_json::from_value::<kro_core::ResourceGraphDefinition>(doc.clone())
             .map_err(|e| format!("ResourceGraphDefinition: {e}"))
-            .and_then(|rgd| kro_core::compile(&rgd).map_err(|e| e.to_string()));
+            .and_then(|rgd| kro_core::compile_with(&rgd, options).map_err(|e| e.to_string()));
         match checked {
             Ok(graph) => out.valid.push(format!(
                 "{}: ResourceGraphDefinition {} is valid: kind {}, order {}",
@@ -108,6 +113,7 @@ pub fn render(
     instance_path: &Path,
     observed_path: Option<&Path>,
     cluster: Option<Value>,
+    options: &kro_core::CompileOptions,
 ) -> Result<String, OfflineError> {
     let rgd_text = read(rgd_path)?;
     let docs = kro_core::parse_yaml_documents(&rgd_text).map_err(|e| invalid(rgd_path, e))?;
@@ -117,7 +123,7 @@ pub fn render(
         .ok_or_else(|| invalid(rgd_path, "no ResourceGraphDefinition in this file"))?;
     let rgd: kro_core::ResourceGraphDefinition =
         serde_json::from_value(rgd_doc).map_err(|e| invalid(rgd_path, e))?;
-    let graph = kro_core::compile(&rgd).map_err(|e| invalid(rgd_path, e))?;
+    let graph = kro_core::compile_with(&rgd, options).map_err(|e| invalid(rgd_path, e))?;
     let instance_text = read(instance_path)?;
     let instance = kro_core::parse_yaml_documents(&instance_text)
         .map_err(|e| invalid(instance_path, e))?

@@ -42,6 +42,10 @@ pub struct HubOptions {
     /// CEL cost units one reconcile of one instance may spend, over all its
     /// expressions (see `kro_core::expr::meter`).
     pub instance_eval_budget: u64,
+    /// Accept RGDs whose resource namespaces are computed from the instance
+    /// without `defaultServiceAccounts` (upstream kro's behaviour; unsafe
+    /// where instance creators are not trusted with the hub's permissions).
+    pub trust_instance_namespaces: bool,
 }
 
 impl Default for HubOptions {
@@ -50,6 +54,7 @@ impl Default for HubOptions {
             delete_crds: false,
             resync: Duration::from_secs(600),
             instance_eval_budget: kro_core::expr::meter::MAX_INSTANCE_COST,
+            trust_instance_namespaces: false,
         }
     }
 }
@@ -70,6 +75,8 @@ pub struct HubContext {
     pub recorder: kube::runtime::events::Recorder,
     /// Where CEL evaluations run.
     pub eval: crate::eval_pool::EvalPool,
+    /// Clients acting as the ServiceAccounts RGDs name.
+    pub identities: crate::identity::Identities,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -82,7 +89,12 @@ impl std::fmt::Debug for HubContext {
 
 impl HubContext {
     /// A context for the hub cluster behind `client`.
-    pub fn new(client: Client, metrics: Arc<Metrics>, options: HubOptions) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        identities: crate::identity::Identities,
+        metrics: Arc<Metrics>,
+        options: HubOptions,
+    ) -> Arc<Self> {
         let reporter = kube::runtime::events::Reporter {
             controller: crate::FIELD_MANAGER.to_owned(),
             instance: std::env::var("POD_NAME").ok(),
@@ -95,7 +107,30 @@ impl HubContext {
             instances: InstanceControllers::default(),
             discovery: Arc::new(Discovery::default()),
             eval: crate::eval_pool::EvalPool::default(),
+            identities,
         })
+    }
+
+    /// How RGDs are compiled on this hub.
+    fn compile_options(&self) -> kro_core::CompileOptions {
+        kro_core::CompileOptions {
+            trust_instance_namespaces: self.options.trust_instance_namespaces,
+            ..kro_core::CompileOptions::default()
+        }
+    }
+
+    /// Compiles `rgd` in the evaluation pool: compilation is bounded, but can
+    /// still take milliseconds that the async workers should not spend.
+    async fn compile(
+        &self,
+        rgd: &ResourceGraphDefinition,
+    ) -> Result<kro_core::CompiledGraph, String> {
+        let rgd = rgd.clone();
+        let options = self.compile_options();
+        self.eval
+            .run(move || kro_core::compile_with(&rgd, &options).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())?
     }
 
     fn instance_env(&self) -> InstanceEnv {
@@ -107,6 +142,7 @@ impl HubContext {
             discovery: self.discovery.clone(),
             recorder: self.recorder.clone(),
             eval: self.eval.clone(),
+            identities: self.identities.clone(),
         }
     }
 }
@@ -193,16 +229,30 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
             return Ok(Action::await_change());
         }
     };
-    let graph = match kro_core::compile(&rgd) {
+    let graph = match ctx.compile(&rgd).await {
         Ok(graph) => Arc::new(graph),
-        Err(error) => {
-            let message = error.to_string();
+        Err(message) => {
             tracing::info!(rgd = %name, %message, "graph rejected");
             let status = inactive_status(generation, "InvalidResourceGraph", &message);
             write_status(&api, obj, status).await?;
             return Ok(Action::await_change());
         }
     };
+    match crate::permissions::check(&ctx.client, &ctx.discovery, &rgd, &graph)
+        .await
+        .map_err(kube_err(format!(
+            "checking the service accounts of RGD {name}"
+        )))? {
+        Ok(()) => {}
+        Err(message) => {
+            tracing::info!(rgd = %name, %message, "service account lacks permissions");
+            let status = inactive_status(generation, "ServiceAccountNotPermitted", &message);
+            write_status(&api, obj, status).await?;
+            // Permissions granted later are noticed on the next pass (at
+            // once when the RGD changes).
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+    }
     let mut conds = vec![Condition::new(
         "GraphAccepted",
         true,
@@ -260,6 +310,7 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
                 graph: graph.clone(),
                 known_kinds,
                 orphaned: orphaned_ids(&rgd),
+                service_accounts: rgd.spec.default_service_accounts.clone(),
             },
         )
         .await;
@@ -590,7 +641,7 @@ async fn finalize(
     let mut kind_api = ctx.instances.instance_api(&ctx.client, &name).await;
     if kind_api.is_none()
         && let Ok(rgd) = parse(obj)
-        && let Ok(graph) = kro_core::compile(&rgd)
+        && let Ok(graph) = ctx.compile(&rgd).await
         // An RGD that never owned its kind (refused: another RGD's) must
         // not wait for, nor clean up, the owner's instances.
         && owns_kind(ctx, obj, &graph).await?
@@ -608,6 +659,7 @@ async fn finalize(
                     graph,
                     known_kinds,
                     orphaned: orphaned_ids(&rgd),
+                    service_accounts: rgd.spec.default_service_accounts.clone(),
                 },
             )
             .await;

@@ -305,6 +305,13 @@ impl Sandbox {
         })
     }
 
+    /// The `kube::Config` of this sandbox's admin kubeconfig.
+    pub async fn config(&self) -> Result<kube::Config, SandboxError> {
+        kube::Config::from_custom_kubeconfig(self.kubeconfig()?, &Default::default())
+            .await
+            .map_err(|e| SandboxError::Kube(e.to_string()))
+    }
+
     /// A `kube::Client` for this sandbox.
     pub async fn client(&self) -> Result<kube::Client, SandboxError> {
         Self::client_from(self.kubeconfig()?).await

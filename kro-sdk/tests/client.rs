@@ -44,14 +44,14 @@ async fn wait_ready_names_what_the_hub_waits_for() {
     let sandbox = kro_sandbox::Sandbox::start("sdk-gate").await.unwrap();
     let client = sandbox.client().await.unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let hub_client = client.clone();
+    let hub_config = sandbox.config().await.unwrap();
     let hub = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;
         };
         let metrics = kro_hub::metrics::Metrics::new();
         kro_hub::run_hub(
-            hub_client,
+            hub_config,
             kro_hub::HubOptions::default(),
             metrics,
             shutdown,

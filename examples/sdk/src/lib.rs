@@ -24,13 +24,13 @@ where
     let client = sandbox.client().await?;
     let (stop, stopped) = oneshot::channel::<()>();
     let metrics = kro_hub::metrics::Metrics::new();
-    let hub_client = client.clone();
+    let hub_config = sandbox.config().await?;
     let hub = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;
         };
         if let Err(e) = kro_hub::run_hub(
-            hub_client,
+            hub_config,
             kro_hub::HubOptions::default(),
             metrics,
             shutdown,

@@ -44,6 +44,8 @@ pub struct InstanceEnv {
     pub recorder: kube::runtime::events::Recorder,
     /// Where CEL evaluations run.
     pub eval: crate::eval_pool::EvalPool,
+    /// Clients acting as the ServiceAccounts RGDs name.
+    pub identities: crate::identity::Identities,
 }
 
 impl std::fmt::Debug for InstanceEnv {
@@ -79,12 +81,19 @@ pub struct GraphVersion {
     pub known_kinds: Vec<GroupVersionKind>,
     /// Ids of resources with `deletionPolicy: Orphaned`.
     pub orphaned: std::collections::HashSet<String>,
+    /// `spec.defaultServiceAccounts`: whom to act as, per namespace.
+    pub service_accounts: std::collections::BTreeMap<String, String>,
 }
 
 /// The running instance controllers, by RGD name.
 #[derive(Debug, Default)]
 pub struct InstanceControllers {
     running: Mutex<HashMap<String, Running>>,
+}
+
+/// The group/version/kind of a resource of the graph.
+pub fn gvk_of_node(node: &kro_core::ResourceNode) -> Option<GroupVersionKind> {
+    children::gvk_of(&serde_json::json!({"apiVersion": node.api_version(), "kind": node.kind()}))
 }
 
 /// The ApiResource of a graph's generated kind, and whether it is namespaced.
@@ -122,6 +131,7 @@ impl InstanceControllers {
             graph,
             known_kinds,
             orphaned,
+            service_accounts,
         } = version;
         let rgd_name = rgd_name.as_str();
         let mut running = self.running.lock().await;
@@ -144,6 +154,7 @@ impl InstanceControllers {
             namespaced,
             known_kinds,
             orphaned,
+            service_accounts,
             pruned: std::sync::Mutex::new(std::collections::HashSet::new()),
             externals: externals::ExternalIndex::default(),
             queue: reconcile::WorkQueue::default(),

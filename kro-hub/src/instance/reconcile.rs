@@ -52,6 +52,9 @@ pub struct InstanceCtx {
     /// Ids of resources with `deletionPolicy: Orphaned`: their objects are
     /// released (kro's labels and annotations removed), never deleted.
     pub orphaned: std::collections::HashSet<String>,
+    /// `spec.defaultServiceAccounts` of the RGD: the account to act as for
+    /// an instance, by its namespace (`"*"` for any).
+    pub service_accounts: std::collections::BTreeMap<String, String>,
     /// Instances already swept for such children since this controller
     /// started: the sweep costs a list per kind, so it runs once per
     /// instance per graph version, not on every resync.
@@ -99,6 +102,43 @@ impl InstanceCtx {
             }
         }
         out
+    }
+
+    /// The hub's own cluster as the target of the instance in `namespace`:
+    /// with the hub's identity, or as the ServiceAccount the RGD names for
+    /// that namespace (see [`crate::identity`]). `Err` says why no identity
+    /// may act for it.
+    pub fn target_for(&self, namespace: Option<&str>) -> Result<ClusterTarget, String> {
+        let mut target = self.hub_target();
+        if self.service_accounts.is_empty() {
+            return Ok(target);
+        }
+        let Some(namespace) = namespace else {
+            return Err(format!(
+                "RGD {} names defaultServiceAccounts, which act for instances in a namespace; \
+                 this instance is cluster-scoped",
+                self.rgd_name
+            ));
+        };
+        let account = self
+            .service_accounts
+            .get(namespace)
+            .or_else(|| self.service_accounts.get("*"))
+            .ok_or_else(|| {
+                format!(
+                    "RGD {} names no ServiceAccount for namespace {namespace} in \
+                     spec.defaultServiceAccounts (nor \"*\"); kro-hub acts for its instances \
+                     only as one of those",
+                    self.rgd_name
+                )
+            })?;
+        let user = crate::identity::service_account_user(namespace, account);
+        target.client = self
+            .env
+            .identities
+            .client_as(&user)
+            .map_err(|e| format!("acting as {user}: {e}"))?;
+        Ok(target)
     }
 
     /// The hub's own cluster as a target: where children go when the
@@ -234,6 +274,9 @@ struct Reconciler<'a> {
     obj: &'a DynamicObject,
     ctx: &'a InstanceCtx,
     target: ClusterTarget,
+    /// Why no identity may act for this instance, if so: then nothing is
+    /// read or written on its behalf.
+    target_problem: Option<String>,
     identity: InstanceIdentity,
     display: String,
 }
@@ -258,10 +301,15 @@ impl<'a> Reconciler<'a> {
             Some(ns) => format!("{ns}/{}", identity.name),
             None => identity.name.clone(),
         };
+        let (target, target_problem) = match ctx.target_for(identity.namespace.as_deref()) {
+            Ok(target) => (target, None),
+            Err(problem) => (ctx.hub_target(), Some(problem)),
+        };
         Self {
             obj,
             ctx,
-            target: ctx.hub_target(),
+            target,
+            target_problem,
             identity,
             display,
         }
@@ -279,6 +327,35 @@ impl<'a> Reconciler<'a> {
 
     async fn run(&self) -> Result<Action, InstanceError> {
         let api = self.ctx.instance_api(self.identity.namespace.as_deref());
+        if let Some(problem) = &self.target_problem {
+            let generation = self.obj.metadata.generation;
+            let conds = vec![
+                conditions::Condition::new(
+                    "InstanceManaged",
+                    false,
+                    "NoServiceAccount",
+                    problem.clone(),
+                    generation,
+                ),
+                conditions::Condition::new(
+                    "Ready",
+                    false,
+                    "NoServiceAccount",
+                    problem.clone(),
+                    generation,
+                ),
+            ];
+            let mut status = self
+                .obj
+                .data
+                .get("status")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            status["state"] = json!(state::ERROR);
+            status["conditions"] = json!(conds);
+            self.write_status(&api, status).await?;
+            return Ok(Action::requeue(Duration::from_secs(30)));
+        }
         if self.obj.metadata.deletion_timestamp.is_some() {
             return self.delete(&api).await;
         }
