@@ -320,17 +320,56 @@ async fn instances_cannot_read_other_namespaces_through_the_hub() {
         env.apply(&doc).await.unwrap();
     }
 
-    // Without a service account, a namespace from the instance is refused.
+    // Without a service account, the hub acts for an instance only in the
+    // instance's own namespace: a namespace from the spec naming another is
+    // refused, and nothing of that namespace is read.
     env.apply(&secret_reader_rgd("leaky", json!({})))
         .await
         .unwrap();
-    let refused = env.wait_rgd("leaky", "Inactive").await.unwrap();
-    let message = ready_message(&refused);
+    env.wait_rgd("leaky", "Active").await.unwrap();
+    env.apply(
+        &json!({"apiVersion": "kro.run/v1alpha1", "kind": "LeakyReader",
+        "metadata": {"name": "mine", "namespace": "team-a"},
+        "spec": {"ns": "team-a", "secret": "app-token"}}),
+    )
+    .await
+    .unwrap();
+    env.wait_for(
+        "kro.run/v1alpha1",
+        "LeakyReader",
+        Some("team-a"),
+        "mine",
+        |i| i["status"]["state"] == "ACTIVE",
+    )
+    .await
+    .unwrap();
+    env.apply(
+        &json!({"apiVersion": "kro.run/v1alpha1", "kind": "LeakyReader",
+        "metadata": {"name": "thief", "namespace": "team-a"},
+        "spec": {"ns": "kube-system", "secret": "root-token"}}),
+    )
+    .await
+    .unwrap();
+    let thief = env
+        .wait_for(
+            "kro.run/v1alpha1",
+            "LeakyReader",
+            Some("team-a"),
+            "thief",
+            |i| i["status"]["state"] == "ERROR",
+        )
+        .await
+        .unwrap();
+    let message = ready_message(&thief);
     assert!(
-        message.contains("resource \"secret\", field \"externalRef.metadata.namespace\"")
-            && message.contains("set spec.defaultServiceAccounts"),
+        message.contains(
+            "resource secret would be read in namespace kube-system, not in this instance's \
+             namespace team-a: kro-hub acts for an instance only in the instance's own namespace \
+             unless the RGD sets spec.defaultServiceAccounts"
+        ),
         "{message}"
     );
+    assert!(!thief.to_string().contains("czNjcjN0"), "{thief}");
 
     // With one, the RGD is accepted only once the account may do what the
     // graph needs, as SubjectAccessReview tells.

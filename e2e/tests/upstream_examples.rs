@@ -22,27 +22,11 @@ fn example_path(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// Examples that place resources in a namespace taken from the instance's
-/// spec (`${schema.spec.namespace}`) with no `defaultServiceAccounts`.
-/// kro-hub refuses them by default (the hub would act in any namespace for
-/// anyone who may create an instance) and accepts them, as upstream does,
-/// on a hub run with `--allow-instance-namespaces`.
-const INSTANCE_CHOSEN_NAMESPACES: &[&str] = &[
-    "vote-app.yaml",
-    "worker-app.yaml",
-    "vote-webstack.yaml",
-    "worker-webstack.yaml",
-    "tenant-application.yaml",
-];
-
-fn trusting() -> kro_core::CompileOptions {
-    kro_core::CompileOptions {
-        trust_instance_namespaces: true,
-        ..kro_core::CompileOptions::default()
-    }
-}
-
-/// The hub options for examples in [`INSTANCE_CHOSEN_NAMESPACES`].
+/// The saas-multi-tenant example places each tenant's resources in the
+/// tenant's own namespace (`${schema.spec.tenantId}`), not the instance's:
+/// kro-hub refuses that by default (the hub would act in any namespace for
+/// anyone who may create an instance) and does it, as upstream does, on a
+/// hub run with `--allow-instance-namespaces`.
 fn trusting_hub() -> kro_hub::HubOptions {
     kro_hub::HubOptions {
         trust_instance_namespaces: true,
@@ -50,24 +34,9 @@ fn trusting_hub() -> kro_hub::HubOptions {
     }
 }
 
-/// `kro-hub validate` on one example: exactly one valid RGD, no errors
-/// (for the examples above: refused by default, with the reason and the
-/// ways out, and valid with `--allow-instance-namespaces`).
+/// `kro-hub validate` on one example: exactly one valid RGD, no errors.
 fn validates(file: &str) {
-    let path = example_path(file);
-    let report = if INSTANCE_CHOSEN_NAMESPACES.contains(&file) {
-        let refused = kro_hub::offline::validate_file(&path);
-        assert_eq!(refused.errors.len(), 1, "{file}: {:?}", refused.valid);
-        let message = refused.errors[0].to_string();
-        assert!(
-            message.contains("is computed from the instance")
-                && message.contains("set spec.defaultServiceAccounts"),
-            "{file}: {message}"
-        );
-        kro_hub::offline::validate_file_with(&path, &trusting())
-    } else {
-        kro_hub::offline::validate_file(&path)
-    };
+    let report = kro_hub::offline::validate_file(&example_path(file));
     let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
     assert!(errors.is_empty(), "{file}: {errors:#?}");
     assert_eq!(report.valid.len(), 1, "{file}: {:?}", report.valid);
@@ -500,7 +469,7 @@ async fn runs_webapp_with_ingress() {
 /// from the Deployment, and no Ingress is created while it is switched off.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_dogsvscats_vote_app() {
-    let env = Env::start_with(trusting_hub()).await.unwrap();
+    let env = Env::start().await.unwrap();
     install(&env, &["vote-app.yaml"]).await;
     let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "VoteApp",
         "metadata": {"name": "vote", "namespace": "default"},

@@ -771,15 +771,10 @@ async fn check_rgd_deletion_waits_for_instances() {
 /// the namespace the instance asked for; the kind lives in its own group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cel_random_namespaced_function() {
-    // The namespace comes from the instance's spec: upstream's behaviour,
-    // which kro-hub keeps behind --allow-instance-namespaces (refused by
-    // default: see `e2e/tests/hostile.rs`).
-    let env = Env::start_with(kro_hub::HubOptions {
-        trust_instance_namespaces: true,
-        ..kro_e2e::hub_options()
-    })
-    .await
-    .unwrap();
+    // The namespace comes from the instance's spec; it is the instance's own
+    // namespace, which kro-hub allows by default (any other is refused: see
+    // `e2e/tests/hostile.rs`).
+    let env = Env::start().await.unwrap();
     install_rgd(&env, "cel-random/rgd.yaml").await;
     let crd = crd(&env, "randomfnapps.test.kro.run").await;
     assert_eq!(crd["spec"]["group"], "test.kro.run");
@@ -798,11 +793,7 @@ async fn cel_random_namespaced_function() {
 
     // The same engine, offline, tells the name this uid must give.
     let rgd = kro_core::parse_rgd_yaml(&fixture("upstream/cel-random/rgd.yaml")).unwrap();
-    let options = kro_core::CompileOptions {
-        trust_instance_namespaces: true,
-        ..kro_core::CompileOptions::default()
-    };
-    let graph = kro_core::compile_with(&rgd, &options).unwrap();
+    let graph = kro_core::compile(&rgd).unwrap();
     let report = graph
         .render_all(&kro_core::EvalContext::new(json!({
             "metadata": {"name": "random-fn-app", "namespace": "default", "uid": uid},

@@ -4,19 +4,26 @@
 //! only create an instance in their own namespace must not be able to
 //! steer the controller into another namespace, for example to read a
 //! Secret in `kube-system` through an `externalRef` and the instance's
-//! status. So, without service accounts, a resource's namespace must be
-//! chosen by the RGD's author: absent (the instance's own namespace),
-//! written literally, `${schema.metadata.namespace}`, or the namespace of
-//! another resource chosen that way. Anything computed from the instance's
-//! spec (or from objects it reads) is refused when the RGD is parsed, with
-//! the ways to allow it.
+//! status.
+//!
+//! A namespace is chosen by the RGD's author when it is absent (the
+//! instance's own namespace), written literally, `${schema.metadata.namespace}`,
+//! or the namespace of another resource chosen that way. Any other namespace
+//! is computed from data the instance's creator controls
+//! ([`instance_chosen`]): upstream kro's examples do this constantly
+//! (`namespace: ${schema.spec.namespace}`), and it is safe as long as the
+//! value is the instance's own namespace. The controller checks that on
+//! every rendered object (a value naming another namespace puts the
+//! instance in error, with the ways to allow it), and this module refuses,
+//! when the RGD is parsed, what can never be safe: a selector `externalRef`
+//! without a namespace, which reads every namespace.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;
 
 use crate::error::{Error, Location};
-use crate::rgd::ResourceGraphDefinition;
+use crate::rgd::{ResourceGraphDefinition, Scope};
 
 /// How a resource's namespace is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,17 +36,18 @@ enum Origin {
     AllNamespaces,
 }
 
-/// Checks every resource's namespace against the rule in the module docs.
-/// `trust_instances` is the hub-wide opt-out (upstream kro's behaviour);
-/// an RGD with `defaultServiceAccounts` is always allowed, since the
-/// controller then acts with that account's permissions.
-pub fn check(rgd: &ResourceGraphDefinition, trust_instances: bool) -> Result<(), Error> {
-    check_service_accounts(rgd)?;
-    if trust_instances || !rgd.spec.default_service_accounts.is_empty() {
-        return Ok(());
-    }
-    let resources = &rgd.spec.resources;
-    let texts: HashMap<&str, (Option<&str>, bool)> = resources
+/// What to say when an instance would make the controller act outside its
+/// own namespace, and how to allow it.
+pub const HOW_TO_ALLOW: &str = "kro-hub acts for an instance only in the instance's own \
+    namespace unless the RGD sets spec.defaultServiceAccounts (kro-hub then acts as that \
+    ServiceAccount, with only the permissions granted to it) or writes the namespace literally; \
+    a hub run with --allow-instance-namespaces trusts every instance creator instead";
+
+type Texts<'a> = HashMap<&'a str, (Option<&'a str>, bool)>;
+
+fn texts(rgd: &ResourceGraphDefinition) -> Texts<'_> {
+    rgd.spec
+        .resources
         .iter()
         .map(|r| {
             let (ns, selector) = match (&r.template, &r.external_ref) {
@@ -55,42 +63,53 @@ pub fn check(rgd: &ResourceGraphDefinition, trust_instances: bool) -> Result<(),
             };
             (r.id.as_str(), (ns, selector))
         })
-        .collect();
-    for r in resources {
-        let origin = origin_of(&r.id, &texts, 0);
-        if origin == Origin::Author {
+        .collect()
+}
+
+/// Ids of the resources whose namespace is computed from the instance: the
+/// controller must check each rendered value against the instance's own
+/// namespace (see the module docs).
+pub fn instance_chosen(rgd: &ResourceGraphDefinition) -> BTreeSet<String> {
+    let texts = texts(rgd);
+    rgd.spec
+        .resources
+        .iter()
+        .filter(|r| origin_of(&r.id, &texts, 0) == Origin::Instance)
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+/// Checks `spec.defaultServiceAccounts` and refuses selector `externalRef`s
+/// that read every namespace on behalf of namespaced instances.
+/// `trust_instances` is the hub-wide opt-out (upstream kro's behaviour);
+/// an RGD with `defaultServiceAccounts` is always allowed, since the
+/// controller then acts with that account's permissions, and so are
+/// cluster-scoped instances, whose creators hold cluster-wide rights.
+pub fn check(rgd: &ResourceGraphDefinition, trust_instances: bool) -> Result<(), Error> {
+    check_service_accounts(rgd)?;
+    if trust_instances
+        || !rgd.spec.default_service_accounts.is_empty()
+        || rgd.spec.schema.scope == Scope::Cluster
+    {
+        return Ok(());
+    }
+    let texts = texts(rgd);
+    for r in &rgd.spec.resources {
+        if origin_of(&r.id, &texts, 0) != Origin::AllNamespaces {
             continue;
         }
-        let (text, _) = texts.get(r.id.as_str()).copied().unwrap_or((None, false));
-        let external = r.external_ref.is_some();
-        let field = match (external, origin) {
-            (true, Origin::AllNamespaces) => "externalRef.metadata.selector",
-            (true, _) => "externalRef.metadata.namespace",
-            (false, _) => "metadata.namespace",
-        };
-        let what = match origin {
-            Origin::AllNamespaces => {
-                "a selector externalRef without a namespace reads every namespace"
-            }
-            _ if external => "the namespace of this externalRef is computed from the instance",
-            _ => "the namespace of this resource is computed from the instance",
-        };
         return Err(Error::Invalid {
             at: Location {
                 rgd: rgd.name().to_owned(),
                 resource: Some(r.id.clone()),
-                field: field.to_owned(),
-                expression: text
-                    .and_then(|t| t.strip_prefix("${"))
-                    .and_then(|t| t.strip_suffix('}'))
-                    .map(str::to_owned),
+                field: "externalRef.metadata.selector".to_owned(),
+                expression: None,
             },
             message: format!(
-                "{what}, so anyone who may create an instance could have kro-hub act in any \
-                 namespace with kro-hub's own permissions; to allow it, set \
-                 spec.defaultServiceAccounts (kro-hub then acts as that ServiceAccount, with \
-                 only the permissions granted to it), or write the namespace literally in the \
-                 RGD (or as ${{schema.metadata.namespace}})"
+                "a selector externalRef without a namespace reads every namespace, so anyone \
+                 who may create an instance could read any namespace with kro-hub's own \
+                 permissions; name the namespace (literally, or ${{schema.metadata.namespace}}) \
+                 or set spec.defaultServiceAccounts: {HOW_TO_ALLOW}"
             ),
         });
     }
@@ -202,64 +221,51 @@ mod tests {
     }
 
     #[test]
-    fn namespaces_chosen_by_the_author_pass() {
+    fn namespaces_chosen_by_the_author_or_the_instance() {
         let resources = serde_json::json!([
             cm("own", None),
             cm("literal", Some("shared")),
             cm("explicit", Some("${schema.metadata.namespace}")),
             cm("follows", Some("${literal.metadata.namespace}")),
+            cm("spec", Some("${schema.spec.ns}")),
+            cm("laundered", Some("${spec.metadata.namespace}")),
             {"id": "secret", "externalRef": {"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "creds", "namespace": "platform"}}},
-            {"id": "selected", "externalRef": {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"selector": {"matchLabels": {"a": "b"}}}}},
+                "metadata": {"name": "creds", "namespace": "${schema.spec.ns}"}}},
         ]);
-        // The selector reads every namespace: refused on its own...
-        let e = check(&rgd(resources.clone(), serde_json::json!({})), false).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("resource \"selected\", field \"externalRef.metadata.selector\""),
-            "{e}"
-        );
-        // ...and fine with a namespace.
-        let mut resources = resources;
-        resources[5]["externalRef"]["metadata"]["namespace"] = Value::from("platform");
-        assert_eq!(check(&rgd(resources, serde_json::json!({})), false), Ok(()));
+        let rgd = rgd(resources, serde_json::json!({}));
+        assert_eq!(check(&rgd, false), Ok(()));
+        let chosen: Vec<String> = instance_chosen(&rgd).into_iter().collect();
+        assert_eq!(chosen, ["laundered", "secret", "spec"]);
     }
 
     #[test]
-    fn namespaces_from_the_instance_are_refused_with_the_ways_out() {
+    fn selectors_over_every_namespace_are_refused_with_the_ways_out() {
         let resources = serde_json::json!([
-            {"id": "secret", "externalRef": {"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "creds", "namespace": "${schema.spec.ns}"}}},
+            {"id": "selected", "externalRef": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"selector": {"matchLabels": {"a": "b"}}}}},
         ]);
         let e = check(&rgd(resources.clone(), serde_json::json!({})), false)
             .unwrap_err()
             .to_string();
-        assert_eq!(
-            e,
-            "RGD \"apps\", resource \"secret\", field \"externalRef.metadata.namespace\", \
-             expression \"${schema.spec.ns}\": the namespace of this externalRef is computed \
-             from the instance, so anyone who may create an instance could have kro-hub act in \
-             any namespace with kro-hub's own permissions; to allow it, set \
-             spec.defaultServiceAccounts (kro-hub then acts as that ServiceAccount, with only \
-             the permissions granted to it), or write the namespace literally in the RGD (or as \
-             ${schema.metadata.namespace})"
+        assert!(
+            e.starts_with("RGD \"apps\", resource \"selected\", field \"externalRef.metadata.selector\": a selector externalRef without a namespace reads every namespace"),
+            "{e}"
         );
-        // Laundering it through another resource does not help.
-        let chained = serde_json::json!([
-            cm("first", Some("${schema.spec.ns}")),
-            cm("second", Some("${first.metadata.namespace}"))
-        ]);
-        assert!(check(&rgd(chained, serde_json::json!({})), false).is_err());
-        // A service account, or the hub-wide opt-out, allows it.
+        assert!(e.contains("set spec.defaultServiceAccounts"), "{e}");
         assert_eq!(
             check(
-                &rgd(resources.clone(), serde_json::json!({"*": "kro-apps"})),
+                &rgd(resources.clone(), serde_json::json!({"*": "reader"})),
                 false
             ),
             Ok(())
         );
-        assert_eq!(check(&rgd(resources, serde_json::json!({})), true), Ok(()));
+        assert_eq!(
+            check(&rgd(resources.clone(), serde_json::json!({})), true),
+            Ok(())
+        );
+        let mut with_ns = resources;
+        with_ns[0]["externalRef"]["metadata"]["namespace"] = Value::from("platform");
+        assert_eq!(check(&rgd(with_ns, serde_json::json!({})), false), Ok(()));
     }
 
     #[test]

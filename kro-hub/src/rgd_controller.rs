@@ -139,6 +139,7 @@ impl HubContext {
             metrics: self.metrics.clone(),
             resync: self.options.resync,
             eval_budget: self.options.instance_eval_budget,
+            trust_instance_namespaces: self.options.trust_instance_namespaces,
             discovery: self.discovery.clone(),
             recorder: self.recorder.clone(),
             eval: self.eval.clone(),
@@ -311,6 +312,7 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
                 known_kinds,
                 orphaned: orphaned_ids(&rgd),
                 service_accounts: rgd.spec.default_service_accounts.clone(),
+                instance_chosen_namespaces: kro_core::namespaces::instance_chosen(&rgd),
             },
         )
         .await;
@@ -660,6 +662,7 @@ async fn finalize(
                     known_kinds,
                     orphaned: orphaned_ids(&rgd),
                     service_accounts: rgd.spec.default_service_accounts.clone(),
+                    instance_chosen_namespaces: kro_core::namespaces::instance_chosen(&rgd),
                 },
             )
             .await;

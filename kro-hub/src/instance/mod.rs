@@ -38,6 +38,8 @@ pub struct InstanceEnv {
     pub resync: Duration,
     /// CEL cost units one reconcile of one instance may spend.
     pub eval_budget: u64,
+    /// Let instances choose any namespace (upstream kro's behaviour).
+    pub trust_instance_namespaces: bool,
     /// Shared API discovery cache.
     pub discovery: Arc<Discovery>,
     /// Publishes Kubernetes Events about instances.
@@ -83,6 +85,8 @@ pub struct GraphVersion {
     pub orphaned: std::collections::HashSet<String>,
     /// `spec.defaultServiceAccounts`: whom to act as, per namespace.
     pub service_accounts: std::collections::BTreeMap<String, String>,
+    /// Ids of resources whose namespace the instance chooses.
+    pub instance_chosen_namespaces: std::collections::BTreeSet<String>,
 }
 
 /// The running instance controllers, by RGD name.
@@ -132,6 +136,7 @@ impl InstanceControllers {
             known_kinds,
             orphaned,
             service_accounts,
+            instance_chosen_namespaces,
         } = version;
         let rgd_name = rgd_name.as_str();
         let mut running = self.running.lock().await;
@@ -155,6 +160,7 @@ impl InstanceControllers {
             known_kinds,
             orphaned,
             service_accounts,
+            instance_chosen_namespaces,
             pruned: std::sync::Mutex::new(std::collections::HashSet::new()),
             externals: externals::ExternalIndex::default(),
             queue: reconcile::WorkQueue::default(),

@@ -55,6 +55,11 @@ pub struct InstanceCtx {
     /// `spec.defaultServiceAccounts` of the RGD: the account to act as for
     /// an instance, by its namespace (`"*"` for any).
     pub service_accounts: std::collections::BTreeMap<String, String>,
+    /// Ids of resources whose namespace is computed from the instance: each
+    /// rendered value must be the instance's own namespace unless the RGD
+    /// names service accounts or the hub trusts instance creators (see
+    /// `kro_core::namespaces`).
+    pub instance_chosen_namespaces: std::collections::BTreeSet<String>,
     /// Instances already swept for such children since this controller
     /// started: the sweep costs a list per kind, so it runs once per
     /// instance per graph version, not on every resync.
@@ -427,6 +432,39 @@ impl<'a> Reconciler<'a> {
         })
     }
 
+    /// Why `node`'s rendered objects may not be touched for this instance:
+    /// their namespace, computed from the instance, is not the instance's
+    /// own, and nothing allows the hub to act elsewhere for it.
+    fn foreign_namespace(
+        &self,
+        node: &kro_core::ResourceNode,
+        rendered: &[Value],
+    ) -> Option<String> {
+        let own = self.identity.namespace.as_deref()?;
+        if self.ctx.env.trust_instance_namespaces
+            || !self.ctx.service_accounts.is_empty()
+            || !self.ctx.instance_chosen_namespaces.contains(node.id())
+        {
+            return None;
+        }
+        let foreign = rendered.iter().find_map(|obj| {
+            obj.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .filter(|ns| !ns.is_empty() && *ns != own)
+        })?;
+        Some(format!(
+            "resource {} would be {} in namespace {foreign}, not in this instance's namespace \
+             {own}: {}",
+            node.id(),
+            if node.is_external() {
+                "read"
+            } else {
+                "written"
+            },
+            kro_core::namespaces::HOW_TO_ALLOW
+        ))
+    }
+
     /// Runs `f` over the graph and `eval` in the hub's evaluation pool, off
     /// the async workers (see [`crate::eval_pool`]). The context moves to
     /// the pool thread and back; if the evaluation never returns (a panic),
@@ -575,6 +613,9 @@ impl<'a> Reconciler<'a> {
             Ok(RenderOutcome::Pending(deps)) => return Phase::Waiting(deps),
             Err(e) => return Phase::Failed(e.to_string()),
         };
+        if let Some(message) = self.foreign_namespace(node, &rendered) {
+            return Phase::Failed(message);
+        }
         if node.is_external() {
             for reference in &rendered {
                 self.record_external(reference);
