@@ -234,6 +234,12 @@ pub struct CompiledGraph {
     pub(crate) placement_static_clusters: Option<Vec<String>>,
     /// `placement.clusterSelector` and the `${...}` fields inside it.
     pub(crate) placement_selector: Option<(Value, Vec<Field>)>,
+    /// `placement.when`: over `schema` and `cluster`.
+    pub(crate) placement_when: Option<Condition>,
+    /// Whether the RGD has a `placement` at all.
+    pub(crate) placed: bool,
+    /// `placement.onDeselect`.
+    pub(crate) on_deselect: crate::rgd::OnDeselect,
     pub(crate) uses_time: bool,
 }
 
@@ -646,7 +652,7 @@ impl<'a> Compiler<'a> {
 
         let mut base_env = TypeEnv::new();
         base_env.declare(SCHEMA_VAR, schema_ty.clone());
-        base_env.declare(CLUSTER_VAR, cluster_ty);
+        base_env.declare(CLUSTER_VAR, cluster_ty.clone());
         base_env.declare(
             crate::expr::time::TIME_VAR,
             Ty::Opaque(crate::expr::time::TIME_TYPE),
@@ -1021,6 +1027,47 @@ impl<'a> Compiler<'a> {
             None => None,
         };
 
+        // kro-hub placement: `when` filters the selected clusters per
+        // instance; it reads the instance and the cluster, nothing else.
+        let placement_when = match self
+            .rgd
+            .spec
+            .placement
+            .as_ref()
+            .and_then(|p| p.when.as_ref())
+        {
+            Some(src) => {
+                let field = "spec.placement.when";
+                let expr = self.standalone("", field, src)?;
+                if let Some(root) = expr.roots().find(|r| *r != SCHEMA_VAR && *r != CLUSTER_VAR) {
+                    return Err(self.invalid(
+                        None,
+                        field,
+                        Some(expr.source()),
+                        format!("placement.when may only read schema and cluster, not \"{root}\""),
+                    ));
+                }
+                let mut wenv = TypeEnv::new();
+                wenv.declare(SCHEMA_VAR, schema_ty.clone());
+                wenv.declare(CLUSTER_VAR, cluster_ty.clone());
+                let ty = infer(expr.ast(), &wenv)
+                    .map_err(|e| self.invalid(None, field, Some(expr.source()), e.message))?;
+                if !ty.fits(&Ty::Bool) {
+                    return Err(self.invalid(
+                        None,
+                        field,
+                        Some(expr.source()),
+                        format!("placement.when must return bool, got {ty}"),
+                    ));
+                }
+                Some(Condition {
+                    field: field.to_owned(),
+                    expr,
+                })
+            }
+            None => None,
+        };
+
         let crd = crate::crd::instance_crd(self.rgd, &spec_schema, &status_schema)?;
 
         let by_id = nodes
@@ -1049,6 +1096,15 @@ impl<'a> Compiler<'a> {
             placement_clusters,
             placement_static_clusters,
             placement_selector,
+            placement_when,
+            placed: self.rgd.spec.placement.is_some(),
+            on_deselect: self
+                .rgd
+                .spec
+                .placement
+                .as_ref()
+                .and_then(|p| p.on_deselect)
+                .unwrap_or_default(),
             uses_time,
         })
     }

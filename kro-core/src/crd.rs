@@ -182,7 +182,23 @@ pub fn instance_crd(
     for (i, category) in schema.categories.iter().enumerate() {
         check_label(&rgd_name, &format!("spec.schema.categories[{i}]"), category)?;
     }
-    let columns = printer_columns(&rgd_name, &schema.additional_printer_columns)?;
+    let mut columns = printer_columns(&rgd_name, &schema.additional_printer_columns)?;
+    if rgd.spec.placement.is_some()
+        && let Value::Array(cols) = &mut columns
+        && !cols.iter().any(|c| c["name"] == "Clusters")
+    {
+        // After State and Ready: how many selected clusters are ready.
+        let at = cols.len().min(2);
+        cols.insert(
+            at,
+            json!({
+                "name": "Clusters",
+                "type": "string",
+                "description": "Selected member clusters that are ready at the current generation",
+                "jsonPath": ".status.placement.summary"
+            }),
+        );
+    }
     if let Some(meta) = &schema.metadata {
         check_metadata(&rgd_name, meta)?;
     }
@@ -268,6 +284,25 @@ pub fn default_printer_columns() -> Value {
     ])
 }
 
+/// Status field kro-hub writes with the counts of an instance's placement.
+pub const PLACEMENT_STATUS_FIELD: &str = "placement";
+
+/// The schema of `status.placement`: how many clusters are selected, ready,
+/// unreachable and in error, and `summary` (`ready/selected`) for the
+/// printer column.
+pub fn placement_status_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "selected": {"type": "integer"},
+            "ready": {"type": "integer"},
+            "unreachable": {"type": "integer"},
+            "error": {"type": "integer"},
+            "summary": {"type": "string"}
+        }
+    })
+}
+
 /// The schema of `status.conditions` (metav1.Condition).
 pub fn conditions_schema() -> Value {
     json!({
@@ -305,6 +340,10 @@ pub fn cluster_status_schema(status_fields: &Value) -> Value {
                 "name": {"type": "string"},
                 "state": {"type": "string"},
                 "message": {"type": "string"},
+                "resourcesReady": {"type": "string"},
+                "observedGeneration": {"type": "integer"},
+                "lastSeen": {"type": "string"},
+                "stale": {"type": "boolean"},
                 "conditions": conditions_schema(),
                 "values": values,
             }
@@ -338,10 +377,17 @@ fn status_schema(rgd: &ResourceGraphDefinition, status_fields: &Value) -> Result
                 field: CLUSTERS_STATUS_FIELD.into(),
             });
         }
+        if properties.contains_key(PLACEMENT_STATUS_FIELD) {
+            return Err(CrdError::ReservedStatusField {
+                rgd: rgd_name,
+                field: PLACEMENT_STATUS_FIELD.into(),
+            });
+        }
         properties.insert(
             CLUSTERS_STATUS_FIELD.into(),
             cluster_status_schema(status_fields),
         );
+        properties.insert(PLACEMENT_STATUS_FIELD.into(), placement_status_schema());
     }
     // kro writes these itself; the docs say an RGD field of the same name
     // is overridden, so the schema must describe kro's values.

@@ -784,6 +784,47 @@ impl CompiledGraph {
         }
     }
 
+    /// Whether the RGD has a `placement`: its instances go to member
+    /// clusters rather than the hub.
+    pub fn is_placed(&self) -> bool {
+        self.placed
+    }
+
+    /// `placement.onDeselect`.
+    pub fn on_deselect(&self) -> crate::rgd::OnDeselect {
+        self.on_deselect
+    }
+
+    /// Whether `placement.when` keeps the cluster bound in `ctx` (set with
+    /// [`EvalContext::with_cluster`]) for this instance; `true` without one.
+    pub fn placement_when(&self, ctx: &EvalContext) -> Result<bool, Error> {
+        let _meter = crate::expr::meter::enter(&ctx.budget);
+        let Some(c) = &self.placement_when else {
+            return Ok(true);
+        };
+        let env = library::env().map_err(|e| Error::Eval {
+            at: self.at(None, &c.field, Some(&c.expr)),
+            message: e,
+        })?;
+        let mut cel_ctx = Context::with_env(env);
+        cel_ctx.set_variable_resolver(ctx);
+        let bound = ctx.instance.bound();
+        match c
+            .expr
+            .eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n))
+            .map(unwrap_optional_bool)
+        {
+            Ok(cel::Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(self.eval_error(
+                None,
+                &c.field,
+                &c.expr,
+                format!("placement.when must return bool, got {}", other.type_of()),
+            )),
+            Err(e) => Err(self.eval_error(None, &c.field, &c.expr, e)),
+        }
+    }
+
     /// The next instant at which an expression reading `time.now()` may
     /// change its result (a time gate opening), so the controller can
     /// requeue exactly then; `None` when nothing will change by the clock
@@ -828,10 +869,10 @@ impl CompiledGraph {
     /// `None` when the RGD has no placement (the hub's own cluster).
     pub fn placement(&self, ctx: &EvalContext) -> Result<Option<ResolvedPlacement>, Error> {
         let _meter = crate::expr::meter::enter(&ctx.budget);
-        if self.placement_clusters.is_none()
-            && self.placement_static_clusters.is_none()
-            && self.placement_selector.is_none()
-        {
+        // No placement: the hub's own cluster. A placement naming neither
+        // clusters nor a selector selects every member, as a propagation
+        // policy without affinity does.
+        if !self.placed {
             return Ok(None);
         }
         let clusters = match self.placement_clusters_value(ctx)? {

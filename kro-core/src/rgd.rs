@@ -307,6 +307,24 @@ pub struct Placement {
     /// Explicit cluster names, or a standalone `${...}` list expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clusters: Option<Value>,
+    /// A `${...}` bool over `schema` and `cluster` that filters the selected
+    /// clusters per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// What happens to an instance's copies on a cluster that stops being
+    /// selected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_deselect: Option<OnDeselect>,
+}
+
+/// `placement.onDeselect`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OnDeselect {
+    /// The copies are deleted, in reverse dependency order (the default).
+    #[default]
+    Delete,
+    /// The copies are left on the cluster, released from kro's labels.
+    Orphan,
 }
 
 /// State of an RGD.
