@@ -22,7 +22,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt as _};
 use serde_json::{Value, json};
 
-use crate::conditions::{self, Condition};
+use crate::conditions::Condition;
 use crate::crd_compat;
 use crate::finalizer;
 use crate::instance::{Discovery, GraphVersion, InstanceControllers, InstanceEnv};
@@ -595,39 +595,16 @@ fn rgd_status(state: &str, graph: &kro_core::CompiledGraph, conds: Vec<Condition
     })
 }
 
-/// Writes `desired` as the status unless it already is (conditions keep
-/// their transition times, so an unchanged RGD causes no write).
+/// Writes an RGD's status through the hub's one status writer.
 pub(crate) async fn write_status(
     api: &Api<DynamicObject>,
     obj: &DynamicObject,
-    mut desired: Value,
+    desired: Value,
 ) -> Result<(), RgdError> {
-    let current = obj.data.get("status");
-    let previous = conditions::read(current);
-    if let Some(conds) = desired.get("conditions").cloned() {
-        let conds: Vec<Condition> = serde_json::from_value(conds).unwrap_or_default();
-        desired["conditions"] = json!(conditions::merge(&previous, conds));
-    }
-    if current == Some(&desired) {
-        return Ok(());
-    }
     let name = obj.name_any();
-    // A merge patch cannot remove stale keys; `null` for each one does.
-    let mut patch = desired.clone();
-    if let (Some(cur), Some(p)) = (current.and_then(Value::as_object), patch.as_object_mut()) {
-        for key in cur.keys() {
-            if !p.contains_key(key) {
-                p.insert(key.clone(), Value::Null);
-            }
-        }
-    }
-    api.patch_status(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": patch})),
-    )
-    .await
-    .map_err(kube_err(format!("writing status of RGD {name}")))?;
+    crate::status::write(api, &name, obj.data.get("status"), desired)
+        .await
+        .map_err(kube_err(format!("writing status of RGD {name}")))?;
     Ok(())
 }
 

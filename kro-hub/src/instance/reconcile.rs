@@ -1086,33 +1086,11 @@ impl<'a> Reconciler<'a> {
     async fn write_status(
         &self,
         api: &Api<DynamicObject>,
-        mut desired: Value,
+        desired: Value,
     ) -> Result<(), InstanceError> {
-        let current = self.obj.data.get("status");
-        let previous = conditions::read(current);
-        if let Some(conds) = desired.get("conditions").cloned() {
-            let conds: Vec<conditions::Condition> =
-                serde_json::from_value(conds).unwrap_or_default();
-            desired["conditions"] = json!(conditions::merge(&previous, conds));
-        }
-        if current == Some(&desired) {
-            return Ok(());
-        }
-        let mut patch = desired;
-        if let (Some(cur), Some(p)) = (current.and_then(Value::as_object), patch.as_object_mut()) {
-            for key in cur.keys() {
-                if !p.contains_key(key) {
-                    p.insert(key.clone(), Value::Null);
-                }
-            }
-        }
-        api.patch_status(
-            &self.identity.name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": patch})),
-        )
-        .await
-        .map_err(self.kube_err("writing status"))?;
+        crate::status::write(api, &self.identity.name, self.obj.data.get("status"), desired)
+            .await
+            .map_err(self.kube_err("writing status"))?;
         Ok(())
     }
 }
