@@ -97,10 +97,13 @@ async fn wait_established(
     }
 }
 
-/// Installs every CRD kro-hub serves.
+/// Installs every CRD kro-hub serves: RGDs and member Clusters.
 pub async fn install_own_crds(client: &Client) -> Result<(), InstallError> {
-    let crd = parse_crd(RGD_CRD_YAML)?;
-    apply_crd(client, &crd, Duration::from_secs(30)).await
+    for yaml in [RGD_CRD_YAML, crate::members::cluster::CLUSTER_CRD_YAML] {
+        let crd = parse_crd(yaml)?;
+        apply_crd(client, &crd, Duration::from_secs(30)).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

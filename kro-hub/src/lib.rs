@@ -14,10 +14,12 @@ pub mod instance;
 pub mod kubeconfig;
 pub mod labels;
 pub mod leader;
+pub mod members;
 pub mod metrics;
 pub mod offline;
 pub mod ownership;
 pub mod permissions;
+pub mod placement;
 pub mod rgd_controller;
 pub mod status;
 
@@ -57,6 +59,23 @@ pub async fn run_hub(
     metrics.set_ready(true);
     let identities = identity::Identities::new(config, metrics.clone());
     let ctx = HubContext::new(client, identities, metrics, options);
-    rgd_controller::run(ctx, shutdown).await;
+    // Both controllers stop on the same signal.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let clusters = tokio::spawn(members::controller::run(
+        ctx.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let rgds = rgd_controller::run(ctx, stopped(stop_rx));
+    tokio::pin!(rgds);
+    tokio::select! {
+        () = shutdown => {}
+        () = &mut rgds => {}
+    }
+    let _ = stop_tx.send(true);
+    rgds.await;
+    let _ = clusters.await;
     Ok(())
 }

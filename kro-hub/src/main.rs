@@ -98,6 +98,10 @@ struct RunArgs {
     /// creators are trusted with that.
     #[arg(long)]
     allow_instance_namespaces: bool,
+    /// Seconds between probes of a reachable member cluster (a failing one
+    /// is probed less often, backing off).
+    #[arg(long, default_value_t = 30)]
+    member_probe_seconds: u64,
 }
 
 fn init_tracing(default_level: &str) {
@@ -144,6 +148,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: Duration::from_secs(args.resync_seconds),
         instance_eval_budget: args.instance_eval_budget,
         trust_instance_namespaces: args.allow_instance_namespaces,
+        member_probe_interval: Duration::from_secs(args.member_probe_seconds.max(1)),
     };
     let mut hub = tokio::spawn(kro_hub::run_hub(
         config,

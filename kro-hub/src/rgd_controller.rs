@@ -42,6 +42,9 @@ pub struct HubOptions {
     /// CEL cost units one reconcile of one instance may spend, over all its
     /// expressions (see `kro_core::expr::meter`).
     pub instance_eval_budget: u64,
+    /// Interval between probes of a reachable member (failing members are
+    /// probed less often, backing off up to 10 intervals or 5 minutes).
+    pub member_probe_interval: Duration,
     /// Accept RGDs whose resource namespaces are computed from the instance
     /// without `defaultServiceAccounts` (upstream kro's behaviour; unsafe
     /// where instance creators are not trusted with the hub's permissions).
@@ -55,6 +58,7 @@ impl Default for HubOptions {
             resync: Duration::from_secs(600),
             instance_eval_budget: kro_core::expr::meter::MAX_INSTANCE_COST,
             trust_instance_namespaces: false,
+            member_probe_interval: Duration::from_secs(30),
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct HubContext {
     pub eval: crate::eval_pool::EvalPool,
     /// Clients acting as the ServiceAccounts RGDs name.
     pub identities: crate::identity::Identities,
+    /// Member clusters.
+    pub members: crate::members::Members,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -108,6 +114,7 @@ impl HubContext {
             discovery: Arc::new(Discovery::default()),
             eval: crate::eval_pool::EvalPool::default(),
             identities,
+            members: crate::members::Members::default(),
         })
     }
 
@@ -144,6 +151,7 @@ impl HubContext {
             recorder: self.recorder.clone(),
             eval: self.eval.clone(),
             identities: self.identities.clone(),
+            members: self.members.clone(),
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct ClusterTarget {
     pub client: Client,
     /// Discovery cache of this cluster.
     pub discovery: std::sync::Arc<Discovery>,
+    /// A member cluster (its children carry the cluster and instance-uid
+    /// labels), not the hub.
+    pub member: bool,
 }
 
 impl std::fmt::Debug for ClusterTarget {

@@ -1,8 +1,10 @@
 //! Instance controllers: one per Active RGD, each watching the RGD's kind
 //! and the children it created, and reconciling instances into resources.
 
+pub mod aggregate;
 mod children;
 mod externals;
+mod fanout;
 mod reconcile;
 mod state;
 
@@ -48,6 +50,8 @@ pub struct InstanceEnv {
     pub eval: crate::eval_pool::EvalPool,
     /// Clients acting as the ServiceAccounts RGDs name.
     pub identities: crate::identity::Identities,
+    /// Member clusters.
+    pub members: crate::members::Members,
 }
 
 impl std::fmt::Debug for InstanceEnv {
@@ -60,6 +64,8 @@ impl std::fmt::Debug for InstanceEnv {
 
 #[derive(Debug)]
 struct Running {
+    /// Child kinds, when the RGD places instances on members.
+    member_kinds: Vec<GroupVersionKind>,
     generation: Option<i64>,
     crd_name: String,
     resource: ApiResource,
@@ -149,6 +155,11 @@ impl InstanceControllers {
             stop_one(old).await;
         }
         let (resource, namespaced, crd_name) = instance_resource(&graph);
+        let member_kinds = if graph.is_placed() {
+            known_kinds.clone()
+        } else {
+            Vec::new()
+        };
         let (tx, rx) = oneshot::channel();
         let ctx = Arc::new(InstanceCtx {
             env: env.clone(),
@@ -171,6 +182,7 @@ impl InstanceControllers {
         running.insert(
             rgd_name.to_owned(),
             Running {
+                member_kinds,
                 generation,
                 crd_name,
                 resource,
@@ -191,6 +203,18 @@ impl InstanceControllers {
         running
             .get(rgd_name)
             .map(|r| Api::all_with(client.clone(), &r.resource))
+    }
+
+    /// Every kind the running RGDs with a placement apply to members.
+    pub async fn member_child_kinds(&self) -> Vec<GroupVersionKind> {
+        let running = self.running.lock().await;
+        let mut out: Vec<GroupVersionKind> = Vec::new();
+        for gvk in running.values().flat_map(|r| r.member_kinds.iter()) {
+            if !out.contains(gvk) {
+                out.push(gvk.clone());
+            }
+        }
+        out
     }
 
     /// Whether the RGD's kind is namespaced, when its controller runs.
@@ -232,6 +256,17 @@ async fn stop_one(r: Running) {
     {
         tracing::warn!(kind = %r.resource.kind, "instance controller did not stop in time");
     }
+}
+
+/// A stream that yields each time the watched value changes, and ends
+/// when its sender is gone.
+fn changes_of(
+    rx: tokio::sync::watch::Receiver<u64>,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    })
 }
 
 async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
@@ -296,6 +331,12 @@ async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
     }
     if let Ok(mut g) = ctx.watch_gaps.lock() {
         *g = gaps;
+    }
+    // Placed instances follow the members: one added, relabelled, paused,
+    // gone or back re-queues every instance of the RGD.
+    if ctx.graph.is_placed() {
+        let changes = changes_of(ctx.env.members.subscribe());
+        controller = controller.reconcile_all_on(changes);
     }
     controller
         .graceful_shutdown_on(async move {

@@ -155,6 +155,7 @@ impl InstanceCtx {
             annotations: Default::default(),
             client: self.env.client.clone(),
             discovery: self.env.discovery.clone(),
+            member: false,
         }
     }
 
@@ -242,6 +243,17 @@ pub(super) async fn reconcile(
     result
 }
 
+/// Where removing an instance's children from one cluster stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Removal {
+    /// Nothing of the instance is left there.
+    Done,
+    /// Deletions are under way.
+    Pending(String),
+    /// A deletion failed.
+    Failed(String),
+}
+
 /// Instances being reconciled or due for another pass soon: the
 /// controller's queue depth as an operator reads it.
 #[derive(Debug, Default)]
@@ -275,15 +287,15 @@ impl WorkQueue {
     }
 }
 
-struct Reconciler<'a> {
-    obj: &'a DynamicObject,
-    ctx: &'a InstanceCtx,
-    target: ClusterTarget,
+pub(super) struct Reconciler<'a> {
+    pub(super) obj: &'a DynamicObject,
+    pub(super) ctx: &'a InstanceCtx,
+    pub(super) target: ClusterTarget,
     /// Why no identity may act for this instance, if so: then nothing is
     /// read or written on its behalf.
     target_problem: Option<String>,
-    identity: InstanceIdentity,
-    display: String,
+    pub(super) identity: InstanceIdentity,
+    pub(super) display: String,
 }
 
 impl<'a> Reconciler<'a> {
@@ -320,7 +332,22 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    fn kube_err(&self, action: &str) -> impl FnOnce(kube::Error) -> InstanceError + use<'_> {
+    /// The same instance, working on another cluster.
+    pub(super) fn for_target(&self, target: ClusterTarget) -> Reconciler<'a> {
+        Reconciler {
+            obj: self.obj,
+            ctx: self.ctx,
+            target,
+            target_problem: self.target_problem.clone(),
+            identity: self.identity.clone(),
+            display: self.display.clone(),
+        }
+    }
+
+    pub(super) fn kube_err(
+        &self,
+        action: &str,
+    ) -> impl FnOnce(kube::Error) -> InstanceError + use<'_> {
         let instance = self.display.clone();
         let action = action.to_owned();
         move |source| InstanceError::Kube {
@@ -383,6 +410,9 @@ impl<'a> Reconciler<'a> {
         }
         self.ensure_instance_labels(&api).await?;
         self.sweep_retired_once().await;
+        if self.ctx.graph.is_placed() {
+            return self.run_placed(&api).await;
+        }
 
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
         let mut eval = EvalContext::new(instance)
@@ -470,7 +500,7 @@ impl<'a> Reconciler<'a> {
     /// the pool thread and back; if the evaluation never returns (a panic),
     /// the context starts over empty and the error is reported like any
     /// evaluation error.
-    async fn evaluate<T: Send + 'static>(
+    pub(super) async fn evaluate<T: Send + 'static>(
         &self,
         eval: &mut EvalContext,
         f: impl FnOnce(&CompiledGraph, &EvalContext) -> Result<T, String> + Send + 'static,
@@ -498,7 +528,7 @@ impl<'a> Reconciler<'a> {
     /// One Event per change of the Ready condition: a Warning naming the
     /// failing resource, or Normal when the instance becomes ready. Failing
     /// to publish never fails the reconcile.
-    async fn publish_transition(
+    pub(super) async fn publish_transition(
         &self,
         before: Option<&conditions::Condition>,
         now: &conditions::Condition,
@@ -560,7 +590,7 @@ impl<'a> Reconciler<'a> {
         Ok(())
     }
 
-    async fn reconcile_resource(
+    pub(super) async fn reconcile_resource(
         &self,
         node: &kro_core::ResourceNode,
         eval: &mut EvalContext,
@@ -813,6 +843,16 @@ impl<'a> Reconciler<'a> {
         if node.is_collection() {
             node_labels.insert(labels::COLLECTION_INDEX.to_owned(), index.to_string());
         }
+        if self.target.member {
+            node_labels.insert(
+                crate::members::CLUSTER_LABEL.to_owned(),
+                labels::label_value(&self.target.name),
+            );
+            node_labels.insert(
+                crate::members::INSTANCE_UID_LABEL.to_owned(),
+                labels::label_value(&self.identity.uid),
+            );
+        }
         let hash = children::content_hash(&desired);
         let meta = desired
             .as_object_mut()
@@ -886,7 +926,7 @@ impl<'a> Reconciler<'a> {
 
     /// Deletes this instance's children, of every kind the RGD ever used,
     /// whose node-id label satisfies `doomed`. Returns how many still exist.
-    async fn delete_instance_children(
+    pub(super) async fn delete_instance_children(
         &self,
         doomed: impl Fn(&str) -> bool,
     ) -> Result<usize, String> {
@@ -948,7 +988,10 @@ impl<'a> Reconciler<'a> {
     }
 
     /// Deletes the children of `node`; returns how many still exist.
-    async fn delete_children_of(&self, node: &kro_core::ResourceNode) -> Result<usize, String> {
+    pub(super) async fn delete_children_of(
+        &self,
+        node: &kro_core::ResourceNode,
+    ) -> Result<usize, String> {
         self.delete_children_of_except(node, |_| false).await
     }
 
@@ -1025,36 +1068,17 @@ impl<'a> Reconciler<'a> {
         if !has_finalizer {
             return Ok(Action::await_change());
         }
-        let order: Vec<&kro_core::ResourceNode> = self.ctx.graph.resources().collect();
-        for node in order.iter().rev() {
-            if node.is_external() {
-                continue;
-            }
-            match self.delete_children_of(node).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    let message = format!("deleting resource {} ({n} object(s) left)", node.id());
-                    self.write_deleting(api, &message).await?;
-                    return Ok(Action::requeue(Duration::from_secs(1)));
-                }
-                Err(message) => {
-                    let message = format!("deleting resource {}: {message}", node.id());
-                    self.write_deleting(api, &message).await?;
-                    return Ok(Action::requeue(Duration::from_secs(5)));
-                }
-            }
+        if self.ctx.graph.is_placed() {
+            return self.delete_placed(api).await;
         }
-        // Children of resources that left the graph go last.
-        match self.delete_instance_children(|_| true).await {
-            Ok(0) => {}
-            Ok(n) => {
-                self.write_deleting(api, &format!("deleting {n} leftover object(s)"))
-                    .await?;
+        match self.delete_on_target().await {
+            Removal::Done => {}
+            Removal::Pending(message) => {
+                self.write_deleting(api, &message).await?;
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
-            Err(message) => {
-                self.write_deleting(api, &format!("deleting leftover objects: {message}"))
-                    .await?;
+            Removal::Failed(message) => {
+                self.write_deleting(api, &message).await?;
                 return Ok(Action::requeue(Duration::from_secs(5)));
             }
         }
@@ -1064,7 +1088,36 @@ impl<'a> Reconciler<'a> {
         Ok(Action::await_change())
     }
 
-    async fn write_deleting(
+    /// One step of removing this instance's children from the target, in
+    /// reverse dependency order, then any left from resources that left
+    /// the graph.
+    pub(super) async fn delete_on_target(&self) -> Removal {
+        let order: Vec<&kro_core::ResourceNode> = self.ctx.graph.resources().collect();
+        for node in order.iter().rev() {
+            if node.is_external() {
+                continue;
+            }
+            match self.delete_children_of(node).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    return Removal::Pending(format!(
+                        "deleting resource {} ({n} object(s) left)",
+                        node.id()
+                    ));
+                }
+                Err(message) => {
+                    return Removal::Failed(format!("deleting resource {}: {message}", node.id()));
+                }
+            }
+        }
+        match self.delete_instance_children(|_| true).await {
+            Ok(0) => Removal::Done,
+            Ok(n) => Removal::Pending(format!("deleting {n} leftover object(s)")),
+            Err(message) => Removal::Failed(format!("deleting leftover objects: {message}")),
+        }
+    }
+
+    pub(super) async fn write_deleting(
         &self,
         api: &Api<DynamicObject>,
         message: &str,
@@ -1083,14 +1136,19 @@ impl<'a> Reconciler<'a> {
         self.write_status(api, status).await
     }
 
-    async fn write_status(
+    pub(super) async fn write_status(
         &self,
         api: &Api<DynamicObject>,
         desired: Value,
     ) -> Result<(), InstanceError> {
-        crate::status::write(api, &self.identity.name, self.obj.data.get("status"), desired)
-            .await
-            .map_err(self.kube_err("writing status"))?;
+        crate::status::write(
+            api,
+            &self.identity.name,
+            self.obj.data.get("status"),
+            desired,
+        )
+        .await
+        .map_err(self.kube_err("writing status"))?;
         Ok(())
     }
 }

@@ -1,0 +1,567 @@
+//! The instance reconcile of an RGD with a placement: resources with
+//! `target: Hub` once on the hub, then every selected member in parallel,
+//! each through its own client, each with its own entry in
+//! `status.clusters`, folded into one status (see [`super::aggregate`]).
+//!
+//! What a member does never blocks another: a member that does not answer
+//! keeps its last entry, marked stale and `Unreachable`, and the others go
+//! on. Copies on a member that leaves the placement are deleted (or
+//! released, with `onDeselect: Orphan`) once it answers; an unreachable
+//! member is never taken for a gone one, unless `hub.kro.run/orphan-
+//! unreachable: "true"` says to give up on it.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::future::join_all;
+use kro_core::EvalContext;
+use kro_core::rgd::{FINALIZER, OnDeselect, ResourceTarget};
+use kube::Resource as _;
+use kube::ResourceExt as _;
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use serde_json::{Value, json};
+
+use super::aggregate::{self, ClusterEntry};
+use super::children::{self, ClusterTarget};
+use super::reconcile::{InstanceError, Reconciler, Removal};
+use super::state::{self, Phase, ResourceState};
+use crate::conditions::Condition;
+use crate::finalizer;
+use crate::labels;
+use crate::members::{CREATED_BY_LABEL, Member, ORPHAN_UNREACHABLE};
+
+/// What a member's pass produced.
+struct MemberOutcome {
+    entry: ClusterEntry,
+}
+
+fn is_hub_node(node: &kro_core::ResourceNode) -> bool {
+    node.target() == Some(ResourceTarget::Hub)
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+fn target_of(member: &Member) -> Option<ClusterTarget> {
+    Some(ClusterTarget {
+        name: member.name.clone(),
+        labels: member.labels.clone(),
+        annotations: member.annotations.clone(),
+        client: member.client.clone()?,
+        discovery: member.discovery.clone(),
+        member: true,
+    })
+}
+
+impl Reconciler<'_> {
+    fn orphans_unreachable(&self, member: Option<&Member>) -> bool {
+        self.obj
+            .annotations()
+            .get(ORPHAN_UNREACHABLE)
+            .is_some_and(|v| v == "true")
+            || member.is_some_and(Member::orphans_unreachable)
+    }
+
+    /// The members `placement` (and `placement.when`) select for this
+    /// instance, among those not being deleted.
+    async fn select_members(
+        &self,
+        eval: &mut EvalContext,
+        members: &[Member],
+    ) -> Result<Vec<Member>, String> {
+        let resolved = self
+            .evaluate(eval, |graph, eval| {
+                graph.placement(eval).map_err(|e| e.to_string())
+            })
+            .await?;
+        let Some(resolved) = resolved else {
+            return Ok(Vec::new());
+        };
+        let live: Vec<&Member> = members.iter().filter(|m| !m.deleting).collect();
+        let names =
+            crate::placement::select(&resolved, live.iter().map(|m| (m.name.as_str(), &m.labels)))
+                .map_err(|e| format!("spec.placement.{e}"))?;
+        let mut out = Vec::new();
+        for member in live.into_iter().filter(|m| names.contains(&m.name)) {
+            let target = target_of(member).unwrap_or_else(|| ClusterTarget {
+                member: true,
+                name: member.name.clone(),
+                labels: member.labels.clone(),
+                annotations: member.annotations.clone(),
+                ..self.ctx.hub_target()
+            });
+            let mut ctx = eval.clone().with_cluster(target.cel_value());
+            let keep = self
+                .evaluate(&mut ctx, |graph, eval| {
+                    graph.placement_when(eval).map_err(|e| e.to_string())
+                })
+                .await?;
+            if keep {
+                out.push(member.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn run_placed(
+        &self,
+        api: &Api<DynamicObject>,
+    ) -> Result<Action, InstanceError> {
+        let generation = self.obj.metadata.generation;
+        let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
+        let mut eval = EvalContext::new(instance)
+            .with_now(std::time::SystemTime::now())
+            .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget));
+        let previous = aggregate::read_entries(self.obj.data.get("status"));
+        let members = self.ctx.env.members.snapshot();
+
+        let selection = self.select_members(&mut eval, &members).await;
+        // Resources that stay on the hub, once.
+        let mut hub_states: Vec<ResourceState> = Vec::new();
+        for node in self.ctx.graph.resources().filter(|n| is_hub_node(n)) {
+            let id = node.id().to_owned();
+            let phase = self.reconcile_resource(node, &mut eval, &hub_states).await;
+            hub_states.push(ResourceState { id, phase });
+        }
+
+        let (selected, placement_error) = match selection {
+            Ok(selected) => (selected, None),
+            // A placement that cannot be evaluated moves nothing: the
+            // clusters of the last pass are kept as they are.
+            Err(message) => {
+                let kept = members
+                    .iter()
+                    .filter(|m| previous.iter().any(|e| e.name == m.name))
+                    .cloned()
+                    .collect();
+                (kept, Some(message))
+            }
+        };
+        let selected_names: Vec<String> = selected.iter().map(|m| m.name.clone()).collect();
+
+        let passes = selected.iter().map(|member| {
+            let prev = previous.iter().find(|e| e.name == member.name);
+            self.member_pass(member, &eval, &hub_states, prev, generation)
+        });
+        let mut entries: Vec<ClusterEntry> = join_all(passes)
+            .await
+            .into_iter()
+            .map(|o| o.entry)
+            .collect();
+
+        // Members that left the placement.
+        let leaving: Vec<&ClusterEntry> = previous
+            .iter()
+            .filter(|e| !selected_names.contains(&e.name))
+            .collect();
+        let departures = leaving.iter().map(|prev| {
+            let member = members.iter().find(|m| m.name == prev.name);
+            self.depart(member, prev)
+        });
+        entries.extend(join_all(departures).await.into_iter().flatten());
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let (hub_state, hub_conds) = state::summarize(&hub_states, &[], generation);
+        let counts = aggregate::counts(&entries, &selected_names, generation);
+        let not_ready: Vec<String> = selected_names
+            .iter()
+            .filter_map(|n| {
+                let e = entries.iter().find(|e| &e.name == n)?;
+                if e.ready_at(generation) {
+                    return None;
+                }
+                let why = if e.message.is_empty() {
+                    e.state.clone()
+                } else {
+                    format!("{}: {}", e.state, e.message)
+                };
+                Some(format!("cluster {n} ({why})"))
+            })
+            .collect();
+        let failed: Vec<&ClusterEntry> = entries
+            .iter()
+            .filter(|e| e.state == aggregate::ERROR)
+            .collect();
+        let hub_ready = hub_state == state::ACTIVE;
+        let (state_name, reason, message) = if let Some(message) = &placement_error {
+            (state::ERROR, "PlacementFailed", message.clone())
+        } else if hub_state == state::ERROR {
+            let m = hub_conds
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            (
+                state::ERROR,
+                "HubResourcesFailed",
+                format!("on the hub: {m}"),
+            )
+        } else if !failed.is_empty() {
+            (state::ERROR, "ClusterFailed", not_ready.join("; "))
+        } else if selected_names.is_empty() {
+            (
+                state::IN_PROGRESS,
+                "NoClusterSelected",
+                "the placement selects no cluster".to_owned(),
+            )
+        } else if not_ready.is_empty() && hub_ready {
+            (state::ACTIVE, "Ready", String::new())
+        } else if !hub_ready {
+            let m = hub_conds
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            (
+                state::IN_PROGRESS,
+                "HubResourcesNotReady",
+                format!("on the hub: {m}"),
+            )
+        } else {
+            (
+                state::IN_PROGRESS,
+                "ClustersNotReady",
+                format!("waiting for {}", not_ready.join("; ")),
+            )
+        };
+        let ready = state_name == state::ACTIVE;
+        let conds = vec![
+            Condition::new(
+                "InstanceManaged",
+                true,
+                "Managed",
+                "instance is properly managed with finalizers and labels",
+                generation,
+            ),
+            Condition::new(
+                "GraphResolved",
+                placement_error.is_none(),
+                if placement_error.is_none() {
+                    "Resolved"
+                } else {
+                    "PlacementFailed"
+                },
+                placement_error
+                    .clone()
+                    .unwrap_or_else(|| format!("placed on {} cluster(s)", selected_names.len())),
+                generation,
+            ),
+            Condition::new(
+                "ResourcesReady",
+                ready,
+                reason,
+                if ready {
+                    "every selected cluster is ready".to_owned()
+                } else {
+                    message.clone()
+                },
+                generation,
+            ),
+            Condition::new("Ready", ready, reason, message, generation),
+        ];
+        let mut status = state::status_object(aggregate::fold(&entries), state_name, &conds);
+        status[kro_core::crd::CLUSTERS_STATUS_FIELD] = json!(entries);
+        status[kro_core::crd::PLACEMENT_STATUS_FIELD] = counts;
+        let ready_before = crate::conditions::read(self.obj.data.get("status"))
+            .into_iter()
+            .find(|c| c.type_ == "Ready");
+        self.write_status(api, status).await?;
+        if let Some(now) = conds.iter().find(|c| c.type_ == "Ready") {
+            self.publish_transition(ready_before.as_ref(), now, state_name)
+                .await;
+        }
+        let unreachable = entries.iter().any(|e| e.state == aggregate::UNREACHABLE);
+        Ok(match state_name {
+            state::ACTIVE => Action::requeue(self.ctx.env.resync),
+            state::ERROR => Action::requeue(Duration::from_secs(10)),
+            // The pool re-queues every placed instance when a member comes
+            // back; this is only the safety net.
+            _ if unreachable => Action::requeue(Duration::from_secs(30)),
+            _ => Action::requeue(Duration::from_secs(3)),
+        })
+    }
+
+    /// One member's part of the reconcile.
+    async fn member_pass(
+        &self,
+        member: &Member,
+        base: &EvalContext,
+        hub_states: &[ResourceState],
+        previous: Option<&ClusterEntry>,
+        generation: Option<i64>,
+    ) -> MemberOutcome {
+        let kept = |state: &str, message: String| {
+            let mut entry = previous.cloned().unwrap_or_else(|| ClusterEntry {
+                name: member.name.clone(),
+                ..ClusterEntry::default()
+            });
+            entry.state = state.to_owned();
+            entry.message = crate::conditions::cap_message(message);
+            entry.stale = entry.values.is_some();
+            entry.last_seen = member.last_seen.clone().or(entry.last_seen);
+            MemberOutcome { entry }
+        };
+        let target = match target_of(member) {
+            Some(t) if member.health.is_ready() => t,
+            _ => return kept(aggregate::UNREACHABLE, member.health.message()),
+        };
+        if member.paused {
+            return kept(
+                aggregate::PENDING,
+                "the cluster is paused (spec.paused): nothing is applied there".to_owned(),
+            );
+        }
+        let Ok(_permit) = member.permits.acquire().await else {
+            return kept(
+                aggregate::UNREACHABLE,
+                "the member is shutting down".to_owned(),
+            );
+        };
+        let rec = self.for_target(target);
+        if let Some(ns) = &self.identity.namespace
+            && let Err(message) = ensure_namespace(member, ns).await
+        {
+            return kept(aggregate::ERROR, message);
+        }
+        let mut eval = base.clone().with_cluster(rec.target.cel_value());
+        let mut states: Vec<ResourceState> = hub_states.to_vec();
+        for node in self.ctx.graph.resources().filter(|n| !is_hub_node(n)) {
+            let id = node.id().to_owned();
+            let phase = rec.reconcile_resource(node, &mut eval, &states).await;
+            states.push(ResourceState { id, phase });
+        }
+        let mine = &states[hub_states.len()..];
+        let (state_name, conds) = state::summarize(mine, &[], generation);
+        let total = mine.iter().filter(|s| s.phase != Phase::Skipped).count();
+        let ready = mine.iter().filter(|s| s.phase == Phase::Ready).count();
+        let values = rec
+            .evaluate(&mut eval, |graph, eval| {
+                graph.status(eval).map_err(|e| e.to_string())
+            })
+            .await
+            .ok();
+        let message = conds
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        let state = match state_name.as_str() {
+            state::ACTIVE => aggregate::READY,
+            state::ERROR => aggregate::ERROR,
+            _ => aggregate::IN_PROGRESS,
+        };
+        MemberOutcome {
+            entry: ClusterEntry {
+                name: member.name.clone(),
+                state: state.to_owned(),
+                message: crate::conditions::cap_message(message),
+                resources_ready: Some(format!("{ready}/{total}")),
+                observed_generation: generation,
+                values,
+                last_seen: Some(now()),
+                stale: false,
+            },
+        }
+    }
+
+    /// The entry of a member that left the placement, while its copies are
+    /// removed; `None` once nothing of the instance is left there.
+    async fn depart(&self, member: Option<&Member>, prev: &ClusterEntry) -> Option<ClusterEntry> {
+        // The Cluster object is gone: nothing to do there any more.
+        let member = member?;
+        let still = |state: &str, message: String| {
+            Some(ClusterEntry {
+                state: state.to_owned(),
+                message: crate::conditions::cap_message(message),
+                stale: prev.values.is_some(),
+                ..prev.clone()
+            })
+        };
+        let Some(target) = target_of(member).filter(|_| member.health.is_ready()) else {
+            if self.orphans_unreachable(Some(member)) {
+                self.abandoned(&member.name).await;
+                return None;
+            }
+            return still(
+                aggregate::UNREACHABLE,
+                format!(
+                    "left the placement; its copies are removed once it answers again ({}; \
+                     annotate {ORPHAN_UNREACHABLE}: \"true\" to abandon them)",
+                    member.health.message()
+                ),
+            );
+        };
+        let rec = self.for_target(target);
+        let orphan = self.ctx.graph.on_deselect() == OnDeselect::Orphan && !member.deleting;
+        let outcome = if orphan {
+            rec.release_on_target().await
+        } else {
+            rec.delete_on_target().await
+        };
+        match outcome {
+            Removal::Done => None,
+            Removal::Pending(m) | Removal::Failed(m) => {
+                still(aggregate::DELETING, format!("left the placement: {m}"))
+            }
+        }
+    }
+
+    /// Releases every child of this instance on the target: kro's labels
+    /// and annotations removed, the objects left alone.
+    pub(super) async fn release_on_target(&self) -> Removal {
+        for gvk in &self.ctx.known_kinds {
+            let Ok((ar, caps)) = self.target.resolve(gvk).await else {
+                continue;
+            };
+            let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
+            let listed = match api
+                .list_metadata(&ListParams::default().labels(&self.identity.children_selector()))
+                .await
+            {
+                Ok(l) => l,
+                Err(e) => return Removal::Failed(super::reconcile::api_message(&e)),
+            };
+            for child in listed.items {
+                let child_api = children::api_for(
+                    &self.target.client,
+                    &ar,
+                    &caps,
+                    child.metadata.namespace.as_deref(),
+                );
+                if let Err(e) = children::release(&child_api, &child.metadata).await {
+                    return Removal::Failed(super::reconcile::api_message(&e));
+                }
+            }
+        }
+        Removal::Done
+    }
+
+    /// Records that the copies on an unreachable member were given up.
+    async fn abandoned(&self, cluster: &str) {
+        tracing::warn!(instance = %self.display, cluster, "copies on an unreachable member abandoned");
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "CopiesAbandoned".to_owned(),
+            note: Some(crate::conditions::cap_event_note(&format!(
+                "cluster {cluster} is unreachable and {ORPHAN_UNREACHABLE} is set: its copies of \
+                 this instance are left there, unmanaged"
+            ))),
+            action: "Orphan".to_owned(),
+            secondary: None,
+        };
+        let reference = self.obj.object_ref(&self.ctx.resource);
+        if let Err(error) = self.ctx.env.recorder.publish(&event, &reference).await {
+            tracing::debug!(instance = %self.display, %error, "event not published");
+        }
+    }
+
+    /// Deletion of a placed instance: its copies on every member (in
+    /// parallel, each in reverse dependency order), then its hub resources.
+    /// An unreachable member holds the finalizer, and the status says so,
+    /// until it answers or the orphan annotation gives it up.
+    pub(super) async fn delete_placed(
+        &self,
+        api: &Api<DynamicObject>,
+    ) -> Result<Action, InstanceError> {
+        let previous = aggregate::read_entries(self.obj.data.get("status"));
+        let members = self.ctx.env.members.snapshot();
+        // Every member the instance may have reached: those it lists, and
+        // any other (a restart may have come between an apply and the
+        // status that records it).
+        let names: BTreeSet<String> = previous
+            .iter()
+            .map(|e| e.name.clone())
+            .chain(members.iter().map(|m| m.name.clone()))
+            .collect();
+        let (members, previous) = (&members, &previous);
+        let work = names.iter().map(|name| async move {
+            let Some(member) = members.iter().find(|m| &m.name == name) else {
+                return None;
+            };
+            match target_of(member).filter(|_| member.health.is_ready()) {
+                Some(target) => match self.for_target(target).delete_on_target().await {
+                    Removal::Done => None,
+                    Removal::Pending(m) | Removal::Failed(m) => {
+                        Some(format!("cluster {name}: {m}"))
+                    }
+                },
+                None if self.orphans_unreachable(Some(member)) => {
+                    if previous.iter().any(|e| &e.name == name) {
+                        self.abandoned(name).await;
+                    }
+                    None
+                }
+                None => Some(format!(
+                    "cluster {name} is unreachable ({}): its copies hold the deletion; annotate \
+                     the instance with {ORPHAN_UNREACHABLE}: \"true\" to abandon them",
+                    member.health.message()
+                )),
+            }
+        });
+        let mut waiting: Vec<String> = join_all(work).await.into_iter().flatten().collect();
+        if waiting.is_empty() {
+            match self.delete_on_target().await {
+                Removal::Done => {}
+                Removal::Pending(m) | Removal::Failed(m) => waiting.push(format!("hub: {m}")),
+            }
+        }
+        if !waiting.is_empty() {
+            self.write_deleting(api, &waiting.join("; ")).await?;
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
+        finalizer::remove(api, self.obj, FINALIZER)
+            .await
+            .map_err(self.kube_err("removing finalizer"))?;
+        Ok(Action::await_change())
+    }
+}
+
+/// Creates the instance's namespace on the member when missing, labelled as
+/// created by the hub.
+async fn ensure_namespace(member: &Member, namespace: &str) -> Result<(), String> {
+    let known = member
+        .known_namespaces
+        .lock()
+        .map(|k| k.contains(namespace))
+        .unwrap_or(false);
+    if known {
+        return Ok(());
+    }
+    let Some(client) = &member.client else {
+        return Err("no client for the member".to_owned());
+    };
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let exists = api
+        .get_opt(namespace)
+        .await
+        .map_err(|e| {
+            format!(
+                "reading namespace {namespace}: {}",
+                super::reconcile::api_message(&e)
+            )
+        })?
+        .is_some();
+    if !exists {
+        let ns: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(json!({
+            "metadata": {"name": namespace, "labels": {CREATED_BY_LABEL: labels::label_value(crate::FIELD_MANAGER)}}
+        }))
+        .map_err(|e| e.to_string())?;
+        match api.create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => {
+                return Err(format!(
+                    "creating namespace {namespace}: {}",
+                    super::reconcile::api_message(&e)
+                ));
+            }
+        }
+    }
+    if let Ok(mut k) = member.known_namespaces.lock() {
+        k.insert(namespace.to_owned());
+    }
+    Ok(())
+}
