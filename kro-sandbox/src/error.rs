@@ -228,12 +228,13 @@ impl ApiError {
         .with_details(Value::Object(d))
     }
 
-    /// 405 for a verb the resource does not support.
-    pub fn method_not_allowed(method: &str, plural: &str) -> Self {
+    /// 405 for a method no route of the path serves: the real server's router answers
+    /// it generically, without naming the resource.
+    pub fn method_not_allowed() -> Self {
         Self::new(
             405,
             "MethodNotAllowed",
-            format!("{method} is not supported on resources of kind \"{plural}\""),
+            "the server does not allow this method on the requested resource",
         )
         .with_details(json!({}))
     }

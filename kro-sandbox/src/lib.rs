@@ -12,25 +12,23 @@
 //! # let _ = client; Ok(()) }
 //! ```
 
-pub mod admission;
-pub mod api;
+// Three layers, data flowing down: `http` (transport) -> `registry` (kind rules, the
+// generic store) -> `storage` (versioned objects, event log).
 pub mod auth;
 pub mod authz;
-pub mod builtin;
 pub mod catalog;
-pub mod crd;
 pub mod error;
-pub mod fields;
+pub mod http;
 pub mod ids;
 pub mod meta;
 pub mod patch;
-pub mod patching;
 pub mod persist;
+pub mod registry;
 pub mod sandbox;
 pub mod selector;
 pub mod simulator;
 pub mod state;
-pub mod store;
+pub mod storage;
 
 pub use error::ApiError;
 pub use sandbox::{Clusters, Faults, Sandbox, SandboxBuilder, SandboxError};

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::sandbox::SandboxError;
 use crate::state::Shared;
-use crate::store::Stored;
+use crate::storage::Stored;
 
 /// Writes every object to `path` (atomically, through a temporary file).
 pub fn save(sh: &Shared, path: &Path) -> Result<(), SandboxError> {
@@ -88,7 +88,7 @@ pub fn load(sh: &Arc<Shared>, path: &Path) -> Result<(), SandboxError> {
     sh.data().restore(rv, items);
     let mut cat = sh.catalog_mut();
     for crd in crds {
-        for def in crate::crd::resources_of(&crd) {
+        for def in crate::registry::crd::resources_of(&crd) {
             cat.insert(def);
         }
     }

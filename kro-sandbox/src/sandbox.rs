@@ -160,7 +160,7 @@ impl SandboxBuilder {
         }
         shared.seed();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let app = crate::api::router(shared.clone());
+        let app = crate::http::router(shared.clone());
         let gate = Gate {
             inner: listener,
             shared: shared.clone(),

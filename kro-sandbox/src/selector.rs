@@ -56,6 +56,17 @@ enum Tok {
 }
 
 impl Tok {
+    /// The token where a key or value is expected: `in` and `notin` are keywords only in
+    /// operator position, as in the real parser's value context.
+    fn as_value(&self) -> Option<String> {
+        match self {
+            Tok::Ident(s) => Some(s.clone()),
+            Tok::In => Some("in".into()),
+            Tok::NotIn => Some("notin".into()),
+            _ => None,
+        }
+    }
+
     fn text(&self) -> String {
         match self {
             Tok::Ident(s) => s.clone(),
@@ -204,9 +215,10 @@ fn parse_requirement(toks: &[Tok], p: &mut usize) -> Result<Requirement, String>
     if negate {
         *p += 1;
     }
-    let key = match &toks[*p] {
-        Tok::Ident(k) => k.clone(),
-        t => {
+    let key = match toks[*p].as_value() {
+        Some(k) => k,
+        None => {
+            let t = &toks[*p];
             return Err(unable(format!(
                 "found '{}', expected: identifier",
                 t.text()
@@ -253,8 +265,8 @@ fn parse_requirement(toks: &[Tok], p: &mut usize) -> Result<Requirement, String>
         let mut vals = Vec::new();
         loop {
             match &toks[*p] {
-                Tok::Ident(v) => {
-                    vals.push(v.clone());
+                t if t.as_value().is_some() => {
+                    vals.extend(t.as_value());
                     *p += 1;
                 }
                 Tok::Close if vals.is_empty() => {
@@ -285,18 +297,20 @@ fn parse_requirement(toks: &[Tok], p: &mut usize) -> Result<Requirement, String>
         }
         vals
     } else {
-        match &toks[*p] {
-            Tok::Ident(v) => {
+        match toks[*p].as_value() {
+            Some(v) => {
                 *p += 1;
-                vec![v.clone()]
+                vec![v]
             }
-            Tok::End | Tok::Comma => vec![String::new()],
-            t => {
-                return Err(unable(format!(
-                    "found '{}', expected: identifier",
-                    t.text()
-                )));
-            }
+            None => match &toks[*p] {
+                Tok::End | Tok::Comma => vec![String::new()],
+                t => {
+                    return Err(unable(format!(
+                        "found '{}', expected: identifier",
+                        t.text()
+                    )));
+                }
+            },
         }
     };
     Ok(Requirement { key, op, values })
@@ -437,6 +451,23 @@ pub fn allowed_fields(group: &str, plural: &str) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_are_values_and_keys_outside_operator_position() {
+        let labels = serde_json::json!({"in": "notin", "a": "in"});
+        for (sel, want) in [
+            ("a=in", true),
+            ("a in (in, notin)", true),
+            ("in=notin", true),
+            ("a notin (in)", false),
+            ("in", true),
+            ("!notin", true),
+        ] {
+            let s = LabelSelector::parse(sel).unwrap_or_else(|e| panic!("{sel}: {e}"));
+            assert_eq!(s.matches(Some(&labels)), want, "{sel}");
+        }
+        assert!(LabelSelector::parse("a in in").is_err());
+    }
     use serde_json::json;
 
     #[test]

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::catalog::ResourceDef;
-use crate::fields;
 use crate::ids;
 use crate::meta::{self, meta_mut};
+use crate::registry::fields;
 use crate::state::Shared;
-use crate::store::{EventType, ObjectKey, ResourceKey};
+use crate::storage::{EventType, ObjectKey, ResourceKey};
 
 /// The resources the simulator drives.
 const DRIVEN: &[(&str, &str)] = &[

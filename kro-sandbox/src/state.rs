@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::auth::{TokenSubject, Tokens, UserInfo};
 use crate::catalog::Catalog;
-use crate::store::Data;
+use crate::storage::Data;
 
 /// How a sandbox behaves; see [`crate::SandboxBuilder`].
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ impl Default for Options {
             token: None,
             simulator: true,
             simulator_delay: Duration::from_millis(200),
-            history: crate::store::DEFAULT_HISTORY,
+            history: crate::storage::DEFAULT_HISTORY,
             namespace_controller: true,
             user_tokens: Vec::new(),
         }
@@ -142,7 +142,7 @@ impl Shared {
             );
             crate::meta::canonical_order(&mut obj);
             let text = std::sync::Arc::from(obj.to_string());
-            data.put(&res, key, rv, text, crate::store::EventType::Added);
+            data.put(&res, key, rv, text, crate::storage::EventType::Added);
         }
         crate::authz::aggregation::reconcile(&mut data);
         let res = (String::new(), "namespaces".to_owned());
@@ -162,7 +162,7 @@ impl Shared {
                 (String::new(), name.to_owned()),
                 rv,
                 text,
-                crate::store::EventType::Added,
+                crate::storage::EventType::Added,
             );
         }
     }

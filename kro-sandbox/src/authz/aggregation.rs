@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::rbac::GROUP;
 use crate::selector::LabelSelector;
 use crate::state::Shared;
-use crate::store::{Data, EventType};
+use crate::storage::{Data, EventType};
 
 fn selector_of(sel: &Value) -> Option<LabelSelector> {
     let mut parts = Vec::new();

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Attributes, Decision, Verdict};
 use crate::auth::{UserInfo, service_account_username};
-use crate::store::Data;
+use crate::storage::Data;
 
 /// The RBAC API group.
 pub const GROUP: &str = "rbac.authorization.k8s.io";

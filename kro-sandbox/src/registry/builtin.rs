@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::admission::set_default;
 use crate::catalog::ResourceDef;
 use crate::error::Cause;
 use crate::ids;
+use crate::registry::strategy::set_default;
 use crate::state::Shared;
-use crate::store::ResourceKey;
+use crate::storage::ResourceKey;
 
 const OBJECT_META_FIELDS: &[&str] = &[
     "name",
@@ -96,7 +96,7 @@ fn top_level_fields(group: &str, plural: &str) -> &'static [&'static str] {
 /// rest in document order, as Go reports them).
 pub fn take_unknown_fields(def: &ResourceDef, obj: &mut Value) -> Vec<String> {
     let mut out = Vec::new();
-    let ti = crate::fields::type_info(def);
+    let ti = crate::registry::fields::type_info(def);
     let typed = ti.root();
     let Value::Object(root) = obj else { return out };
     if typed.is_deduced() {
@@ -338,7 +338,7 @@ pub fn default(sh: &Shared, def: &ResourceDef, obj: &mut Value, old: Option<&Val
             default_status(root, old, json!({}));
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            crate::crd::default_crd(root, old.is_none());
+            crate::registry::crd::default_crd(root, old.is_none());
         }
         ("networking.k8s.io", "ingresses") => {
             default_status(root, old, json!({"loadBalancer": {}}));
@@ -790,7 +790,7 @@ fn clean_namespace(sh: &Arc<Shared>, ns: &str) -> bool {
                         key,
                         rv,
                         Arc::from(serde_json::to_string(&obj).unwrap_or_default()),
-                        crate::store::EventType::Modified,
+                        crate::storage::EventType::Modified,
                     );
                 }
             }

@@ -8,10 +8,10 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog::{CustomVersion, ResourceDef};
 use crate::error::Cause;
-use crate::fields;
 use crate::ids;
+use crate::registry::fields;
 use crate::state::Shared;
-use crate::store::{Data, EventType, ResourceKey};
+use crate::storage::{Data, EventType, ResourceKey};
 
 /// Verbs of a custom resource, in the order the real server lists them.
 const CR_VERBS: &[&str] = &[

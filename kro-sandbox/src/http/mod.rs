@@ -1,9 +1,13 @@
-//! The HTTP surface: one entry point that routes every request like the kube-apiserver.
+//! The HTTP layer: routing, the authentication / impersonation / authorization filters,
+//! content negotiation, request options and `Status` error bodies. It decodes a request
+//! once and hands the registry plain values; nothing below it knows about HTTP.
 
 mod body;
 mod discovery;
 pub mod filters;
-pub mod objects;
+mod handlers;
+pub mod negotiate;
+mod options;
 mod reviews;
 pub mod route;
 mod table;
@@ -59,16 +63,8 @@ impl Call {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// Whether `dryRun=All` was asked.
-    pub fn dry_run(&self) -> bool {
-        self.q("dryRun").is_some_and(|v| v == "All")
-    }
-
-    /// The field manager: `fieldManager`, else the user agent's program name.
-    pub fn manager(&self) -> String {
-        if let Some(m) = self.q("fieldManager") {
-            return m.to_owned();
-        }
+    /// The field manager of a write that names none: the user agent's program name.
+    pub fn default_manager(&self) -> String {
         let ua = self.header("user-agent").unwrap_or("unknown");
         let prefix = ua.split('/').next().unwrap_or(ua);
         prefix.chars().take(128).collect()
@@ -164,7 +160,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             if let Some(kind) = reviews::Review::of(&rp) {
                 return reviews::serve(&sh, kind, &rp, &call);
             }
-            objects::dispatch(&sh, rp, call).await
+            handlers::dispatch(&sh, rp, call).await
         }
     }
 }

@@ -4,6 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use super::negotiate::IncludeObject;
 use crate::catalog::ResourceDef;
 use crate::ids::parse_rfc3339;
 
@@ -187,8 +188,16 @@ fn columns(def: &ResourceDef) -> Vec<Value> {
     printer
 }
 
-/// Renders objects as a Table with the resource's columns.
-pub fn render(def: &ResourceDef, objs: &[Value], cont: Option<&str>, rv: u64) -> Value {
+/// Renders objects as a Table with the resource's columns; `headers` false leaves out the
+/// column definitions (watch events after the first).
+pub fn render(
+    def: &ResourceDef,
+    objs: &[Value],
+    cont: Option<&str>,
+    rv: u64,
+    include: IncludeObject,
+    headers: bool,
+) -> Value {
     let cols = columns(def);
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
@@ -224,13 +233,18 @@ pub fn render(def: &ResourceDef, objs: &[Value], cont: Option<&str>, rv: u64) ->
                 cells.push(if ty == "date" { age_cell(&v) } else { v });
             }
             let meta = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
-            json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}})
+            match include {
+                IncludeObject::Metadata => json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}}),
+                IncludeObject::Object => json!({"cells": cells, "object": o}),
+                IncludeObject::None => json!({"cells": cells}),
+            }
         })
         .collect();
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
     }
+    let defs = if headers { json!(defs) } else { Value::Null };
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": defs, "rows": rows})
 }
 
@@ -342,7 +356,7 @@ mod tests {
             .unwrap();
         let d = json!({"metadata": {"name": "web", "creationTimestamp": "2020-01-01T00:00:00Z"},
             "spec": {"replicas": 3}, "status": {"readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}});
-        let t = render(&def, &[d], None, 7);
+        let t = render(&def, &[d], None, 7, IncludeObject::Metadata, true);
         let names: Vec<&str> = t["columnDefinitions"]
             .as_array()
             .unwrap()

@@ -146,10 +146,7 @@ pub fn serve(sh: &Shared, review: Review, rp: &ResourcePath, call: &Call) -> Res
         return status_response(&ApiError::not_found_path());
     }
     if call.method != Method::POST {
-        return status_response(&ApiError::method_not_allowed(
-            call.method.as_str(),
-            &rp.plural,
-        ));
+        return status_response(&ApiError::method_not_allowed());
     }
     match answer(sh, review, rp, call) {
         Ok(v) => json_response(201, &v),

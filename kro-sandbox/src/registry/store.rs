@@ -1,0 +1,711 @@
+//! The generic store: every kind's get, list, create, update, patch and delete go through
+//! these steps, in the real generic registry's order, asking the kind's strategy where
+//! kinds differ.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::delete::{self, Decision};
+use super::options::{DeleteOptions, ListOptions, WriteOptions};
+use super::patching::{self, PatchKind};
+use super::scale::{apply_scale, scale_of};
+use super::strategy::{self, Strategy};
+use super::{
+    Out, Outcome, Request, admission, fields, parse_stored, present, present_stored, to_storage,
+};
+use crate::error::{ApiError, ApiResult, Cause};
+use crate::ids;
+use crate::meta::{self, finalizers, is_deleting, meta_mut, meta_str};
+use crate::registry::fields::Operation;
+use crate::selector::{FieldSelector, LabelSelector, allowed_fields};
+use crate::storage::{Data, EventType};
+
+/// Label and field selectors of a list or watch.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// Label selector.
+    pub labels: LabelSelector,
+    /// Field selector.
+    pub fields: FieldSelector,
+}
+
+impl Filter {
+    /// Parses the selectors of the options for this resource.
+    pub fn new(req: &Request<'_>, opts: &ListOptions) -> ApiResult<Self> {
+        let labels = match opts.label_selector.as_deref() {
+            Some(s) => LabelSelector::parse(s).map_err(ApiError::bad_request)?,
+            None => LabelSelector::default(),
+        };
+        let fields = match opts.field_selector.as_deref() {
+            Some(s) => FieldSelector::parse(s, &allowed_fields(&req.def.group, &req.def.plural))
+                .map_err(ApiError::bad_request)?,
+            None => FieldSelector::default(),
+        };
+        Ok(Self { labels, fields })
+    }
+
+    /// Whether nothing is filtered.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    /// Whether an object passes.
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.labels
+            .matches(obj.get("metadata").and_then(|m| m.get("labels")))
+            && self.fields.matches(obj)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Listed {
+    /// The stored texts, in key order (not yet presented).
+    pub items: Vec<Arc<str>>,
+    /// The list's resourceVersion.
+    pub rv: u64,
+    /// The continue token when more items remain.
+    pub continue_token: Option<String>,
+    /// How many items remain after this page.
+    pub remaining: usize,
+}
+
+fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
+    let raw = format!("{rv}\u{1}{ns}\u{1}{name}");
+    raw.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_continue(token: &str) -> Option<(u64, String, String)> {
+    if !token.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let mut parts = text.split('\u{1}');
+    let rv = parts.next()?.parse().ok()?;
+    Some((rv, parts.next()?.to_owned(), parts.next()?.to_owned()))
+}
+
+/// Reads one object (or its `Scale`).
+pub fn get(req: &Request<'_>) -> ApiResult<Out> {
+    let data = req.sh.data();
+    let stored = data
+        .get(&req.res_key(), &req.obj_key(&req.name))
+        .ok_or_else(|| ApiError::not_found(req.target(&req.name)))?;
+    if req.is_scale() {
+        return Ok(Out::Value(scale_of(&req.def, &parse_stored(&stored.json)?)));
+    }
+    present_stored(&req.def, &stored.json)
+}
+
+/// The current resourceVersion of the storage.
+pub fn current_rv(req: &Request<'_>) -> u64 {
+    req.sh.data().current_rv()
+}
+
+/// Lists objects with selectors and paging.
+pub fn list(req: &Request<'_>, opts: &ListOptions) -> ApiResult<Listed> {
+    let filter = Filter::new(req, opts)?;
+    let after = match opts.continue_token.as_deref().filter(|c| !c.is_empty()) {
+        Some(tok) => Some(decode_continue(tok).ok_or_else(|| {
+            ApiError::bad_request(
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            )
+        })?),
+        None => None,
+    };
+    let data = req.sh.data();
+    let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
+    let mut items: Vec<Arc<str>> = Vec::new();
+    let mut remaining = 0usize;
+    let mut next: Option<(String, String)> = None;
+    for ((ons, oname), stored) in data.list(&req.res_key(), ns) {
+        if let Some((_, ans, aname)) = &after
+            && (ons.as_str(), oname.as_str()) <= (ans.as_str(), aname.as_str())
+        {
+            continue;
+        }
+        // Objects are parsed only when a selector needs them.
+        if !filter.is_empty() && !filter.matches(&parse_stored(&stored.json)?) {
+            continue;
+        }
+        if opts.limit > 0 && items.len() >= opts.limit {
+            remaining += 1;
+            continue;
+        }
+        next = Some((ons.clone(), oname.clone()));
+        items.push(stored.json.clone());
+    }
+    let rv = after.as_ref().map_or(data.current_rv(), |(rv, _, _)| *rv);
+    let continue_token = match (&next, remaining) {
+        (Some((ns, name)), r) if r > 0 => Some(encode_continue(rv, ns, name)),
+        _ => None,
+    };
+    Ok(Listed {
+        items,
+        rv,
+        continue_token,
+        remaining,
+    })
+}
+
+/// Creates an object.
+pub fn create(req: &Request<'_>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Outcome> {
+    if req.def.namespaced && req.ns.is_empty() {
+        return Err(ApiError::not_found_path());
+    }
+    let body_ns = meta_str(&obj, "namespace").unwrap_or_default().to_owned();
+    if req.def.namespaced {
+        if !body_ns.is_empty() && body_ns != req.ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    } else if !body_ns.is_empty() {
+        meta_mut(&mut obj).shift_remove("namespace");
+    }
+    let mut data = req.sh.data();
+    let mut warnings = Vec::new();
+    let stored = create_locked(req, &mut data, obj, opts, Operation::Update, &mut warnings)?;
+    Ok(Outcome {
+        object: stored,
+        created: true,
+        warnings,
+    })
+}
+
+/// Creates an object under the storage lock (create, and apply to a missing object).
+fn create_locked(
+    req: &Request<'_>,
+    data: &mut Data,
+    mut obj: Value,
+    opts: &WriteOptions,
+    op: Operation,
+    warnings: &mut Vec<String>,
+) -> ApiResult<Out> {
+    let def = &req.def;
+    let strat = strategy::of(def);
+    {
+        // What a client may not choose on create.
+        let m = meta_mut(&mut obj);
+        for k in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "selfLink",
+        ] {
+            m.shift_remove(k);
+        }
+        if def.namespaced {
+            m.insert("namespace".into(), json!(req.ns));
+        }
+    }
+    let mut name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+    let gen_name = meta_str(&obj, "generateName")
+        .unwrap_or_default()
+        .to_owned();
+    if name.is_empty() && !gen_name.is_empty() {
+        name = format!("{gen_name}{}", ids::name_suffix());
+        meta_mut(&mut obj).insert("name".into(), json!(name));
+    }
+    admission::namespace_lifecycle(def, data, &req.ns, &name, true)?;
+    warnings.extend(strategy::prune_unknown(
+        strat,
+        def,
+        &mut obj,
+        req.sub.as_deref(),
+        opts.field_validation,
+    )?);
+    strat.default(req.sh, def, &mut obj, None);
+    let mut causes = Vec::new();
+    if name.is_empty() {
+        causes.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
+    } else {
+        causes.extend(meta::validate_name(
+            meta::name_rule(&def.group, &def.plural),
+            &name,
+            "metadata.name",
+        ));
+    }
+    causes.extend(strat.validate(def, &obj, None));
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(&def.group, &def.kind, &name, causes));
+    }
+    let key = req.obj_key(&name);
+    if data.get(&req.res_key(), &key).is_some() {
+        return Err(ApiError::already_exists(req.target(&name)));
+    }
+    let now = ids::now_rfc3339();
+    {
+        let m = meta_mut(&mut obj);
+        m.insert("uid".into(), json!(ids::new_uid()));
+        m.insert("creationTimestamp".into(), json!(now));
+        if strat.tracks_generation() {
+            m.insert("generation".into(), json!(1));
+        }
+    }
+    if op == Operation::Update {
+        fields::record(
+            def,
+            None,
+            &mut obj,
+            &opts.field_manager,
+            req.sub.as_deref(),
+            &now,
+        );
+    }
+    strat.fill(req.sh, def, &mut obj);
+    if opts.dry_run {
+        return Ok(Out::Value(present(def, obj)));
+    }
+    let rv = data.next_rv();
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+    to_storage(def, &mut obj);
+    meta::canonical_order(&mut obj);
+    let text: Arc<str> = Arc::from(serde_json::to_string(&obj).unwrap_or_default());
+    data.put(&req.res_key(), key, rv, text.clone(), EventType::Added);
+    strat.after_write(req.sh, data, &obj, None);
+    present_stored(def, &text)
+}
+
+/// Replaces an object (PUT).
+pub fn update(req: &Request<'_>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Outcome> {
+    let body_name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+    if body_name != req.name && !req.is_scale() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({})",
+            req.name
+        )));
+    }
+    if req.def.namespaced {
+        let body_ns = meta_str(&obj, "namespace").unwrap_or_default();
+        if !body_ns.is_empty() && body_ns != req.ns {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        meta_mut(&mut obj).insert("namespace".into(), json!(req.ns));
+    }
+    let mut data = req.sh.data();
+    admission::namespace_lifecycle(&req.def, &data, &req.ns, &req.name, false)?;
+    let Some(stored) = data.get(&req.res_key(), &req.obj_key(&req.name)) else {
+        return Err(ApiError::not_found(req.target(&req.name)));
+    };
+    let old = parse_stored(&stored.json)?;
+    if req.is_scale() {
+        obj = apply_scale(&req.def, &old, &obj)?;
+    }
+    let mut warnings = Vec::new();
+    let object = update_locked(
+        req,
+        &mut data,
+        &old,
+        obj,
+        opts,
+        Operation::Update,
+        &mut warnings,
+    )?;
+    Ok(Outcome {
+        object,
+        created: false,
+        warnings,
+    })
+}
+
+/// The object without fields that change on every write, for no-op detection.
+fn without_volatile(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(Value::Object(m)) = o.get_mut("metadata") {
+        m.shift_remove("resourceVersion");
+        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
+            for e in mf {
+                if let Value::Object(e) = e {
+                    e.shift_remove("time");
+                }
+            }
+        }
+    }
+    o
+}
+
+/// Keeps what the endpoint may not change: through `/status` only status changes, through
+/// the main endpoint of a kind with `/status` everything but status.
+fn reset_for_endpoint(req: &Request<'_>, old: &Value, obj: Value) -> Value {
+    if req.is_status() {
+        let mut merged = old.clone();
+        match obj.get("status") {
+            Some(s) => merged["status"] = s.clone(),
+            None => {
+                if let Value::Object(m) = &mut merged {
+                    m.shift_remove("status");
+                }
+            }
+        }
+        if let Some(mf) = obj.get("metadata").and_then(|m| m.get("managedFields")) {
+            meta_mut(&mut merged).insert("managedFields".into(), mf.clone());
+        }
+        return merged;
+    }
+    let mut obj = obj;
+    if req.def.status {
+        match old.get("status") {
+            Some(s) => obj["status"] = s.clone(),
+            None => {
+                if let Value::Object(m) = &mut obj {
+                    m.shift_remove("status");
+                }
+            }
+        }
+    }
+    obj
+}
+
+/// Writes a new version of an existing object under the storage lock.
+fn update_locked(
+    req: &Request<'_>,
+    data: &mut Data,
+    old: &Value,
+    obj: Value,
+    opts: &WriteOptions,
+    op: Operation,
+    warnings: &mut Vec<String>,
+) -> ApiResult<Out> {
+    let def = &req.def;
+    let strat = strategy::of(def);
+    let old_rv = meta_str(old, "resourceVersion")
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(rv) = meta_str(&obj, "resourceVersion")
+        && !rv.is_empty()
+        && rv != old_rv
+    {
+        return Err(ApiError::conflict(req.target(&req.name)));
+    }
+    let mut obj = reset_for_endpoint(req, old, obj);
+    // Server-owned metadata is kept from the stored object; an update never moves the
+    // deletion timestamp nor the generation.
+    {
+        let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        let m = meta_mut(&mut obj);
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "name",
+            "namespace",
+            "generateName",
+        ] {
+            match old_meta.get(k) {
+                Some(v) => {
+                    m.insert(k.into(), v.clone());
+                }
+                None => {
+                    m.shift_remove(k);
+                }
+            }
+        }
+        m.insert("resourceVersion".into(), json!(old_rv));
+    }
+    warnings.extend(strategy::prune_unknown(
+        strat,
+        def,
+        &mut obj,
+        req.sub.as_deref(),
+        opts.field_validation,
+    )?);
+    strat.default(req.sh, def, &mut obj, Some(old));
+    let mut causes = strat.validate(def, &obj, Some(old));
+    causes.extend(finalizer_causes(old, &obj));
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(&def.group, &def.kind, &req.name, causes));
+    }
+    if strat.tracks_generation() && strat.bumps_generation(def, old, &obj) {
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        meta_mut(&mut obj).insert("generation".into(), json!(g + 1));
+    }
+    let now = ids::now_rfc3339();
+    if op == Operation::Update {
+        fields::record(
+            def,
+            Some(old),
+            &mut obj,
+            &opts.field_manager,
+            req.sub.as_deref(),
+            &now,
+        );
+    }
+    let answer = |o: &Value| {
+        if req.is_scale() {
+            Out::Value(scale_of(def, o))
+        } else {
+            Out::Value(present(def, o.clone()))
+        }
+    };
+    if without_volatile(&obj) == without_volatile(old) {
+        // A no-op write changes nothing, not even the resourceVersion.
+        return Ok(answer(old));
+    }
+    // An object being deleted leaves storage once its last finalizer goes.
+    if is_deleting(old) && finalizers(&obj).is_empty() && !strat.graceful_delete(&obj) {
+        if !opts.dry_run {
+            remove_locked(req, data, old, &req.name);
+        }
+        return Ok(answer(&obj));
+    }
+    if opts.dry_run {
+        return Ok(answer(&obj));
+    }
+    let rv = data.next_rv();
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+    to_storage(def, &mut obj);
+    meta::canonical_order(&mut obj);
+    let text: Arc<str> = Arc::from(serde_json::to_string(&obj).unwrap_or_default());
+    data.put(
+        &req.res_key(),
+        req.obj_key(&req.name),
+        rv,
+        text.clone(),
+        EventType::Modified,
+    );
+    strat.after_write(req.sh, data, &obj, Some(old));
+    if req.is_scale() {
+        return Ok(answer(&obj));
+    }
+    present_stored(def, &text)
+}
+
+/// No finalizer may be added to an object being deleted (object metadata validation; the
+/// real server reports the cause twice).
+fn finalizer_causes(old: &Value, new: &Value) -> Vec<Cause> {
+    if !is_deleting(old) {
+        return Vec::new();
+    }
+    let before = finalizers(old);
+    let added: Vec<String> = finalizers(new)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    if added.is_empty() {
+        return Vec::new();
+    }
+    let quoted = added
+        .iter()
+        .map(|f| format!("{f:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let msg = format!(
+        "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{quoted}}}"
+    );
+    vec![
+        Cause::forbidden("metadata.finalizers", &msg),
+        Cause::forbidden("metadata.finalizers", &msg),
+    ]
+}
+
+/// Applies a patch (any of the four types) to an object; an apply may create it.
+pub fn patch(
+    req: &Request<'_>,
+    kind: PatchKind,
+    body: &[u8],
+    opts: &WriteOptions,
+) -> ApiResult<Outcome> {
+    let mut data = req.sh.data();
+    admission::namespace_lifecycle(&req.def, &data, &req.ns, &req.name, false)?;
+    let stored = data
+        .get(&req.res_key(), &req.obj_key(&req.name))
+        .map(|s| s.json.clone());
+    let mut warnings = Vec::new();
+    let op = if kind == PatchKind::Apply {
+        Operation::Apply
+    } else {
+        Operation::Update
+    };
+    match stored {
+        None if kind == PatchKind::Apply => {
+            if req.sub.is_some() {
+                return Err(ApiError::not_found(req.target(&req.name)));
+            }
+            let applied = patching::apply(req, kind, None, body, opts)?;
+            let object = create_locked(req, &mut data, applied, opts, op, &mut warnings)?;
+            Ok(Outcome {
+                object,
+                created: true,
+                warnings,
+            })
+        }
+        None => Err(ApiError::not_found(req.target(&req.name))),
+        Some(text) => {
+            let old = parse_stored(&text)?;
+            let base = if req.is_scale() {
+                scale_of(&req.def, &old)
+            } else {
+                old.clone()
+            };
+            let patched = patching::apply(req, kind, Some(&base), body, opts)?;
+            let patched = if req.is_scale() {
+                apply_scale(&req.def, &old, &patched)?
+            } else {
+                patched
+            };
+            if meta_str(&patched, "name").is_some_and(|n| n != req.name) {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({})",
+                    meta_str(&patched, "name").unwrap_or_default(),
+                    req.name
+                )));
+            }
+            let object = update_locked(req, &mut data, &old, patched, opts, op, &mut warnings)?;
+            Ok(Outcome {
+                object,
+                created: false,
+                warnings,
+            })
+        }
+    }
+}
+
+/// Deletes one object (or starts its deletion).
+pub fn delete(req: &Request<'_>, opts: &DeleteOptions) -> ApiResult<Outcome> {
+    let mut data = req.sh.data();
+    let Some(stored) = data.get(&req.res_key(), &req.obj_key(&req.name)) else {
+        return Err(ApiError::not_found(req.target(&req.name)));
+    };
+    let old = parse_stored(&stored.json)?;
+    delete::check_preconditions(&req.def.group, &req.def.kind, &old, opts)?;
+    let (object, _) = delete_locked(req, &mut data, &req.name, old, opts)?;
+    Ok(Outcome::ok(object))
+}
+
+/// Removes an object from storage, stamping the DELETED event's object with the new
+/// resourceVersion.
+fn remove_locked(req: &Request<'_>, data: &mut Data, old: &Value, name: &str) -> Value {
+    let rv = data.next_rv();
+    let mut last = old.clone();
+    meta_mut(&mut last).insert("resourceVersion".into(), json!(rv.to_string()));
+    let ns = meta_str(old, "namespace").unwrap_or_default().to_owned();
+    data.remove(
+        &req.res_key(),
+        &(ns, name.to_owned()),
+        rv,
+        Arc::from(serde_json::to_string(&last).unwrap_or_default()),
+    );
+    strategy::of(&req.def).after_delete(req.sh, data, &last);
+    last
+}
+
+/// Deletes (or marks) one object under the storage lock; returns the answer and the
+/// object's last state.
+fn delete_locked(
+    req: &Request<'_>,
+    data: &mut Data,
+    name: &str,
+    old: Value,
+    opts: &DeleteOptions,
+) -> ApiResult<(Out, Value)> {
+    let def = &req.def;
+    let strat: &dyn Strategy = strategy::of(def);
+    let now = ids::now_rfc3339();
+    let decision = if strat.own_deletion() {
+        delete::decide_own(strat, &old, opts, &now)?
+    } else {
+        delete::decide(strat, &old, opts, &now)
+    };
+    match decision {
+        Decision::Unchanged => Ok((Out::Value(present(def, old.clone())), old)),
+        Decision::Mark(mut obj) => {
+            if opts.dry_run {
+                return Ok((Out::Value(present(def, obj.clone())), obj));
+            }
+            let rv = data.next_rv();
+            meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+            to_storage(def, &mut obj);
+            meta::canonical_order(&mut obj);
+            let ns = meta_str(&old, "namespace").unwrap_or_default().to_owned();
+            data.put(
+                &req.res_key(),
+                (ns, name.to_owned()),
+                rv,
+                Arc::from(serde_json::to_string(&obj).unwrap_or_default()),
+                EventType::Modified,
+            );
+            strat.after_write(req.sh, data, &obj, Some(&old));
+            Ok((Out::Value(present(def, obj.clone())), obj))
+        }
+        Decision::Remove => {
+            let mut details = Map::new();
+            details.insert("name".into(), json!(name));
+            if !def.group.is_empty() {
+                details.insert("group".into(), json!(def.group));
+            }
+            details.insert("kind".into(), json!(def.plural));
+            details.insert(
+                "uid".into(),
+                json!(meta_str(&old, "uid").unwrap_or_default()),
+            );
+            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Success", "details": details});
+            if opts.dry_run {
+                return Ok((Out::Value(status), old));
+            }
+            let last = remove_locked(req, data, &old, name);
+            let answer = if strat.returns_deleted_object() {
+                present(def, last.clone())
+            } else {
+                status
+            };
+            Ok((Out::Value(answer), last))
+        }
+    }
+}
+
+/// Deletes every object a list would return; returns their last states and the
+/// resourceVersion after.
+pub fn delete_collection(
+    req: &Request<'_>,
+    list_opts: &ListOptions,
+    opts: &DeleteOptions,
+) -> ApiResult<(Vec<Value>, u64)> {
+    let filter = Filter::new(req, list_opts)?;
+    let mut data = req.sh.data();
+    let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
+    let mut victims = Vec::new();
+    for ((_, name), stored) in data.list(&req.res_key(), ns) {
+        let obj = parse_stored(&stored.json)?;
+        if filter.matches(&obj) {
+            victims.push((name.clone(), obj));
+        }
+    }
+    let mut items = Vec::new();
+    for (name, obj) in victims {
+        let (_, last) = delete_locked(req, &mut data, &name, obj, opts)?;
+        items.push(present(&req.def, last));
+    }
+    Ok((items, data.current_rv()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        let t = encode_continue(42, "ns", "c2");
+        assert_eq!(decode_continue(&t), Some((42, "ns".into(), "c2".into())));
+        assert_eq!(decode_continue("zz"), None);
+    }
+}
