@@ -17,6 +17,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Environment variable naming a real cluster's kubeconfig.
+pub mod fleet;
+
 pub const KUBECONFIG_ENV: &str = "KRO_E2E_KUBECONFIG";
 
 /// Errors of the harness.

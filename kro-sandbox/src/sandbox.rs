@@ -204,7 +204,7 @@ struct Gate {
 }
 
 impl axum::serve::Listener for Gate {
-    type Io = TcpStream;
+    type Io = GatedStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -216,6 +216,10 @@ impl axum::serve::Listener for Gate {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
+                    let stream = GatedStream {
+                        inner: stream,
+                        shared: self.shared.clone(),
+                    };
                     return (stream, addr);
                 }
                 Err(e) => {
@@ -229,6 +233,64 @@ impl axum::serve::Listener for Gate {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.inner.local_addr()
+    }
+}
+
+/// A connection that breaks, like one to a server that went away, once the
+/// sandbox refuses connections: clients holding keep-alive connections see
+/// the outage too, not only new ones.
+struct GatedStream {
+    inner: TcpStream,
+    shared: Arc<Shared>,
+}
+
+impl GatedStream {
+    fn broken(&self) -> Option<std::io::Error> {
+        self.shared
+            .faults
+            .refuse
+            .load(Ordering::Relaxed)
+            .then(|| std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+    }
+}
+
+impl tokio::io::AsyncRead for GatedStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if let Some(e) = self.broken() {
+            return std::task::Poll::Ready(Err(e));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for GatedStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let Some(e) = self.broken() {
+            return std::task::Poll::Ready(Err(e));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

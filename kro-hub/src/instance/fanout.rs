@@ -353,18 +353,27 @@ impl Reconciler<'_> {
             state::ERROR => aggregate::ERROR,
             _ => aggregate::IN_PROGRESS,
         };
-        MemberOutcome {
-            entry: ClusterEntry {
-                name: member.name.clone(),
-                state: state.to_owned(),
-                message: crate::conditions::cap_message(message),
-                resources_ready: Some(format!("{ready}/{total}")),
-                observed_generation: generation,
-                values,
-                last_seen: Some(now()),
-                stale: false,
-            },
+        let mut entry = ClusterEntry {
+            name: member.name.clone(),
+            state: state.to_owned(),
+            message: crate::conditions::cap_message(message),
+            resources_ready: Some(format!("{ready}/{total}")),
+            observed_generation: generation,
+            values,
+            last_seen: Some(now()),
+            stale: false,
+        };
+        // `lastSeen` moves with the entry, not with every pass: a converged
+        // instance writes nothing.
+        if let Some(prev) = previous
+            && (ClusterEntry {
+                last_seen: prev.last_seen.clone(),
+                ..entry.clone()
+            }) == *prev
+        {
+            entry.last_seen = prev.last_seen.clone();
         }
+        MemberOutcome { entry }
     }
 
     /// The entry of a member that left the placement, while its copies are
@@ -478,9 +487,7 @@ impl Reconciler<'_> {
             .collect();
         let (members, previous) = (&members, &previous);
         let work = names.iter().map(|name| async move {
-            let Some(member) = members.iter().find(|m| &m.name == name) else {
-                return None;
-            };
+            let member = members.iter().find(|m| &m.name == name)?;
             match target_of(member).filter(|_| member.health.is_ready()) {
                 Some(target) => match self.for_target(target).delete_on_target().await {
                     Removal::Done => None,

@@ -1,0 +1,429 @@
+//! The hub fanning instances out to member clusters: placement, per-cluster
+//! rendering and status, placement changes, members that fail, deletion.
+
+// Test helpers fail the test on any error, with its message.
+#![allow(clippy::unwrap_used)]
+
+use kro_e2e::condition;
+use kro_e2e::fleet::{Fleet, token_of};
+use serde_json::{Value, json};
+
+fn web_rgd(placement: Value) -> Value {
+    json!({
+        "apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+        "metadata": {"name": "webs"},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": "Web",
+                "spec": {"replicas": "integer | default=1", "regions": "[]string | default=[]"},
+                "status": {"availableReplicas": "${deployment.status.availableReplicas}",
+                           "region": "${config.data.region}"}},
+            "placement": placement,
+            "resources": [
+                {"id": "config", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.metadata.name}-config"},
+                    "data": {"region": "${cluster.labels.region}", "cluster": "${cluster.name}"}}},
+                {"id": "deployment", "template": {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "${schema.metadata.name}"},
+                    "spec": {"replicas": "${schema.spec.replicas}",
+                        "selector": {"matchLabels": {"app": "${schema.metadata.name}"}},
+                        "template": {"metadata": {"labels": {"app": "${schema.metadata.name}"}},
+                            "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}},
+                    "readyWhen": ["${deployment.status.?availableReplicas.orValue(0) == deployment.spec.replicas}"]}
+            ]
+        }
+    })
+}
+
+fn web(name: &str, replicas: i64) -> Value {
+    json!({"apiVersion": "kro.run/v1alpha1", "kind": "Web",
+        "metadata": {"name": name, "namespace": "apps"}, "spec": {"replicas": replicas}})
+}
+
+async fn three_members() -> Fleet {
+    let fleet = Fleet::start(&[
+        ("eu-1", json!({"env": "prod", "region": "eu"})),
+        ("us-1", json!({"env": "prod", "region": "us"})),
+        ("dev-1", json!({"env": "dev", "region": "eu"})),
+    ])
+    .await
+    .unwrap();
+    fleet
+        .hub
+        .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}))
+        .await
+        .unwrap();
+    for name in ["eu-1", "us-1", "dev-1"] {
+        fleet.wait_cluster(name, "Reachable").await.unwrap();
+    }
+    fleet
+}
+
+fn entry<'a>(instance: &'a Value, cluster: &str) -> &'a Value {
+    instance["status"]["clusters"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["name"] == cluster))
+        .unwrap_or(&Value::Null)
+}
+
+async fn wait_web(fleet: &Fleet, name: &str, check: impl Fn(&Value) -> bool) -> Value {
+    fleet
+        .hub
+        .wait_for("kro.run/v1alpha1", "Web", Some("apps"), name, check)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_lands_exactly_on_the_selected_members_with_their_own_values() {
+    let fleet = three_members().await;
+    let cluster = fleet
+        .hub
+        .get("hub.kro.run/v1alpha1", "Cluster", None, "eu-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        cluster["status"]["kubernetesVersion"].is_string(),
+        "{cluster}"
+    );
+
+    fleet
+        .hub
+        .apply(&web_rgd(
+            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
+        ))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    fleet.hub.apply(&web("shop", 2)).await.unwrap();
+    let shop = wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+
+    // Per-cluster values, aggregated by the documented rule.
+    assert_eq!(shop["status"]["placement"]["summary"], "2/2", "{shop}");
+    assert_eq!(entry(&shop, "eu-1")["state"], "Ready");
+    assert_eq!(entry(&shop, "eu-1")["values"]["region"], "eu");
+    assert_eq!(entry(&shop, "us-1")["values"]["region"], "us");
+    assert_eq!(entry(&shop, "us-1")["resourcesReady"], "2/2");
+    assert_eq!(
+        entry(&shop, "eu-1")["observedGeneration"],
+        shop["metadata"]["generation"]
+    );
+    assert_eq!(
+        shop["status"]["availableReplicas"], 4,
+        "summed over clusters"
+    );
+    assert!(
+        shop["status"].get("region").is_none(),
+        "clusters disagree: not aggregated"
+    );
+    assert!(entry(&shop, "dev-1").is_null());
+    assert!(condition(&shop, "Ready").is_some_and(|c| c["status"] == "True"));
+
+    // The copies exist exactly there, in the namespace created for them.
+    for (member, region) in [("eu-1", "eu"), ("us-1", "us")] {
+        let cm = fleet
+            .get_on(member, "v1", "ConfigMap", Some("apps"), "shop-config")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cm["data"]["region"], region);
+        assert_eq!(cm["data"]["cluster"], member);
+        assert_eq!(cm["metadata"]["labels"]["hub.kro.run/cluster"], member);
+        assert_eq!(
+            cm["metadata"]["labels"]["hub.kro.run/instance-uid"],
+            shop["metadata"]["uid"]
+        );
+        let ns = fleet
+            .get_on(member, "v1", "Namespace", None, "apps")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ns["metadata"]["labels"]["hub.kro.run/created-by"],
+            "kro-hub"
+        );
+    }
+    assert!(
+        fleet
+            .get_on("dev-1", "v1", "ConfigMap", Some("apps"), "shop-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        fleet
+            .hub
+            .get("v1", "ConfigMap", Some("apps"), "shop-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        fleet
+            .get_on("dev-1", "v1", "Namespace", None, "apps")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A spec change is Ready only once every cluster runs it.
+    fleet.hub.apply(&web("shop", 3)).await.unwrap();
+    let shop = wait_web(&fleet, "shop", |w| {
+        w["status"]["state"] == "ACTIVE" && w["status"]["availableReplicas"] == 6
+    })
+    .await;
+    assert_eq!(
+        entry(&shop, "eu-1")["observedGeneration"],
+        shop["metadata"]["generation"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placement_follows_cluster_labels_and_the_instance_spec() {
+    let fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(json!({
+            "clusterSelector": {"matchLabels": {"env": "prod"}},
+            "when": "${cluster.labels.region in schema.spec.regions}"
+        })))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    let mut shop = web("shop", 1);
+    shop["spec"]["regions"] = json!(["eu"]);
+    fleet.hub.apply(&shop).await.unwrap();
+    wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+    fleet
+        .wait_on(
+            "eu-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "shop-config",
+            |c| c.is_some(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        fleet
+            .get_on("us-1", "v1", "ConfigMap", Some("apps"), "shop-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // `when` over the spec moves the instance from eu to us.
+    shop["spec"]["regions"] = json!(["us"]);
+    fleet.hub.apply(&shop).await.unwrap();
+    fleet
+        .wait_on(
+            "us-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "shop-config",
+            |c| c.is_some(),
+        )
+        .await
+        .unwrap();
+    fleet
+        .wait_on(
+            "eu-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "shop-config",
+            |c| c.is_none(),
+        )
+        .await
+        .unwrap();
+    let moved = wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+    assert!(entry(&moved, "eu-1").is_null(), "{moved}");
+
+    // Relabelling a Cluster brings it into the placement.
+    fleet
+        .hub
+        .apply(&json!({"apiVersion": "hub.kro.run/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "dev-1", "labels": {"env": "prod", "region": "us"}},
+            "spec": {"kubeconfigSecretRef": {"namespace": "kro-system", "name": "dev-1-kubeconfig"}}}))
+        .await
+        .unwrap();
+    fleet
+        .wait_on(
+            "dev-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "shop-config",
+            |c| c.is_some(),
+        )
+        .await
+        .unwrap();
+    let both = wait_web(&fleet, "shop", |w| {
+        w["status"]["placement"]["summary"] == "2/2"
+    })
+    .await;
+    assert_eq!(entry(&both, "dev-1")["values"]["region"], "us");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_deselect_orphan_leaves_the_copies() {
+    let fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(
+            json!({"clusters": ["eu-1"], "onDeselect": "Orphan"}),
+        ))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    fleet.hub.apply(&web("shop", 1)).await.unwrap();
+    wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+    let mut rgd = web_rgd(json!({"clusters": ["us-1"], "onDeselect": "Orphan"}));
+    rgd["metadata"]["annotations"] = json!({"kro.run/allow-breaking-changes": "true"});
+    fleet.hub.apply(&rgd).await.unwrap();
+    wait_web(&fleet, "shop", |w| {
+        entry(w, "us-1")["state"] == "Ready" && entry(w, "eu-1").is_null()
+    })
+    .await;
+    // Still on eu-1, released from the hub's labels.
+    let left = fleet
+        .get_on("eu-1", "v1", "ConfigMap", Some("apps"), "shop-config")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        left["metadata"]["labels"]
+            .get("hub.kro.run/cluster")
+            .is_none(),
+        "{left}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_member_holds_back_only_its_own_entry_and_deletion() {
+    let fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(
+            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
+        ))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    fleet.hub.apply(&web("shop", 1)).await.unwrap();
+    wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+
+    fleet.member("us-1").faults().refuse_connections(true);
+    let degraded = wait_web(&fleet, "shop", |w| {
+        entry(w, "us-1")["state"] == "Unreachable"
+    })
+    .await;
+    assert_eq!(entry(&degraded, "eu-1")["state"], "Ready");
+    assert_eq!(entry(&degraded, "us-1")["stale"], true);
+    assert_eq!(degraded["status"]["placement"]["summary"], "1/2");
+    let ready = condition(&degraded, "Ready").unwrap();
+    assert_eq!(ready["status"], "False");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("cluster us-1 (Unreachable"),
+        "{ready}"
+    );
+
+    // It comes back and converges with no user action.
+    fleet.member("us-1").faults().refuse_connections(false);
+    wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+
+    // Deleting while it is down: the finalizer is held, the status says why.
+    fleet.member("us-1").faults().refuse_connections(true);
+    fleet.wait_cluster("us-1", "Unreachable").await.unwrap();
+    fleet.hub.delete(&web("shop", 1)).await.unwrap();
+    let held = wait_web(&fleet, "shop", |w| {
+        condition(w, "Ready").is_some_and(|c| {
+            c["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("cluster us-1 is unreachable")
+        })
+    })
+    .await;
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    fleet
+        .wait_on(
+            "eu-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "shop-config",
+            |c| c.is_none(),
+        )
+        .await
+        .unwrap();
+    // Released once the member answers; its copies go too.
+    fleet.member("us-1").faults().refuse_connections(false);
+    fleet
+        .hub
+        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), "shop")
+        .await
+        .unwrap();
+    assert!(
+        fleet
+            .get_on("us-1", "v1", "ConfigMap", Some("apps"), "shop-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The orphan annotation releases it without the member.
+    fleet.hub.apply(&web("cart", 1)).await.unwrap();
+    wait_web(&fleet, "cart", |w| w["status"]["state"] == "ACTIVE").await;
+    fleet.member("us-1").faults().refuse_connections(true);
+    fleet.wait_cluster("us-1", "Unreachable").await.unwrap();
+    let mut cart = web("cart", 1);
+    cart["metadata"]["annotations"] = json!({"hub.kro.run/orphan-unreachable": "true"});
+    fleet.hub.apply(&cart).await.unwrap();
+    fleet.hub.delete(&cart).await.unwrap();
+    fleet
+        .hub
+        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), "cart")
+        .await
+        .unwrap();
+    fleet.member("us-1").faults().refuse_connections(false);
+    assert!(
+        fleet
+            .get_on("us-1", "v1", "ConfigMap", Some("apps"), "cart-config")
+            .await
+            .unwrap()
+            .is_some(),
+        "abandoned copies stay on the member"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_unauthorized_without_leaking_and_a_rotated_one_is_picked_up() {
+    let fleet = Fleet::start(&[]).await.unwrap();
+    let member = kro_sandbox::SandboxBuilder::new("eu-2")
+        .token(&token_of("eu-2"))
+        .start()
+        .await
+        .unwrap();
+    let wrong = member.kubeconfig_yaml_with_token("not-the-right-token-42");
+    fleet
+        .register("eu-2", json!({"env": "prod"}), &wrong)
+        .await
+        .unwrap();
+    let cluster = fleet.wait_cluster("eu-2", "Unauthorized").await.unwrap();
+    let text = cluster.to_string();
+    assert!(!text.contains("not-the-right-token-42"), "{text}");
+    assert!(!text.contains(&token_of("eu-2")), "{text}");
+    // Rotation: the Secret now holds the right token; no restart.
+    fleet
+        .register("eu-2", json!({"env": "prod"}), &member.kubeconfig_yaml())
+        .await
+        .unwrap();
+    let cluster = fleet.wait_cluster("eu-2", "Reachable").await.unwrap();
+    assert_eq!(condition(&cluster, "Ready").unwrap()["status"], "True");
+}
