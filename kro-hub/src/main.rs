@@ -22,6 +22,11 @@ struct Cli {
 enum Command {
     /// Run the controller against a cluster.
     Run(RunArgs),
+    /// Register, list and remove member clusters on the hub.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Run the kro walk-through on an in-process sandbox cluster.
     Demo {
         /// Folder for the sandbox's kubeconfig.
@@ -59,6 +64,113 @@ enum Command {
         #[arg(long)]
         allow_instance_namespaces: bool,
     },
+}
+
+/// Where the hub is, for the cluster commands (as `run` finds it).
+#[derive(Debug, Args)]
+struct HubArgs {
+    /// The hub's kubeconfig; default: KUBECONFIG, ~/.kube/config, in-cluster.
+    #[arg(long = "hub-kubeconfig", env = "KRO_HUB_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The hub's kubeconfig context; default: the current context.
+    #[arg(long = "hub-context")]
+    context: Option<String>,
+    /// The hub namespace holding the members' kubeconfig Secrets.
+    #[arg(long, default_value = "kro-system")]
+    namespace: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Create or update a member: its kubeconfig Secret and its Cluster.
+    Add {
+        /// The Cluster's name.
+        name: String,
+        /// The member's kubeconfig file (bearer token or client certificate).
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// The context of that file to use; default: its current context.
+        #[arg(long)]
+        context: Option<String>,
+        /// Labels for placement, as key=value (repeatable).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        #[command(flatten)]
+        hub: HubArgs,
+    },
+    /// List the members: name, labels, ready, version.
+    List {
+        #[command(flatten)]
+        hub: HubArgs,
+    },
+    /// Remove a member: the hub deletes its copies there first.
+    Remove {
+        /// The Cluster's name.
+        name: String,
+        /// Seconds to wait for the hub to release the Cluster.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        #[command(flatten)]
+        hub: HubArgs,
+    },
+}
+
+async fn hub_client(hub: &HubArgs) -> anyhow::Result<kube::Client> {
+    let source = ClusterSource {
+        kubeconfig: hub.kubeconfig.clone(),
+        context: hub.context.clone(),
+    };
+    source
+        .client()
+        .await
+        .context("connecting to the hub cluster")
+}
+
+async fn cluster_command(command: ClusterCommand) -> anyhow::Result<()> {
+    use kro_hub::members::cli;
+    match command {
+        ClusterCommand::Add {
+            name,
+            kubeconfig,
+            context,
+            labels,
+            hub,
+        } => {
+            let client = hub_client(&hub).await?;
+            cli::add(
+                &client,
+                &cli::AddRequest {
+                    name: &name,
+                    kubeconfig: &kubeconfig,
+                    context: context.as_deref(),
+                    labels: &labels,
+                    namespace: &hub.namespace,
+                },
+            )
+            .await?;
+            println!(
+                "cluster {name} registered (Secret {}/{name}-kubeconfig); `kro-hub cluster list` shows when it is ready",
+                hub.namespace
+            );
+        }
+        ClusterCommand::List { hub } => {
+            let client = hub_client(&hub).await?;
+            print!("{}", cli::list(&client).await?);
+        }
+        ClusterCommand::Remove { name, timeout, hub } => {
+            let client = hub_client(&hub).await?;
+            if cli::remove(&client, &name, &hub.namespace, Duration::from_secs(timeout)).await? {
+                println!("cluster {name} removed");
+            } else {
+                anyhow::bail!(
+                    "cluster {name} is being removed but the hub has not released it within {timeout}s: \
+                     its copies are still being deleted, or the member is unreachable (see `kubectl get \
+                     cluster {name}`; annotate it hub.kro.run/orphan-unreachable=true to give up on them)"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +308,7 @@ async fn main() -> anyhow::Result<()> {
     });
     match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Cluster { command } => cluster_command(command).await,
         Command::Demo { dir, serve } => {
             let dir = dir.unwrap_or_else(kro_hub::demo::default_dir);
             kro_hub::demo::run(kro_hub::demo::DemoOptions { dir, serve }).await?;

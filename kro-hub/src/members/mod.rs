@@ -6,6 +6,7 @@
 //! they read a snapshot of it when they reconcile, and are re-queued when
 //! it changes (a member added, relabelled, paused, gone, reachable again).
 
+pub mod cli;
 pub mod cluster;
 pub mod controller;
 pub mod kubeconfig;
