@@ -28,6 +28,13 @@ fn example_path(file: &str) -> PathBuf {
 /// anyone who may create an instance) and accepts them, as upstream does,
 /// on a hub run with `--allow-instance-namespaces`.
 const INSTANCE_CHOSEN_NAMESPACES: &[&str] = &[
+    "core-dns.yaml",
+    "recursive-custom-types.yaml",
+    "result-app.yaml",
+    "result-webstack.yaml",
+    "simple-deployment.yaml",
+    "tenant-environment.yaml",
+    "webapp.yaml",
     "vote-app.yaml",
     "worker-app.yaml",
     "vote-webstack.yaml",
@@ -200,7 +207,7 @@ async fn runs_cel_functions() {
 /// Service included by default; status copies the Deployment's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_simple_deployment() {
-    let env = Env::start().await.unwrap();
+    let env = Env::start_with(trusting_hub()).await.unwrap();
     install(&env, &["simple-deployment.yaml"]).await;
     let instance = run_instance(&env, &example("simple-deployment-instance.yaml")[0]).await;
     assert_eq!(instance["status"]["availableReplicas"], 1);
@@ -251,7 +258,7 @@ async fn runs_configmap_checksum_restart() {
 /// with macros over them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_recursive_custom_types() {
-    let env = Env::start().await.unwrap();
+    let env = Env::start_with(trusting_hub()).await.unwrap();
     install(&env, &["recursive-custom-types.yaml"]).await;
     run_instance(&env, &example("recursive-custom-types-instance.yaml")[0]).await;
     let cm = child(&env, "v1", "ConfigMap", Some("default"), "my-company-cm").await;
@@ -346,7 +353,7 @@ async fn runs_saas_multi_tenant() {
 /// defaults passed straight into labels, annotations and fields.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_core_dns() {
-    let env = Env::start().await.unwrap();
+    let env = Env::start_with(trusting_hub()).await.unwrap();
     install(&env, &["core-dns.yaml"]).await;
     let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "CoreDNSDeployment",
         "metadata": {"name": "dns", "namespace": "default"}, "spec": {}});
@@ -467,7 +474,7 @@ async fn runs_time_gates() {
 /// the sandbox does not provide, stays absent rather than empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_webapp_with_ingress() {
-    let env = Env::start().await.unwrap();
+    let env = Env::start_with(trusting_hub()).await.unwrap();
     install(&env, &["webapp.yaml"]).await;
     let instance = json!({"apiVersion": "kro.run/v1alpha1", "kind": "WebApp",
         "metadata": {"name": "shop", "namespace": "default"},
