@@ -19,6 +19,7 @@ pub mod offline;
 pub mod ownership;
 pub mod permissions;
 pub mod rgd_controller;
+pub mod schemas;
 
 /// The field manager of every server-side apply the hub makes.
 pub const FIELD_MANAGER: &str = "kro-hub";
