@@ -371,26 +371,13 @@ async fn a_kind_the_cluster_does_not_serve_is_named_in_the_error() {
     }))
     .await
     .unwrap();
-    env.wait_rgd("widgets", "Active").await.unwrap();
-    let mut inst = instance("WidgetSet", "w1");
-    inst["spec"] = json!({"name": "w1"});
-    env.apply(&inst).await.unwrap();
-    let failed = env
-        .wait_for(
-            "kro.run/v1alpha1",
-            "WidgetSet",
-            Some("default"),
-            "w1",
-            |w| w["status"]["state"] == "ERROR",
-        )
-        .await
-        .unwrap();
-    let msg = condition(&failed, "Ready").unwrap()["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The graph cannot be type-checked, nor served, without the kind: the
+    // RGD waits for it, saying which resource needs which kind.
+    let waiting = env.wait_rgd("widgets", "Inactive").await.unwrap();
+    let ready = condition(&waiting, "Ready").unwrap();
+    assert_eq!(ready["reason"], "KindNotServed");
     assert_eq!(
-        msg,
-        "resource widget: kind example.com/v1 Widget is not served by cluster hub (is its CRD installed?)"
+        ready["message"],
+        "resource \"widget\" uses kind Widget example.com/v1, which the cluster does not serve (is its CRD installed?)"
     );
 }

@@ -1035,16 +1035,25 @@ async fn check_deletion_policy() {
 /// Upstream makes RGD two unhealthy by denying kro RBAC on its kind; it then
 /// stays `Initializing` (ControllerReady False, reason Syncing) and its
 /// instance is never reconciled. The sandbox has no RBAC, so here RGD two
-/// uses a kind the cluster does not serve. kro-hub accepts such a graph
-/// (the kind may be installed later, or served only on member clusters) and
-/// reports the problem where it bites: the instance goes ERROR naming the
-/// resource and the unserved kind, and nothing is created for it.
+/// uses a kind the cluster does not serve. kro-hub cannot type-check such a
+/// graph, so RGD two waits `Inactive` for the kind (reason
+/// `KindNotServed`, naming the resource and the kind), while RGDs one and
+/// three and their instances go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_non_blocking_rgd() {
     let env = Env::start().await.unwrap();
     env.apply(&doc("non-blocking/rgd-one.yaml")).await.unwrap();
     env.apply(&doc("non-blocking/rgd-two.yaml")).await.unwrap();
-    env.wait_rgd("rgd-two", "Active").await.unwrap();
+    let two = env.wait_rgd("rgd-two", "Inactive").await.unwrap();
+    let ready = condition(&two, "Ready").expect("Ready condition");
+    assert_eq!(ready["reason"], "KindNotServed", "{ready}");
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"widget\"")
+            && message.contains("Widget")
+            && message.contains("does not serve"),
+        "{message}"
+    );
     env.apply(&doc("non-blocking/rgd-three.yaml"))
         .await
         .unwrap();
@@ -1063,24 +1072,11 @@ async fn check_non_blocking_rgd() {
         )
         .await;
     }
-    env.apply(&json!({"apiVersion": RGD_API, "kind": "YourAppTwo",
-        "metadata": {"name": "test-two", "namespace": "default"},
-        "spec": {"name": "test", "image": "nginx:latest"}}))
-        .await
-        .unwrap();
-    let two = assert_eventually(
-        &env,
-        &json!({"apiVersion": RGD_API, "kind": "YourAppTwo",
-            "metadata": {"name": "test-two", "namespace": "default"},
-            "status": {"state": "ERROR"}}),
-    )
-    .await;
-    let ready = condition(&two, "Ready").expect("Ready condition");
-    assert_eq!(ready["status"], "False", "{ready}");
-    let message = ready["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("widget") && message.contains("Widget") && message.contains("not served"),
-        "{message}"
+    // RGD two is still waiting, and served no kind meanwhile.
+    let two = env.wait_rgd("rgd-two", "Inactive").await.unwrap();
+    assert_eq!(
+        condition(&two, "Ready").expect("Ready condition")["reason"],
+        "KindNotServed"
     );
     // The healthy instances stay ACTIVE alongside the failing one.
     for (kind, name) in [("YourAppOne", "test-one"), ("YourAppThree", "test-three")] {

@@ -96,6 +96,16 @@ impl CompileOptions {
         self.resource_schemas.extend(kinds);
         n
     }
+
+    /// Adds the kinds a CustomResourceDefinition serves (one per version,
+    /// with that version's `openAPIV3Schema`, which is what the API server
+    /// publishes for it); returns how many.
+    pub fn add_crd(&mut self, crd: &Value) -> usize {
+        let kinds = crate::expr::openapi::kinds_from_crd(crd);
+        let n = kinds.len();
+        self.resource_schemas.extend(kinds);
+        n
+    }
 }
 
 /// One step of a field path inside a template.
@@ -267,6 +277,43 @@ impl CompiledGraph {
         self.uses_time
     }
 
+    /// The first place an expression reads `cluster` (the target cluster's
+    /// name, labels and annotations), so a caller that has no cluster to
+    /// bind can say which one needs it.
+    pub fn cluster_reference(&self) -> Option<Location> {
+        let reads = |e: &CompiledExpr| e.roots().any(|r| r == CLUSTER_VAR);
+        let at = |resource: Option<&str>, field: &str, e: &CompiledExpr| Location {
+            rgd: self.name.clone(),
+            resource: resource.map(str::to_owned),
+            field: field.to_owned(),
+            expression: Some(e.source().to_owned()),
+        };
+        for n in &self.nodes {
+            let conditions = n
+                .iterators
+                .iter()
+                .map(|(_, c)| c)
+                .chain(&n.include_when)
+                .chain(&n.ready_when);
+            for c in conditions {
+                if reads(&c.expr) {
+                    return Some(at(Some(&n.id), &c.field, &c.expr));
+                }
+            }
+            for f in &n.fields {
+                if let Some(e) = f.exprs().into_iter().find(|e| reads(e)) {
+                    return Some(at(Some(&n.id), &f.display, e));
+                }
+            }
+        }
+        self.status_fields.iter().find_map(|f| {
+            f.exprs()
+                .into_iter()
+                .find(|e| reads(e))
+                .map(|e| at(None, &f.display, e))
+        })
+    }
+
     /// Resource ids in creation order.
     pub fn topological_order(&self) -> &[String] {
         &self.order
@@ -369,27 +416,42 @@ pub(crate) fn display_path(path: &[Seg]) -> String {
     s
 }
 
-/// Type of `metadata` on every Kubernetes object.
+/// Type of `metadata` on every Kubernetes object: ObjectMeta, closed, since
+/// the API server stores no other field there whatever the kind's schema
+/// says (so a misspelt metadata field is caught even for schemaless kinds).
 fn object_meta_ty() -> Ty {
     let s = || Ty::String;
-    let fields = [
+    let closed = |fields: Vec<(&str, Ty)>| {
+        Ty::Object(Arc::new(ObjectTy {
+            fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            open: false,
+        }))
+    };
+    let owner_reference = closed(vec![
+        ("apiVersion", s()),
+        ("kind", s()),
+        ("name", s()),
+        ("uid", s()),
+        ("controller", Ty::Bool),
+        ("blockOwnerDeletion", Ty::Bool),
+    ]);
+    closed(vec![
         ("name", s()),
         ("namespace", s()),
         ("generateName", s()),
         ("uid", s()),
         ("resourceVersion", s()),
+        ("selfLink", s()),
         ("creationTimestamp", Ty::Timestamp),
         ("deletionTimestamp", Ty::Timestamp),
+        ("deletionGracePeriodSeconds", Ty::Int),
         ("generation", Ty::Int),
         ("labels", Ty::Map(Box::new(Ty::String))),
         ("annotations", Ty::Map(Box::new(Ty::String))),
         ("finalizers", Ty::List(Box::new(Ty::String))),
-        ("ownerReferences", Ty::List(Box::new(Ty::Dyn))),
-    ];
-    Ty::Object(Arc::new(ObjectTy {
-        fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        open: true,
-    }))
+        ("ownerReferences", Ty::List(Box::new(owner_reference))),
+        ("managedFields", Ty::List(Box::new(Ty::Dyn))),
+    ])
 }
 
 /// Type of an object whose only known part is the Kubernetes envelope.
@@ -765,6 +827,20 @@ impl<'a> Compiler<'a> {
                     } else if !ty.fits(&Ty::String) {
                         return Err(self.invalid(Some(&r.id), f.display.clone(), Some(e.source()), format!("an expression inside a string template must return a string, got {ty} (use string(...) to convert)")));
                     }
+                }
+                // A string template always makes a string: a field of
+                // another scalar type would be refused by the API server.
+                if !standalone
+                    && let Some(want) = field_ty_at(&own_ty, &f.path)
+                    && matches!(want, Ty::Int | Ty::Uint | Ty::Double | Ty::Bool)
+                {
+                    let source = f.exprs().first().map(|e| e.source().to_owned());
+                    return Err(self.invalid(
+                        Some(&r.id),
+                        f.display.clone(),
+                        source.as_deref(),
+                        format!("a string template makes a string but the field expects {want} (write the field as one ${{...}} that returns {want})"),
+                    ));
                 }
             }
 

@@ -21,6 +21,7 @@ pub mod ownership;
 pub mod permissions;
 pub mod placement;
 pub mod rgd_controller;
+pub mod schemas;
 pub mod status;
 
 /// The field manager of every server-side apply the hub makes.

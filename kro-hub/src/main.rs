@@ -44,6 +44,18 @@ enum Command {
         /// Check as a hub run with --allow-instance-namespaces would.
         #[arg(long)]
         allow_instance_namespaces: bool,
+        /// A folder of OpenAPI v3 documents or CustomResourceDefinition
+        /// YAMLs: references into those kinds are checked against them
+        /// (built-in Kubernetes kinds are checked without it).
+        #[arg(long, value_name = "DIR")]
+        schemas: Vec<PathBuf>,
+        /// Check against the kinds a live cluster serves, read from its API
+        /// server (a kind it does not serve is an error).
+        #[arg(long, value_name = "FILE")]
+        kubeconfig: Option<PathBuf>,
+        /// Kubeconfig context for --kubeconfig; default: the current one.
+        #[arg(long, requires = "kubeconfig")]
+        context: Option<String>,
     },
     /// Render one instance of an RGD offline, as YAML.
     Render {
@@ -60,6 +72,14 @@ enum Command {
         /// Name of the target cluster, bound to `cluster.name`.
         #[arg(long)]
         cluster_name: Option<String>,
+        /// A label of the target cluster (`cluster.labels`), KEY=VALUE;
+        /// repeatable.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+        cluster_label: Vec<(String, String)>,
+        /// An annotation of the target cluster (`cluster.annotations`),
+        /// KEY=VALUE; repeatable.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = key_value)]
+        cluster_annotation: Vec<(String, String)>,
         /// Render as a hub run with --allow-instance-namespaces would.
         #[arg(long)]
         allow_instance_namespaces: bool,
@@ -216,6 +236,64 @@ struct RunArgs {
     member_probe_seconds: u64,
 }
 
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got \"{s}\""))
+}
+
+/// `kro-hub validate`: exit code 1 when any file has a problem.
+async fn validate(
+    files: &[PathBuf],
+    options: kro_core::CompileOptions,
+    schemas: &[PathBuf],
+    cluster: Option<ClusterSource>,
+) -> anyhow::Result<bool> {
+    let mut options = options;
+    for dir in schemas {
+        kro_hub::offline::load_schemas(dir, &mut options)?;
+    }
+    // Against a live cluster: first learn which kinds the files use, then
+    // read just those schemas.
+    let mut missing = Vec::new();
+    if let Some(source) = cluster {
+        let config = source
+            .config()
+            .await
+            .context("reading the cluster's configuration")?;
+        let client = kube::Client::try_from(config).context("connecting to the cluster")?;
+        let parsed: Vec<_> = files
+            .iter()
+            .map(|f| kro_hub::offline::validate_file_with(f, &options))
+            .collect();
+        let kinds = kro_hub::schemas::kinds_of(parsed.iter().flat_map(|v| &v.rgds));
+        missing = kro_hub::schemas::fetch_into(&client, &kinds, &mut options)
+            .await
+            .context("reading resource schemas from the cluster")?;
+    }
+    let mut failed = false;
+    for file in files {
+        let result = kro_hub::offline::validate_file_with(file, &options);
+        for rgd in &result.rgds {
+            let used = kro_hub::schemas::rgd_kinds(rgd);
+            for m in &missing {
+                if used.contains_key(&(m.api_version.clone(), m.kind.clone())) {
+                    failed = true;
+                    eprintln!("error: {}: RGD \"{}\": {m}", file.display(), rgd.name());
+                }
+            }
+        }
+        for line in result.valid {
+            println!("{line}");
+        }
+        for error in result.errors {
+            failed = true;
+            eprintln!("error: {error}");
+        }
+    }
+    Ok(failed)
+}
+
 fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -317,23 +395,19 @@ async fn main() -> anyhow::Result<()> {
         Command::Validate {
             files,
             allow_instance_namespaces,
+            schemas,
+            kubeconfig,
+            context,
         } => {
             let options = kro_core::CompileOptions {
                 trust_instance_namespaces: allow_instance_namespaces,
-                ..kro_core::CompileOptions::default()
+                ..kro_core::CompileOptions::with_builtin_kinds()
             };
-            let mut failed = false;
-            for file in &files {
-                let result = kro_hub::offline::validate_file_with(file, &options);
-                for line in result.valid {
-                    println!("{line}");
-                }
-                for error in result.errors {
-                    failed = true;
-                    eprintln!("error: {error}");
-                }
-            }
-            if failed {
+            let cluster = kubeconfig.map(|path| ClusterSource {
+                kubeconfig: Some(path),
+                context,
+            });
+            if validate(&files, options, &schemas, cluster).await? {
                 std::process::exit(1);
             }
             Ok(())
@@ -343,14 +417,31 @@ async fn main() -> anyhow::Result<()> {
             instance,
             observed,
             cluster_name,
+            cluster_label,
+            cluster_annotation,
             allow_instance_namespaces,
         } => {
             let options = kro_core::CompileOptions {
                 trust_instance_namespaces: allow_instance_namespaces,
                 ..kro_core::CompileOptions::default()
             };
-            let cluster = cluster_name
-                .map(|name| serde_json::json!({"name": name, "labels": {}, "annotations": {}}));
+            let given = cluster_name.is_some()
+                || !cluster_label.is_empty()
+                || !cluster_annotation.is_empty();
+            let to_map =
+                |pairs: Vec<(String, String)>| -> serde_json::Map<String, serde_json::Value> {
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect()
+                };
+            let cluster = given.then(|| {
+                serde_json::json!({
+                    "name": cluster_name.unwrap_or_default(),
+                    "labels": to_map(cluster_label),
+                    "annotations": to_map(cluster_annotation),
+                })
+            });
             let yaml =
                 kro_hub::offline::render(&rgd, &instance, observed.as_deref(), cluster, &options)?;
             print!("{yaml}");

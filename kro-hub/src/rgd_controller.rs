@@ -83,6 +83,8 @@ pub struct HubContext {
     pub identities: crate::identity::Identities,
     /// Member clusters.
     pub members: crate::members::Members,
+    /// Schemas of the kinds RGDs use, as the hub cluster serves them.
+    pub schemas: crate::schemas::SchemaCache,
 }
 
 impl std::fmt::Debug for HubContext {
@@ -115,10 +117,12 @@ impl HubContext {
             eval: crate::eval_pool::EvalPool::default(),
             identities,
             members: crate::members::Members::default(),
+            schemas: crate::schemas::SchemaCache::default(),
         })
     }
 
-    /// How RGDs are compiled on this hub.
+    /// How RGDs are compiled on this hub with no cluster schemas (to clean
+    /// up after an RGD being deleted, which must not wait on its kinds).
     fn compile_options(&self) -> kro_core::CompileOptions {
         kro_core::CompileOptions {
             trust_instance_namespaces: self.options.trust_instance_namespaces,
@@ -132,8 +136,16 @@ impl HubContext {
         &self,
         rgd: &ResourceGraphDefinition,
     ) -> Result<kro_core::CompiledGraph, String> {
+        self.compile_with(rgd, self.compile_options()).await
+    }
+
+    /// [`Self::compile`] with explicit options.
+    async fn compile_with(
+        &self,
+        rgd: &ResourceGraphDefinition,
+        options: kro_core::CompileOptions,
+    ) -> Result<kro_core::CompiledGraph, String> {
         let rgd = rgd.clone();
-        let options = self.compile_options();
         self.eval
             .run(move || kro_core::compile_with(&rgd, &options).map_err(|e| e.to_string()))
             .await
@@ -169,6 +181,9 @@ pub enum RgdError {
         #[source]
         source: kube::Error,
     },
+    /// The schemas of the graph's kinds could not be read.
+    #[error("reading resource schemas: {0}")]
+    Schemas(#[from] crate::schemas::SchemaError),
 }
 
 fn kube_err(action: impl Into<String>) -> impl FnOnce(kube::Error) -> RgdError {
@@ -238,13 +253,40 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
             return Ok(Action::await_change());
         }
     };
-    let graph = match ctx.compile(&rgd).await {
+    // Every kind the graph applies to this cluster is type-checked against
+    // the schema the cluster serves for it; a kind not served yet makes the
+    // RGD wait. Kinds placed on members are for the members' resolution
+    // (`schemas::member_kinds`).
+    let resolved = ctx
+        .schemas
+        .resolve(&ctx.client, &crate::schemas::hub_kinds(&rgd))
+        .await?;
+    if !resolved.missing.is_empty() {
+        let message = resolved
+            .missing
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        tracing::info!(rgd = %name, %message, "waiting for kinds");
+        let status = inactive_status(generation, "KindNotServed", &message);
+        write_status(&api, obj, status).await?;
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    let options = resolved.compile_options(ctx.options.trust_instance_namespaces);
+    let graph = match ctx.compile_with(&rgd, options).await {
         Ok(graph) => Arc::new(graph),
         Err(message) => {
             tracing::info!(rgd = %name, %message, "graph rejected");
             let status = inactive_status(generation, "InvalidResourceGraph", &message);
             write_status(&api, obj, status).await?;
-            return Ok(Action::await_change());
+            // A CRD's schema may change to fit the graph: its generation is
+            // checked again on the next pass.
+            return Ok(if resolved.uses_crds {
+                Action::requeue(Duration::from_secs(30))
+            } else {
+                Action::await_change()
+            });
         }
     };
     match crate::permissions::check(&ctx.client, &ctx.discovery, &rgd, &graph)

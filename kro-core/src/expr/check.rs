@@ -199,19 +199,20 @@ impl Ty {
         }
     }
 
-    fn field(&self, name: &str) -> Result<Ty, String> {
+    /// The type of field `name`; `at` is how the operand was written
+    /// (`deployment.status`), for the message.
+    fn field(&self, name: &str, at: Option<&str>) -> Result<Ty, String> {
         match self {
             Ty::Dyn => Ok(Ty::Dyn),
             Ty::Map(v) => Ok((**v).clone()),
             Ty::Object(o) => match o.fields.get(name) {
                 Some(t) => Ok(t.clone()),
                 None if o.open => Ok(Ty::Dyn),
-                None => Err(format!(
-                    "undefined field '{name}' (known fields: {})",
-                    o.fields.keys().cloned().collect::<Vec<_>>().join(", ")
-                )),
+                None => Err(undefined_field(name, o, at)),
             },
-            Ty::Optional(inner) => Ok(Ty::Optional(Box::new(inner.field(name)?.unwrap_optional()))),
+            Ty::Optional(inner) => Ok(Ty::Optional(Box::new(
+                inner.field(name, at)?.unwrap_optional(),
+            ))),
             other => Err(format!(
                 "type '{other}' does not support field selection ('{name}')"
             )),
@@ -231,6 +232,53 @@ impl Ty {
             Ty::Map(_) | Ty::Object(_) => Ty::String,
             _ => Ty::Dyn,
         }
+    }
+}
+
+/// Most known field names a message lists; the closest come first.
+const MAX_LISTED_FIELDS: usize = 24;
+
+/// The message for a field a closed object does not have: where it was
+/// read, the closest known name, and the known names nearby.
+fn undefined_field(name: &str, o: &ObjectTy, at: Option<&str>) -> String {
+    let mut msg = format!("undefined field '{name}'");
+    if let Some(at) = at {
+        msg.push_str(&format!(" in {at}"));
+    }
+    let closest = o
+        .fields
+        .keys()
+        .map(|k| {
+            (
+                edit_distance(&k.to_ascii_lowercase(), &name.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
+        .min();
+    if let Some((_, k)) = closest {
+        msg.push_str(&format!(", did you mean '{k}'?"));
+    }
+    let known: Vec<&str> = o.fields.keys().map(String::as_str).collect();
+    if known.len() <= MAX_LISTED_FIELDS {
+        msg.push_str(&format!(" (known fields: {})", known.join(", ")));
+    } else {
+        msg.push_str(&format!(
+            " (known fields: {}, and {} more)",
+            known[..MAX_LISTED_FIELDS].join(", "),
+            known.len() - MAX_LISTED_FIELDS
+        ));
+    }
+    msg
+}
+
+/// How a chain of selections was written (`deployment.status`), when it is
+/// one.
+fn written_path(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Ident(name) => Some(name.clone()),
+        Expr::Select(s) => Some(format!("{}.{}", written_path(&s.operand.expr)?, s.field)),
+        _ => None,
     }
 }
 
@@ -348,7 +396,7 @@ impl Checker<'_> {
             },
             Expr::Select(s) => {
                 let operand = self.infer(&s.operand)?;
-                let field = operand.field(&s.field)?;
+                let field = operand.field(&s.field, written_path(&s.operand.expr).as_deref())?;
                 Ok(if s.test { Ty::Bool } else { field })
             }
             Expr::List(l) => {
@@ -466,7 +514,9 @@ impl Checker<'_> {
                         Expr::Literal(LiteralValue::String(s)) => s.inner().to_string(),
                         _ => return Ok(Ty::Optional(Box::new(Ty::Dyn))),
                     };
-                    let ft = t.field(&name)?.unwrap_optional();
+                    let ft = t
+                        .field(&name, written_path(&operand.expr).as_deref())?
+                        .unwrap_optional();
                     return Ok(Ty::Optional(Box::new(ft)));
                 }
             }

@@ -66,6 +66,45 @@ pub fn kinds_from_openapi_v3(doc: &Value) -> BTreeMap<(String, String), Value> {
     out
 }
 
+/// Schemas of every version a CustomResourceDefinition serves, keyed by
+/// `(apiVersion, kind)`. A version without a schema is schemaless.
+pub fn kinds_from_crd(crd: &Value) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    let (Some(group), Some(kind), Some(versions)) = (
+        crd.pointer("/spec/group").and_then(Value::as_str),
+        crd.pointer("/spec/names/kind").and_then(Value::as_str),
+        crd.pointer("/spec/versions").and_then(Value::as_array),
+    ) else {
+        return out;
+    };
+    for version in versions {
+        let Some(name) = version.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        if version.get("served") == Some(&Value::Bool(false)) {
+            continue;
+        }
+        let schema = version
+            .pointer("/schema/openAPIV3Schema")
+            .map(prune)
+            .unwrap_or_else(|| serde_json::json!({"x-kubernetes-preserve-unknown-fields": true}));
+        out.insert((format!("{group}/{name}"), kind.to_owned()), schema);
+    }
+    out
+}
+
+/// `schema` keeping only what type checks need (no descriptions), so cached
+/// schemas stay small.
+pub fn prune(schema: &Value) -> Value {
+    let empty = Map::new();
+    let mut resolver = Resolver {
+        schemas: &empty,
+        done: HashMap::new(),
+        stack: Vec::new(),
+    };
+    resolver.inline(schema)
+}
+
 struct Resolver<'a> {
     schemas: &'a Map<String, Value>,
     done: HashMap<String, Value>,
@@ -155,5 +194,28 @@ mod tests {
             true
         );
         assert!(kinds.contains_key(&("v1".to_owned(), "Core".to_owned())));
+    }
+
+    #[test]
+    fn crd_versions_are_kinds() {
+        let crd = json!({"spec": {"group": "x.io", "names": {"kind": "Widget"}, "versions": [
+            {"name": "v1", "served": true, "schema": {"openAPIV3Schema": {"type": "object",
+                "description": "dropped", "properties": {"spec": {"type": "object",
+                "properties": {"size": {"type": "integer"}}}}}}},
+            {"name": "v2", "served": true},
+            {"name": "v0", "served": false, "schema": {"openAPIV3Schema": {"type": "object"}}}
+        ]}});
+        let kinds = kinds_from_crd(&crd);
+        let v1 = &kinds[&("x.io/v1".to_owned(), "Widget".to_owned())];
+        assert_eq!(
+            v1["properties"]["spec"]["properties"]["size"]["type"],
+            "integer"
+        );
+        assert!(v1.get("description").is_none());
+        assert_eq!(
+            kinds[&("x.io/v2".to_owned(), "Widget".to_owned())]["x-kubernetes-preserve-unknown-fields"],
+            true
+        );
+        assert_eq!(kinds.len(), 2);
     }
 }
