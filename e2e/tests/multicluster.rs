@@ -427,3 +427,301 @@ async fn a_wrong_token_is_unauthorized_without_leaking_and_a_rotated_one_is_pick
     let cluster = fleet.wait_cluster("eu-2", "Reachable").await.unwrap();
     assert_eq!(condition(&cluster, "Ready").unwrap()["status"], "True");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_on_a_member_is_corrected_from_its_watch() {
+    let fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(json!({"clusters": ["eu-1"]})))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    fleet.hub.apply(&web("shop", 1)).await.unwrap();
+    wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+    let client = fleet.member("eu-1").client().await.unwrap();
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, "apps");
+    // Edited on the member: put back (well before the 30 s resync).
+    cms.patch(
+        "shop-config",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"data": {"region": "tampered"}})),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    fleet
+        .wait_on(
+            "eu-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "shop-config",
+            |c| c.is_some_and(|c| c["data"]["region"] == "eu"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // Deleted on the member: created again.
+    cms.delete("shop-config", &Default::default())
+        .await
+        .unwrap();
+    fleet
+        .wait_on(
+            "eu-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "shop-config",
+            |c| c.is_some(),
+        )
+        .await
+        .unwrap();
+}
+
+fn writes(metrics: &kro_hub::metrics::Metrics, cluster: &str) -> u64 {
+    ["create", "update", "apply", "patch", "delete"]
+        .iter()
+        .map(|v| metrics.api_calls(cluster, v))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converged_placed_instance_writes_nothing_anywhere() {
+    let mut fleet = three_members().await;
+    fleet.hub.stop_hub().await;
+    let mut options = kro_e2e::hub_options();
+    options.member_probe_interval = std::time::Duration::from_millis(300);
+    options.resync = std::time::Duration::from_millis(500);
+    fleet.hub.start_hub(options).await.unwrap();
+    fleet
+        .hub
+        .apply(&web_rgd(json!({"clusterSelector": {"matchExpressions": [{"key": "env", "operator": "Exists"}]}})))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    fleet.hub.apply(&web("shop", 1)).await.unwrap();
+    wait_web(&fleet, "shop", |w| {
+        w["status"]["placement"]["summary"] == "3/3"
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let clusters = ["hub", "eu-1", "us-1", "dev-1"];
+    let before: Vec<u64> = clusters
+        .iter()
+        .map(|c| writes(&fleet.hub.metrics, c))
+        .collect();
+    assert!(before[1] > 0, "member writes are counted: {before:?}");
+    let reconciles = fleet.hub.metrics.render();
+    // Several resyncs and member probes.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let after: Vec<u64> = clusters
+        .iter()
+        .map(|c| writes(&fleet.hub.metrics, c))
+        .collect();
+    assert_eq!(
+        before,
+        after,
+        "writes on {clusters:?}\n{}",
+        fleet.hub.metrics.render()
+    );
+    assert_ne!(reconciles, fleet.hub.metrics.render(), "resyncs did run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_restart_mid_fan_out_loses_and_duplicates_nothing() {
+    let mut fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(
+            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
+        ))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    for i in 0..4 {
+        fleet.hub.apply(&web(&format!("shop{i}"), 1)).await.unwrap();
+    }
+    // Stop the hub while the fan-out is under way, then start a new one.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    fleet.hub.stop_hub().await;
+    let mut options = kro_e2e::hub_options();
+    options.member_probe_interval = std::time::Duration::from_millis(300);
+    fleet.hub.start_hub(options).await.unwrap();
+    for i in 0..4 {
+        let name = format!("shop{i}");
+        wait_web(&fleet, &name, |w| w["status"]["state"] == "ACTIVE").await;
+    }
+    for member in ["eu-1", "us-1"] {
+        let client = fleet.member(member).client().await.unwrap();
+        let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client.clone(), "apps");
+        let ours = cms
+            .list(&kube::api::ListParams::default().labels("hub.kro.run/cluster"))
+            .await
+            .unwrap();
+        assert_eq!(
+            ours.items.len(),
+            4,
+            "one ConfigMap per instance on {member}"
+        );
+    }
+    assert!(
+        fleet
+            .get_on("dev-1", "v1", "Namespace", None, "apps")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_resources_stay_on_the_hub_and_member_resources_may_read_them() {
+    let fleet = three_members().await;
+    let rgd = json!({
+        "apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+        "metadata": {"name": "summaries"},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": "Summary", "spec": {"owner": "string | default=platform"}},
+            "placement": {"clusters": ["eu-1", "us-1"]},
+            "resources": [
+                {"id": "record", "target": "Hub", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.metadata.name}-record"},
+                    "data": {"owner": "${schema.spec.owner}"}}},
+                {"id": "copy", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.metadata.name}-copy"},
+                    "data": {"owner": "${record.data.owner}", "cluster": "${cluster.name}"}}}
+            ]
+        }
+    });
+    fleet.hub.apply(&rgd).await.unwrap();
+    fleet.hub.wait_rgd("summaries", "Active").await.unwrap();
+    fleet
+        .hub
+        .apply(&json!({"apiVersion": "kro.run/v1alpha1", "kind": "Summary",
+            "metadata": {"name": "s1", "namespace": "apps"}, "spec": {}}))
+        .await
+        .unwrap();
+    fleet
+        .hub
+        .wait_for("kro.run/v1alpha1", "Summary", Some("apps"), "s1", |s| {
+            s["status"]["state"] == "ACTIVE"
+        })
+        .await
+        .unwrap();
+    let record = fleet
+        .hub
+        .get("v1", "ConfigMap", Some("apps"), "s1-record")
+        .await
+        .unwrap();
+    assert_eq!(record.unwrap()["data"]["owner"], "platform");
+    assert!(
+        fleet
+            .hub
+            .get("v1", "ConfigMap", Some("apps"), "s1-copy")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for member in ["eu-1", "us-1"] {
+        let copy = fleet
+            .get_on(member, "v1", "ConfigMap", Some("apps"), "s1-copy")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(copy["data"]["owner"], "platform");
+        assert_eq!(copy["data"]["cluster"], member);
+        assert!(
+            fleet
+                .get_on(member, "v1", "ConfigMap", Some("apps"), "s1-record")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    // A hub resource that reads a member resource is refused, both named.
+    let mut bad = rgd.clone();
+    bad["metadata"]["name"] = json!("backwards");
+    bad["spec"]["schema"]["kind"] = json!("Backwards");
+    bad["spec"]["resources"][0]["template"]["data"]["owner"] = json!("${copy.data.cluster}");
+    bad["spec"]["resources"][1]["template"]["data"] = json!({"cluster": "${cluster.name}"});
+    fleet.hub.apply(&bad).await.unwrap();
+    let refused = fleet.hub.wait_rgd("backwards", "Inactive").await.unwrap();
+    let message = condition(&refused, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("record") && message.contains("copy"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_add_list_and_remove() {
+    use kro_hub::members::cli;
+    let fleet = Fleet::start(&[]).await.unwrap();
+    let member = kro_sandbox::SandboxBuilder::new("edge-1")
+        .token(&token_of("edge-1"))
+        .start()
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("kro-hub-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("edge-1.kubeconfig");
+    member.write_kubeconfig(&file).unwrap();
+    let labels = ["env=edge".to_owned(), "region=eu".to_owned()];
+    cli::add(
+        &fleet.hub.client,
+        &cli::AddRequest {
+            name: "edge-1",
+            kubeconfig: &file,
+            context: None,
+            labels: &labels,
+            namespace: "kro-system",
+        },
+    )
+    .await
+    .unwrap();
+    fleet.wait_cluster("edge-1", "Reachable").await.unwrap();
+    let table = cli::list(&fleet.hub.client).await.unwrap();
+    let row = table.lines().find(|l| l.starts_with("edge-1")).unwrap();
+    assert!(
+        row.contains("env=edge,region=eu") && row.contains("True (Reachable)"),
+        "{table}"
+    );
+    assert!(!table.contains(&token_of("edge-1")), "{table}");
+    assert!(
+        cli::remove(
+            &fleet.hub.client,
+            "edge-1",
+            "kro-system",
+            std::time::Duration::from_secs(30)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        fleet
+            .hub
+            .get("hub.kro.run/v1alpha1", "Cluster", None, "edge-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        fleet
+            .hub
+            .get("v1", "Secret", Some("kro-system"), "edge-1-kubeconfig")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

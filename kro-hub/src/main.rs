@@ -70,7 +70,7 @@ enum Command {
         #[arg(long)]
         observed: Option<PathBuf>,
         /// Name of the target cluster, bound to `cluster.name`.
-        #[arg(long)]
+        #[arg(long = "cluster", alias = "cluster-name", value_name = "NAME")]
         cluster_name: Option<String>,
         /// A label of the target cluster (`cluster.labels`), KEY=VALUE;
         /// repeatable.

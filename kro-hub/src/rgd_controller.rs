@@ -83,6 +83,8 @@ pub struct HubContext {
     pub identities: crate::identity::Identities,
     /// Member clusters.
     pub members: crate::members::Members,
+    /// Watches of the children on members.
+    pub drift: Arc<crate::members::drift::DriftWatches>,
     /// Schemas of the kinds RGDs use, as the hub cluster serves them.
     pub schemas: crate::schemas::SchemaCache,
 }
@@ -107,12 +109,15 @@ impl HubContext {
             controller: crate::FIELD_MANAGER.to_owned(),
             instance: std::env::var("POD_NAME").ok(),
         };
+        let instances = InstanceControllers::default();
+        let drift = Arc::new(crate::members::drift::DriftWatches::new(instances.routes()));
         Arc::new(Self {
+            drift,
             recorder: kube::runtime::events::Recorder::new(client.clone(), reporter),
             client,
             metrics,
             options,
-            instances: InstanceControllers::default(),
+            instances,
             discovery: Arc::new(Discovery::default()),
             eval: crate::eval_pool::EvalPool::default(),
             identities,
@@ -164,6 +169,7 @@ impl HubContext {
             eval: self.eval.clone(),
             identities: self.identities.clone(),
             members: self.members.clone(),
+            drift: self.drift.clone(),
         }
     }
 }

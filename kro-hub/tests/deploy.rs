@@ -22,6 +22,7 @@ fn manifests_parse_and_name_their_kinds() {
         "rbac.yaml",
         "deployment.yaml",
         "crds/resourcegraphdefinitions.kro.run.yaml",
+        "crds/clusters.hub.kro.run.yaml",
     ]
     .iter()
     .flat_map(|f| deploy(f))
@@ -64,4 +65,26 @@ fn the_deployment_arguments_are_accepted_by_the_binary() {
     // Usage errors exit 2; this run gets past parsing and fails on the file.
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/kubeconfig"), "{stderr}");
+}
+
+#[test]
+fn the_cluster_crd_in_deploy_is_the_one_the_hub_installs() {
+    let installed =
+        kro_hub::install::parse_crd(kro_hub::members::cluster::CLUSTER_CRD_YAML).unwrap();
+    let shipped = deploy("crds/clusters.hub.kro.run.yaml");
+    assert_eq!(shipped.len(), 1);
+    assert_eq!(serde_json::to_value(&installed).unwrap()["spec"], {
+        let crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition =
+            serde_json::from_value(shipped[0].clone()).unwrap();
+        serde_json::to_value(crd).unwrap()["spec"].clone()
+    });
+    assert_eq!(installed.spec.group, "hub.kro.run");
+    assert_eq!(installed.spec.scope, "Cluster");
+    let columns: Vec<String> = installed.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.to_uppercase())
+        .collect();
+    assert_eq!(columns, ["READY", "VERSION", "AGE"]);
 }

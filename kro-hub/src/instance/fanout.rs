@@ -321,6 +321,16 @@ impl Reconciler<'_> {
             );
         };
         let rec = self.for_target(target);
+        // Drift on this member re-queues the instance (one shared watch per
+        // member and kind).
+        for gvk in self.ctx.child_kinds() {
+            if let Ok((ar, _)) = rec.target.resolve(&gvk).await {
+                self.ctx
+                    .env
+                    .drift
+                    .ensure(&member.name, &rec.target.client, &ar);
+            }
+        }
         if let Some(ns) = &self.identity.namespace
             && let Err(message) = ensure_namespace(member, ns).await
         {

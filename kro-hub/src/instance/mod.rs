@@ -52,6 +52,8 @@ pub struct InstanceEnv {
     pub identities: crate::identity::Identities,
     /// Member clusters.
     pub members: crate::members::Members,
+    /// Watches of the children on members.
+    pub drift: Arc<crate::members::drift::DriftWatches>,
 }
 
 impl std::fmt::Debug for InstanceEnv {
@@ -99,6 +101,8 @@ pub struct GraphVersion {
 #[derive(Debug, Default)]
 pub struct InstanceControllers {
     running: Mutex<HashMap<String, Running>>,
+    /// Where member watches send the changes of each RGD's children.
+    routes: crate::members::drift::Routes,
 }
 
 /// The group/version/kind of a resource of the graph.
@@ -161,6 +165,15 @@ impl InstanceControllers {
             Vec::new()
         };
         let (tx, rx) = oneshot::channel();
+        let (trigger, triggered) = tokio::sync::mpsc::unbounded_channel();
+        self.routes.set(
+            rgd_name,
+            crate::members::drift::Route {
+                trigger,
+                resource: resource.clone(),
+                namespaced,
+            },
+        );
         let ctx = Arc::new(InstanceCtx {
             env: env.clone(),
             rgd_name: rgd_name.to_owned(),
@@ -177,7 +190,7 @@ impl InstanceControllers {
             queue: reconcile::WorkQueue::default(),
             watch_gaps: std::sync::Mutex::new(Vec::new()),
         });
-        let task = tokio::spawn(run(ctx, rx));
+        let task = tokio::spawn(run(ctx, rx, triggered));
         tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");
         running.insert(
             rgd_name.to_owned(),
@@ -226,8 +239,14 @@ impl InstanceControllers {
             .map(|r| r.namespaced)
     }
 
+    /// The routes member watches send children's changes by.
+    pub fn routes(&self) -> crate::members::drift::Routes {
+        self.routes.clone()
+    }
+
     /// Stops the controller of `rgd_name`; returns its CRD name.
     pub async fn stop(&self, rgd_name: &str) -> Option<String> {
+        self.routes.remove(rgd_name);
         let removed = self.running.lock().await.remove(rgd_name);
         match removed {
             Some(r) => {
@@ -269,7 +288,11 @@ fn changes_of(
     })
 }
 
-async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
+async fn run(
+    ctx: Arc<InstanceCtx>,
+    shutdown: oneshot::Receiver<()>,
+    triggered: tokio::sync::mpsc::UnboundedReceiver<ObjectRef<DynamicObject>>,
+) {
     let api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ctx.resource);
     let mut controller =
         Controller::new_with(api, watcher::Config::default(), ctx.resource.clone());
@@ -337,6 +360,12 @@ async fn run(ctx: Arc<InstanceCtx>, shutdown: oneshot::Receiver<()>) {
     if ctx.graph.is_placed() {
         let changes = changes_of(ctx.env.members.subscribe());
         controller = controller.reconcile_all_on(changes);
+        // Children changed on members (see `members::drift`).
+        let drifted = futures::stream::unfold(triggered, |mut rx| async move {
+            let r = rx.recv().await?;
+            Some((r, rx))
+        });
+        controller = controller.reconcile_on(drifted);
     }
     controller
         .graceful_shutdown_on(async move {

@@ -140,6 +140,9 @@ async fn reconcile(
                                 &name,
                             ) {
                                 Ok(client) => {
+                                    // Watches on the old client stop; they
+                                    // restart with the next instance pass.
+                                    ctx.drift.stop_member(&name);
                                     member.client = Some(client);
                                     member.discovery = Arc::default();
                                     member.known_namespaces = Arc::default();
@@ -342,6 +345,7 @@ async fn finalize(
         .await
         .map_err(kube_err(&name, "removing finalizer"))?;
     ctx.members.remove(&name);
+    ctx.drift.stop_member(&name);
     Ok(Action::await_change())
 }
 

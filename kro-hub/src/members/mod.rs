@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod controller;
+pub mod drift;
 pub mod kubeconfig;
 
 use std::collections::BTreeMap;
