@@ -725,3 +725,67 @@ async fn cluster_add_list_and_remove() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_cluster_removes_its_copies_first() {
+    let fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(
+            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
+        ))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    fleet.hub.apply(&web("shop", 1)).await.unwrap();
+    wait_web(&fleet, "shop", |w| {
+        w["status"]["placement"]["summary"] == "2/2"
+    })
+    .await;
+
+    let us = json!({"apiVersion": "hub.kro.run/v1alpha1", "kind": "Cluster", "metadata": {"name": "us-1"}});
+    fleet.hub.delete(&us).await.unwrap();
+    fleet
+        .hub
+        .wait_gone("hub.kro.run/v1alpha1", "Cluster", None, "us-1")
+        .await
+        .unwrap();
+    assert!(
+        fleet
+            .get_on("us-1", "v1", "ConfigMap", Some("apps"), "shop-config")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let shop = wait_web(&fleet, "shop", |w| entry(w, "us-1").is_null()).await;
+    assert_eq!(shop["status"]["placement"]["summary"], "1/1");
+
+    // An unreachable Cluster is held until the annotation gives it up.
+    fleet.member("eu-1").faults().refuse_connections(true);
+    fleet.wait_cluster("eu-1", "Unreachable").await.unwrap();
+    let eu = json!({"apiVersion": "hub.kro.run/v1alpha1", "kind": "Cluster", "metadata": {"name": "eu-1"}});
+    fleet.hub.delete(&eu).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        fleet
+            .hub
+            .get("hub.kro.run/v1alpha1", "Cluster", None, "eu-1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    fleet
+        .hub
+        .apply(&json!({"apiVersion": "hub.kro.run/v1alpha1", "kind": "Cluster",
+            "metadata": {"name": "eu-1", "labels": {"env": "prod", "region": "eu"},
+                "annotations": {"hub.kro.run/orphan-unreachable": "true"}},
+            "spec": {"kubeconfigSecretRef": {"namespace": "kro-system", "name": "eu-1-kubeconfig"}}}))
+        .await
+        .unwrap();
+    fleet
+        .hub
+        .wait_gone("hub.kro.run/v1alpha1", "Cluster", None, "eu-1")
+        .await
+        .unwrap();
+    wait_web(&fleet, "shop", |w| entry(w, "eu-1").is_null()).await;
+}
