@@ -531,6 +531,20 @@ async fn a_converged_placed_instance_writes_nothing_anywhere() {
         fleet.hub.metrics.render()
     );
     assert_ne!(reconciles, fleet.hub.metrics.render(), "resyncs did run");
+    // Members are read from the watches' stores, not GET per child.
+    let gets = |m: &kro_hub::metrics::Metrics| -> u64 {
+        ["eu-1", "us-1", "dev-1"]
+            .iter()
+            .map(|c| m.api_calls(c, "get"))
+            .sum()
+    };
+    let gets_before = gets(&fleet.hub.metrics);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        gets(&fleet.hub.metrics),
+        gets_before,
+        "GETs on members while converged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

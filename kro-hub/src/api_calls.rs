@@ -23,6 +23,7 @@ pub fn verb<B>(req: &Request<B>) -> &'static str {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     match *req.method() {
+        Method::GET if is_discovery(req.uri().path()) => "discovery",
         Method::GET if is_watch => "watch",
         Method::GET => "get",
         Method::POST => "create",
@@ -31,6 +32,18 @@ pub fn verb<B>(req: &Request<B>) -> &'static str {
         Method::PATCH => "patch",
         Method::DELETE => "delete",
         _ => "other",
+    }
+}
+
+/// Whether `path` is a discovery or version read (`/version`, `/api`,
+/// `/apis/{group}/{version}`, `/openapi/...`) rather than a resource.
+fn is_discovery(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["version" | "healthz" | "readyz" | "livez"] | ["openapi", ..] => true,
+        ["api"] | ["api", _] => true,
+        ["apis"] | ["apis", _] | ["apis", _, _] => true,
+        _ => false,
     }
 }
 
@@ -127,6 +140,13 @@ mod tests {
             "watch"
         );
         assert_eq!(verb(&req(Method::GET, "/api/v1/pods", None)), "get");
+        assert_eq!(verb(&req(Method::GET, "/version", None)), "discovery");
+        assert_eq!(verb(&req(Method::GET, "/apis/apps/v1", None)), "discovery");
+        assert_eq!(
+            verb(&req(Method::GET, "/apis/apps/v1/deployments", None)),
+            "get"
+        );
+        assert_eq!(verb(&req(Method::GET, "/api/v1/namespaces/a", None)), "get");
         assert_eq!(
             verb(&req(
                 Method::PATCH,

@@ -877,9 +877,34 @@ impl<'a> Reconciler<'a> {
         {
             meta.insert("namespace".to_owned(), Value::String(ns.to_owned()));
         }
-        let live = api.get_opt(&name).await.map_err(|e| api_message(&e))?;
+        // On members, the watch's store answers (no GET per child per pass).
+        let cached = match (self.target.member, children::gvk_of(&desired)) {
+            (true, Some(gvk)) => match self.target.resolve(&gvk).await {
+                Ok((ar, caps)) => {
+                    let ns = (caps.scope == kube::discovery::Scope::Namespaced)
+                        .then(|| api.namespace())
+                        .flatten();
+                    self.ctx
+                        .env
+                        .drift
+                        .cached(&self.target.name, &ar, ns, &name)
+                        .map(|found| {
+                            found.map(|o| serde_json::to_value(&*o).unwrap_or(Value::Null))
+                        })
+                }
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let live = match cached {
+            Some(found) => found,
+            None => api
+                .get_opt(&name)
+                .await
+                .map_err(|e| api_message(&e))?
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+        };
         if let Some(live) = live {
-            let live = serde_json::to_value(live).unwrap_or(Value::Null);
             if children::is_subset(&desired, &live) {
                 return Ok(Some(live));
             }

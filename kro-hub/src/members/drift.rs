@@ -1,18 +1,21 @@
 //! Drift on members: one watch per (member, kind) in use, shared by every
 //! RGD, selecting only the hub's children on that member (by the cluster
 //! label), so a child edited or deleted there re-queues its instance at
-//! once instead of waiting for a resync. A watch starts the first time an
+//! once instead of waiting for a resync. Each watch also fills a reflector
+//! store, which instance passes read instead of GETting every child from
+//! the member on every pass. A watch starts the first time an
 //! instance pass uses the kind on the member and stops when the member's
 //! client is rebuilt or the member is removed; watches never list objects
 //! the hub did not create.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt as _;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -76,11 +79,32 @@ impl Routes {
     }
 }
 
+/// One running watch and what it has seen.
+struct Watch {
+    task: JoinHandle<()>,
+    store: Store<DynamicObject>,
+    /// The first full list has been stored.
+    ready: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").finish_non_exhaustive()
+    }
+}
+
 /// The running member watches.
 #[derive(Debug, Default)]
 pub struct DriftWatches {
     routes: Routes,
-    running: Mutex<HashMap<(String, String), JoinHandle<()>>>,
+    running: Mutex<HashMap<(String, String), Watch>>,
+}
+
+fn key(member: &str, ar: &ApiResource) -> (String, String) {
+    (
+        member.to_owned(),
+        format!("{}/{}/{}", ar.group, ar.version, ar.kind),
+    )
 }
 
 impl DriftWatches {
@@ -94,14 +118,11 @@ impl DriftWatches {
 
     /// Starts the watch of `ar` on `member` unless it runs.
     pub fn ensure(&self, member: &str, client: &Client, ar: &ApiResource) {
-        let key = (
-            member.to_owned(),
-            format!("{}/{}/{}", ar.group, ar.version, ar.kind),
-        );
+        let key = key(member, ar);
         let Ok(mut running) = self.running.lock() else {
             return;
         };
-        if running.get(&key).is_some_and(|h| !h.is_finished()) {
+        if running.get(&key).is_some_and(|w| !w.task.is_finished()) {
             return;
         }
         let api = Api::<DynamicObject>::all_with(client.clone(), ar);
@@ -109,29 +130,62 @@ impl DriftWatches {
             .labels(&format!("{CLUSTER_LABEL}={}", labels::label_value(member)));
         let routes = self.routes.clone();
         let what = format!("{} on {member}", ar.kind);
-        let handle = tokio::spawn(async move {
+        let writer = Writer::new(ar.clone());
+        let store = writer.as_reader();
+        let ready = Arc::new(AtomicBool::new(false));
+        let synced = ready.clone();
+        let task = tokio::spawn(async move {
             let mut events = watcher(api, config)
                 .default_backoff()
-                .touched_objects()
+                .reflect(writer)
                 .boxed();
             while let Some(event) = events.next().await {
                 match event {
-                    Ok(child) => routes.send(&child),
+                    Ok(watcher::Event::Apply(child) | watcher::Event::Delete(child)) => {
+                        routes.send(&child);
+                    }
+                    // After a relist (the watch broke), what changed
+                    // meanwhile arrives only this way.
+                    Ok(watcher::Event::InitApply(child)) => routes.send(&child),
+                    Ok(watcher::Event::InitDone) => synced.store(true, Ordering::Release),
+                    Ok(watcher::Event::Init) => {}
                     // The watcher backs off and retries by itself; a member
                     // that is down is the Cluster controller's to report.
                     Err(error) => tracing::debug!(watch = %what, %error, "member watch error"),
                 }
             }
         });
-        running.insert(key, handle);
+        running.insert(key, Watch { task, store, ready });
+    }
+
+    /// The child `namespace/name` of kind `ar` on `member` as the watch last
+    /// saw it: `Some(None)` when it does not exist, `None` when no watch has
+    /// listed that kind there yet (then the caller asks the member).
+    pub fn cached(
+        &self,
+        member: &str,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Option<Arc<DynamicObject>>> {
+        let running = self.running.lock().ok()?;
+        let watch = running.get(&key(member, ar))?;
+        if watch.task.is_finished() || !watch.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut r = ObjectRef::new_with(name, ar.clone());
+        if let Some(ns) = namespace {
+            r = r.within(ns);
+        }
+        Some(watch.store.get(&r))
     }
 
     /// Stops every watch on `member` (its client changed or it is gone).
     pub fn stop_member(&self, member: &str) {
         if let Ok(mut running) = self.running.lock() {
-            running.retain(|(m, _), handle| {
+            running.retain(|(m, _), watch| {
                 if m == member {
-                    handle.abort();
+                    watch.task.abort();
                     false
                 } else {
                     true
