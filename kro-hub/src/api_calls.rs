@@ -39,12 +39,16 @@ pub fn verb<B>(req: &Request<B>) -> &'static str {
 /// `/apis/{group}/{version}`, `/openapi/...`) rather than a resource.
 fn is_discovery(path: &str) -> bool {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["version" | "healthz" | "readyz" | "livez"] | ["openapi", ..] => true,
-        ["api"] | ["api", _] => true,
-        ["apis"] | ["apis", _] | ["apis", _, _] => true,
-        _ => false,
-    }
+    matches!(
+        segments.as_slice(),
+        ["version" | "healthz" | "readyz" | "livez"]
+            | ["openapi", ..]
+            | ["api"]
+            | ["api", _]
+            | ["apis"]
+            | ["apis", _]
+            | ["apis", _, _]
+    )
 }
 
 /// Whether a verb changes state on the server.

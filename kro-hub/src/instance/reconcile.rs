@@ -904,10 +904,10 @@ impl<'a> Reconciler<'a> {
                 .map_err(|e| api_message(&e))?
                 .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
         };
-        if let Some(live) = live {
-            if children::is_subset(&desired, &live) {
-                return Ok(Some(live));
-            }
+        if let Some(live) = live
+            && children::is_subset(&desired, &live)
+        {
+            return Ok(Some(live));
         }
         let applied = children::apply(&api, &name, &desired)
             .await
