@@ -23,6 +23,7 @@ pub mod placement;
 pub mod rgd_controller;
 pub mod schemas;
 pub mod status;
+pub mod view;
 
 /// The field manager of every server-side apply the hub makes.
 pub const FIELD_MANAGER: &str = "kro-hub";

@@ -22,6 +22,21 @@ struct Cli {
 enum Command {
     /// Run the controller against a cluster.
     Run(RunArgs),
+    /// Instances by cluster, and the members' health, at a glance.
+    Status {
+        /// Only instances in this namespace.
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        /// Redraw every two seconds until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// The hub's kubeconfig; default: KUBECONFIG, ~/.kube/config, in-cluster.
+        #[arg(long, env = "KRO_HUB_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// The hub's kubeconfig context; default: the current context.
+        #[arg(long)]
+        context: Option<String>,
+    },
     /// Register, list and remove member clusters on the hub.
     Cluster {
         #[command(subcommand)]
@@ -133,6 +148,33 @@ enum ClusterCommand {
         #[command(flatten)]
         hub: HubArgs,
     },
+}
+
+async fn status_command(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    watch: bool,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        let members = kro_hub::members::cli::list(client).await?;
+        let rows = kro_hub::view::rows(client, namespace).await?;
+        let text = format!("{members}\n{}", kro_hub::view::table(&rows));
+        if watch && terminal {
+            // Clear the screen and redraw in place.
+            print!("\x1b[2J\x1b[H{text}");
+        } else {
+            println!("{text}");
+        }
+        if !watch {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
 }
 
 async fn hub_client(hub: &HubArgs) -> anyhow::Result<kube::Client> {
@@ -387,6 +429,21 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run(args).await,
         Command::Cluster { command } => cluster_command(command).await,
+        Command::Status {
+            namespace,
+            watch,
+            kubeconfig,
+            context,
+        } => {
+            let client = ClusterSource {
+                kubeconfig,
+                context,
+            }
+            .client()
+            .await
+            .context("connecting to the hub cluster")?;
+            status_command(&client, namespace.as_deref(), watch).await
+        }
         Command::Demo { dir, serve } => {
             let dir = dir.unwrap_or_else(kro_hub::demo::default_dir);
             kro_hub::demo::run(kro_hub::demo::DemoOptions { dir, serve }).await?;
