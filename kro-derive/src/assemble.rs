@@ -9,7 +9,7 @@ use proc_macro2::Span;
 use serde_json::{Map, Value, json};
 use syn::{LitStr, Path};
 
-use crate::attrs::{FieldDef, Item, Literal, Shape};
+use crate::attrs::{ClustersAttr, FieldDef, Item, Literal, PlacementAttr, PlacementFields, Shape};
 use crate::types::{FieldTy, Ty, classify, custom_name};
 
 /// Parts of the RGD by path (`spec.schema.spec.replicas`,
@@ -325,6 +325,48 @@ fn yaml(lit: &LitStr, what: &str, text: &str) -> syn::Result<Value> {
     }
 }
 
+/// `spec.placement` from the structured `placement(...)` form, noting
+/// the span of each part so the engine's errors point at it.
+fn placement(p: &PlacementFields, spans: &mut SpanMap) -> syn::Result<Value> {
+    spans.add("spec.placement", p.span);
+    let mut out = Map::new();
+    if let Some(sel) = &p.cluster_selector {
+        let parsed = crate::selector::parse(&sel.value())
+            .map_err(|e| syn::Error::new(sel.span(), format!("cluster_selector: {e}")))?;
+        spans.add("spec.placement.clusterSelector", sel.span());
+        out.insert("clusterSelector".into(), parsed);
+    }
+    match &p.clusters {
+        Some(ClustersAttr::Names(names, span)) => {
+            spans.add("spec.placement.clusters", *span);
+            out.insert(
+                "clusters".into(),
+                json!(names.iter().map(LitStr::value).collect::<Vec<_>>()),
+            );
+        }
+        Some(ClustersAttr::Expr(e)) => {
+            spans.add("spec.placement.clusters", e.span());
+            out.insert("clusters".into(), json!(e.value()));
+        }
+        None => {}
+    }
+    if let Some(w) = &p.when {
+        spans.add("spec.placement.when", w.span());
+        out.insert("when".into(), json!(w.value()));
+    }
+    if let Some(d) = &p.on_deselect {
+        let v = d.value();
+        if v != "Delete" && v != "Orphan" {
+            return Err(syn::Error::new(
+                d.span(),
+                "on_deselect is \"Delete\" (the default) or \"Orphan\"",
+            ));
+        }
+        out.insert("onDeselect".into(), json!(v));
+    }
+    Ok(Value::Object(out))
+}
+
 /// Default kind: the spec struct's name without its `Spec` suffix.
 fn kind_of(spec: &Item) -> String {
     spec.graph.kind.as_ref().map_or_else(
@@ -506,7 +548,17 @@ pub(crate) fn assemble(
             res.insert("forEach".into(), Value::Array(dims));
         }
         if let Some(t) = &r.target {
-            res.insert("target".into(), json!(t.value()));
+            let v = t.value();
+            if v != "Hub" && v != "Members" {
+                return Err(syn::Error::new(
+                    t.span(),
+                    "target is \"Hub\" (applied once, on the hub) or \"Members\" (on every selected member cluster, the default)",
+                ));
+            }
+            // The engine reports a hub resource reading a member resource
+            // at the resource's `target`.
+            ctx.spans.add(format!("resource:{id}:target"), t.span());
+            res.insert("target".into(), json!(v));
         }
         if let Some(file) = &r.template {
             let path: PathBuf = manifest_dir.join(file.value());
@@ -540,9 +592,15 @@ pub(crate) fn assemble(
     if !resources.is_empty() {
         rgd_spec.insert("resources".into(), Value::Array(resources));
     }
-    if let Some(p) = &g.placement {
-        ctx.spans.add("spec.placement", p.span());
-        rgd_spec.insert("placement".into(), yaml(p, "placement", &p.value())?);
+    match &g.placement {
+        Some(PlacementAttr::Yaml(p)) => {
+            ctx.spans.add("spec.placement", p.span());
+            rgd_spec.insert("placement".into(), yaml(p, "placement", &p.value())?);
+        }
+        Some(PlacementAttr::Fields(p)) => {
+            rgd_spec.insert("placement".into(), placement(p, &mut ctx.spans)?);
+        }
+        None => {}
     }
     let rgd = json!({
         "apiVersion": "kro.run/v1alpha1",

@@ -138,6 +138,31 @@ pub(crate) struct Validation {
     pub message: Option<LitStr>,
 }
 
+/// `clusters = [...]` or `clusters = "${...}"` in `placement(...)`.
+pub(crate) enum ClustersAttr {
+    /// Explicit member names, with the span of the list.
+    Names(Vec<LitStr>, Span),
+    /// A standalone `${...}` list expression.
+    Expr(LitStr),
+}
+
+/// The structured `placement(...)` form.
+pub(crate) struct PlacementFields {
+    /// Span of the `placement` keyword, for errors about the whole.
+    pub span: Span,
+    /// A selector string: `env=prod,region in (eu,us)`.
+    pub cluster_selector: Option<LitStr>,
+    pub clusters: Option<ClustersAttr>,
+    pub when: Option<LitStr>,
+    pub on_deselect: Option<LitStr>,
+}
+
+/// `placement = "<yaml>"`, `placement(...)` or a bare `placement`.
+pub(crate) enum PlacementAttr {
+    Yaml(LitStr),
+    Fields(PlacementFields),
+}
+
 /// The container attributes of the spec struct.
 pub(crate) struct GraphAttrs {
     /// Check references into built-in kinds against their schemas.
@@ -154,7 +179,7 @@ pub(crate) struct GraphAttrs {
     pub resources: Vec<ResourceAttr>,
     pub printer_columns: Vec<PrinterColumn>,
     pub validations: Vec<Validation>,
-    pub placement: Option<LitStr>,
+    pub placement: Option<PlacementAttr>,
 }
 
 /// A struct or enum as the macros see it.
@@ -415,6 +440,52 @@ fn resource_attr(meta: &ParseNestedMeta) -> syn::Result<ResourceAttr> {
     Ok(r)
 }
 
+fn placement_attr(meta: &ParseNestedMeta) -> syn::Result<PlacementAttr> {
+    if meta.input.peek(Token![=]) {
+        return Ok(PlacementAttr::Yaml(meta.value()?.parse()?));
+    }
+    let mut p = PlacementFields {
+        span: meta.path.require_ident()?.span(),
+        cluster_selector: None,
+        clusters: None,
+        when: None,
+        on_deselect: None,
+    };
+    // A bare `placement` selects every member cluster.
+    if !meta.input.peek(syn::token::Paren) {
+        return Ok(PlacementAttr::Fields(p));
+    }
+    meta.parse_nested_meta(|m| {
+        let key = m.path.get_ident().map(Ident::to_string).unwrap_or_default();
+        match key.as_str() {
+            "cluster_selector" => p.cluster_selector = Some(m.value()?.parse()?),
+            "clusters" => {
+                let input = m.value()?;
+                p.clusters = Some(if input.peek(syn::token::Bracket) {
+                    let content;
+                    let bracket = syn::bracketed!(content in input);
+                    let names = syn::punctuated::Punctuated::<LitStr, Token![,]>::parse_terminated(
+                        &content,
+                    )?;
+                    ClustersAttr::Names(names.into_iter().collect(), bracket.span.join())
+                } else {
+                    ClustersAttr::Expr(input.parse()?)
+                });
+            }
+            "when" => p.when = Some(m.value()?.parse()?),
+            "on_deselect" => p.on_deselect = Some(m.value()?.parse()?),
+            _ => {
+                return Err(m.error(
+                    "unknown placement attribute (expected cluster_selector, clusters, when or \
+                     on_deselect)",
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(PlacementAttr::Fields(p))
+}
+
 fn printer_column(meta: &ParseNestedMeta) -> syn::Result<PrinterColumn> {
     let (mut name, mut type_, mut json_path, mut description, mut priority) =
         (None, None, None, None, None);
@@ -483,7 +554,12 @@ fn graph_attrs(attrs: &[Attribute]) -> syn::Result<GraphAttrs> {
                 "status" => g.status = Some(meta.value()?.parse()?),
                 "short_name" => lit_list(&meta, &mut g.short_names)?,
                 "category" => lit_list(&meta, &mut g.categories)?,
-                "placement" => g.placement = Some(meta.value()?.parse()?),
+                "placement" => {
+                    if g.placement.is_some() {
+                        return Err(meta.error("placement is given twice"));
+                    }
+                    g.placement = Some(placement_attr(&meta)?);
+                }
                 "resource" => g.resources.push(resource_attr(&meta)?),
                 "printer_column" => g.printer_columns.push(printer_column(&meta)?),
                 "validation" => {

@@ -57,8 +57,9 @@ pub(crate) fn kind_type(
             pub spec: #spec_ty,
             /// The RGD's status fields, as the hub last wrote them.
             pub status: ::core::option::Option<#status_ty>,
-            /// kro's own status: `state` and conditions.
-            pub kro_status: ::core::option::Option<::kro_sdk::InstanceStatus>,
+            /// kro's own status: `state`, conditions and, when placed, the
+            /// per-cluster entries and counts.
+            pub kro_status: ::core::option::Option<::kro_sdk::InstanceStatus<#status_ty>>,
         }
 
         // Tracks the template files so editing one rebuilds this crate.
@@ -113,7 +114,7 @@ pub(crate) fn kind_type(
                 self.status.as_ref()
             }
 
-            fn kro_status(&self) -> ::core::option::Option<&::kro_sdk::InstanceStatus> {
+            fn kro_status(&self) -> ::core::option::Option<&::kro_sdk::InstanceStatus<#status_ty>> {
                 self.kro_status.as_ref()
             }
         }

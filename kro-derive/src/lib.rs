@@ -48,12 +48,69 @@
 //!   the crate compiles (and tracked, so editing it rebuilds). Instead of
 //!   `template`: `inline = "<yaml>"` or `external_ref = "<yaml>"`. Optional:
 //!   `ready_when = "${...}"`, `include_when = "${...}"` (repeatable),
-//!   `for_each(name = "${...}")`, `target = "Hub"`;
+//!   `for_each(name = "${...}")`, `target = "Hub" | "Members"` (with a
+//!   placement: `Hub` applies the resource once, on the hub, instead of on
+//!   every selected member; a hub resource may not read a member resource);
 //! - `builtin_kinds = false`: do not check references into built-in
 //!   Kubernetes kinds (Deployment, Service, ...) against their schemas
 //!   (Kubernetes 1.32), for clusters of another version;
 //! - `printer_column(name, type, json_path, description, priority)`,
-//!   `validation(expression, message)`, `placement = "<yaml>"`.
+//!   `validation(expression, message)`;
+//! - `placement(...)`: place each instance on member clusters of the hub
+//!   (see below); `placement = "<yaml>"` takes `spec.placement` as YAML.
+//!
+//! ## Placement
+//!
+//! ```
+//! # use kro_sdk::ResourceGraph;
+//! # use serde::{Deserialize, Serialize};
+//! #[derive(ResourceGraph, Serialize, Deserialize, Clone, Debug)]
+//! #[kro(
+//!     placement(
+//!         cluster_selector = "env=prod, region in (eu, us), !legacy",
+//!         when = "${cluster.labels.region in schema.spec.regions}",
+//!         on_deselect = "Orphan",
+//!     ),
+//!     resource(id = "config", inline = r#"
+//! apiVersion: v1
+//! kind: ConfigMap
+//! metadata: {name: "${schema.spec.name}-${cluster.name}"}
+//! "#),
+//!     resource(id = "record", target = "Hub", inline = r#"
+//! apiVersion: v1
+//! kind: ConfigMap
+//! metadata: {name: "${schema.spec.name}-record"}
+//! "#),
+//! )]
+//! pub struct EdgeSpec {
+//!     pub name: String,
+//!     pub regions: Vec<String>,
+//! }
+//!
+//! let placement = serde_json::to_value(Edge::rgd().spec.placement).unwrap();
+//! assert_eq!(placement["clusterSelector"]["matchLabels"]["env"], "prod");
+//! assert_eq!(placement["onDeselect"], "Orphan");
+//! ```
+//!
+//! - `cluster_selector = "..."`: a label selector over the hub's `Cluster`
+//!   objects, in the `kubectl -l` syntax: `key=value` (or `==`) terms become
+//!   `matchLabels`; `key!=value`, `key in (a, b)`, `key notin (a, b)`, `key`
+//!   and `!key` become `matchExpressions`. Values may be `${...}` over
+//!   `schema`.
+//! - `clusters = ["eu-1", "us-1"]`: explicit member names, or
+//!   `clusters = "${schema.spec.targets}"`: a list expression over `schema`.
+//! - `when = "${...}"`: a bool over `schema` and `cluster` (`cluster.name`,
+//!   `cluster.labels`, `cluster.annotations`) that filters the selected
+//!   clusters per instance.
+//! - `on_deselect = "Delete" | "Orphan"`: what happens to an instance's
+//!   objects on a cluster that stops being selected (default `Delete`).
+//! - A bare `placement` (or one naming neither selector nor clusters)
+//!   selects every member.
+//!
+//! The engine checks the placement with the rest of the graph: a `when`
+//! that is not a bool, an unknown field, a selector reading anything but
+//! `schema`, or a `target = "Hub"` resource reading a member resource are
+//! compile errors at the attribute that wrote them.
 //!
 //! On spec and custom-type fields: `default = <literal>`, `minimum`,
 //! `maximum`, `min_length`, `max_length`, `min_items`, `max_items`,
@@ -87,6 +144,7 @@ mod assemble;
 mod attrs;
 mod check;
 mod emit;
+mod selector;
 mod types;
 
 use proc_macro::TokenStream;

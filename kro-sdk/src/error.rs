@@ -1,16 +1,27 @@
 //! The one error type of the SDK.
 
+use std::fmt;
 use std::time::Duration;
 
-/// An instance's readiness on one member cluster.
+use crate::ClusterState;
+
+/// Why an instance is not Ready on one member cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterNotReady {
     /// Member cluster name.
     pub cluster: String,
-    /// Its state, if the hub reported one.
-    pub state: Option<String>,
-    /// What the hub says it waits for there.
+    /// Its state; `None` when the hub has no entry for the cluster.
+    pub state: Option<ClusterState>,
+    /// What the hub says it waits for there, and whether the entry is
+    /// stale or of an older generation.
     pub message: String,
+}
+
+impl fmt::Display for ClusterNotReady {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.as_ref().map_or("no entry", ClusterState::as_str);
+        write!(f, "cluster {} ({state}): {}", self.cluster, self.message)
+    }
 }
 
 /// Everything the SDK's cluster operations can fail with.
@@ -56,6 +67,17 @@ pub enum Error {
         /// How long we waited.
         timeout: Duration,
     },
+    /// The instance was still not Ready on one member cluster when the
+    /// timeout passed.
+    #[error("instance {name} not ready after {timeout:?} on {cluster}")]
+    NotReadyOn {
+        /// Instance name.
+        name: String,
+        /// The cluster, its state and what the hub says about it.
+        cluster: ClusterNotReady,
+        /// How long we waited.
+        timeout: Duration,
+    },
     /// The RGD was rejected by the hub (state Inactive).
     #[error("RGD {name} is not active after {timeout:?}: {reason}")]
     RgdInactive {
@@ -80,17 +102,7 @@ pub enum Error {
 }
 
 fn fmt_clusters(clusters: &[ClusterNotReady]) -> String {
-    clusters
-        .iter()
-        .map(|c| {
-            format!(
-                "; cluster {} ({}): {}",
-                c.cluster,
-                c.state.as_deref().unwrap_or("unknown"),
-                c.message
-            )
-        })
-        .collect()
+    clusters.iter().map(|c| format!("; {c}")).collect()
 }
 
 impl Error {

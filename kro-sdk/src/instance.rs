@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::ResourceGraph;
-use crate::error::{ClusterNotReady, Error};
+use crate::error::Error;
+use crate::placement::ClusterStatus;
+use crate::ready::{not_ready, not_ready_on, ready_on, ready_status};
 
 /// Field manager of the SDK's server-side applies.
 pub const FIELD_MANAGER: &str = "kro-sdk";
@@ -174,9 +176,13 @@ impl<T: ResourceGraph> Instances<T> {
     }
 
     /// Waits until `name` is Ready for its current generation and returns
-    /// its typed status. On timeout, [`Error::NotReady`] carries what the
-    /// hub says it waits for (per member cluster when the instance is
-    /// placed); [`Error::Timeout`] means the hub never reported on it.
+    /// its typed status (for a placed graph, the values folded over the
+    /// clusters). A placed instance must also be Ready on every selected
+    /// member cluster at that generation: a stale entry (a cluster that
+    /// stopped answering) or one of an older generation never counts.
+    /// On timeout, [`Error::NotReady`] carries what the hub says it waits
+    /// for, with each member cluster that is not Ready and why;
+    /// [`Error::Timeout`] means the hub never reported on it.
     pub async fn wait_ready(&self, name: &str, timeout: Duration) -> Result<T::Status, Error> {
         let deadline = Instant::now() + timeout;
         let mut backoff = Backoff::new();
@@ -197,6 +203,35 @@ impl<T: ResourceGraph> Instances<T> {
 }
 
 impl<T: ResourceGraph> Instances<T> {
+    /// Waits until the placed instance `name` is Ready on member cluster
+    /// `cluster` at its current generation (never from a stale entry) and
+    /// returns that cluster's entry, whose `values` are the RGD's status
+    /// fields as evaluated there. On timeout, [`Error::NotReadyOn`] names
+    /// the cluster, its state and the hub's message (or that the hub has no
+    /// entry for it); [`Error::Timeout`] means the instance does not exist.
+    pub async fn wait_ready_on(
+        &self,
+        name: &str,
+        cluster: &str,
+        timeout: Duration,
+    ) -> Result<ClusterStatus<T::Status>, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Backoff::new();
+        let mut last: Option<T> = None;
+        loop {
+            if let Some(obj) = self.get_opt(name).await? {
+                if let Some(entry) = ready_on(&obj, cluster) {
+                    return Ok(entry);
+                }
+                last = Some(obj);
+            }
+            if Instant::now() >= deadline {
+                return Err(not_ready_on(name, cluster, last.as_ref(), timeout));
+            }
+            backoff.sleep(deadline).await;
+        }
+    }
+
     /// Waits until `name` exists and `done` holds for it, and returns it;
     /// for what readiness does not cover (a graph without `readyWhen` is
     /// Ready once its resources are applied, before they are available).
@@ -233,151 +268,4 @@ fn encode<S: serde::Serialize>(spec: &S, name: &str) -> Result<Value, Error> {
         what: format!("spec of {name}"),
         source,
     })
-}
-
-/// The status, if the instance is Ready for the generation it has now.
-fn ready_status<T: ResourceGraph>(obj: &T) -> Option<T::Status> {
-    let kro = obj.kro_status()?;
-    let ready = kro.condition("Ready")?;
-    let current = match (ready.observed_generation, obj.meta().generation) {
-        (Some(seen), Some(now)) => seen >= now,
-        _ => true,
-    };
-    (ready.status == "True" && current)
-        .then(|| obj.status().cloned())
-        .flatten()
-}
-
-fn not_ready<T: ResourceGraph>(name: &str, last: Option<&T>, timeout: Duration) -> Error {
-    let Some(obj) = last else {
-        return Error::Timeout {
-            what: format!("instance {name} to become ready"),
-            timeout,
-            last: "the instance does not exist".to_owned(),
-        };
-    };
-    let kro = obj.kro_status();
-    let Some(ready) = kro.and_then(|k| k.condition("Ready")) else {
-        return Error::Timeout {
-            what: format!("instance {name} to become ready"),
-            timeout,
-            last: "the hub has not reported a Ready condition yet".to_owned(),
-        };
-    };
-    let reason = ready
-        .message
-        .clone()
-        .filter(|m| !m.is_empty())
-        .or_else(|| ready.reason.clone())
-        .unwrap_or_else(|| format!("Ready is {}", ready.status));
-    let clusters = kro
-        .map(|k| {
-            k.clusters
-                .iter()
-                .filter(|c| c.state.as_deref() != Some("ACTIVE"))
-                .map(|c| ClusterNotReady {
-                    cluster: c.name.clone(),
-                    state: c.state.clone(),
-                    message: c.message.clone().unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Error::NotReady {
-        name: name.to_owned(),
-        state: kro
-            .and_then(|k| k.state.clone())
-            .unwrap_or_else(|| "unknown".to_owned()),
-        reason,
-        clusters,
-        timeout,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use serde::{Deserialize, Serialize};
-
-    use super::*;
-    use crate::{NoStatus, ResourceGraph};
-
-    /// A placed graph: its instances report per member cluster.
-    #[derive(ResourceGraph, Serialize, Deserialize, Clone, Debug)]
-    #[kro(
-        placement = "{clusters: [east, west]}",
-        resource(
-            id = "config",
-            inline = "{apiVersion: v1, kind: ConfigMap, metadata: {name: \"${schema.spec.name}\"}}"
-        )
-    )]
-    struct SpreadSpec {
-        name: String,
-    }
-
-    fn spread(status: serde_json::Value) -> Spread {
-        serde_json::from_value(json!({
-            "apiVersion": "kro.run/v1alpha1",
-            "kind": "Spread",
-            "metadata": {"name": "s", "generation": 2},
-            "spec": {"name": "s"},
-            "status": status,
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn placement_is_part_of_the_rgd() {
-        let rgd = serde_json::to_value(Spread::rgd()).unwrap();
-        assert_eq!(
-            rgd["spec"]["placement"],
-            json!({"clusters": ["east", "west"]})
-        );
-    }
-
-    #[test]
-    fn not_ready_names_each_member_that_is_not_ready() {
-        let s = spread(json!({
-            "state": "IN_PROGRESS",
-            "conditions": [{"type": "Ready", "status": "False", "observedGeneration": 2,
-                            "message": "1 of 2 clusters ready"}],
-            "clusters": [
-                {"name": "east", "state": "ACTIVE"},
-                {"name": "west", "state": "IN_PROGRESS",
-                 "message": "waiting for config (readyWhen x is not true yet)"},
-            ],
-        }));
-        assert!(ready_status(&s).is_none());
-        let err = not_ready("s", Some(&s), Duration::from_secs(1));
-        let Error::NotReady {
-            clusters, reason, ..
-        } = &err
-        else {
-            panic!("{err:?}");
-        };
-        assert_eq!(reason, "1 of 2 clusters ready");
-        assert_eq!(
-            clusters,
-            &[ClusterNotReady {
-                cluster: "west".into(),
-                state: Some("IN_PROGRESS".into()),
-                message: "waiting for config (readyWhen x is not true yet)".into(),
-            }]
-        );
-        assert!(
-            err.to_string()
-                .contains("cluster west (IN_PROGRESS): waiting for config")
-        );
-    }
-
-    #[test]
-    fn ready_of_an_older_generation_is_not_ready() {
-        let stale = spread(json!({"state": "ACTIVE", "conditions": [
-            {"type": "Ready", "status": "True", "observedGeneration": 1}]}));
-        assert!(ready_status(&stale).is_none());
-        let current = spread(json!({"state": "ACTIVE", "conditions": [
-            {"type": "Ready", "status": "True", "observedGeneration": 2}]}));
-        assert_eq!(ready_status(&current), Some(NoStatus));
-    }
 }

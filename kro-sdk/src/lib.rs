@@ -54,6 +54,35 @@
 //! # let _ = status; Ok(()) }
 //! ```
 
+//!
+//! # Placed instances
+//!
+//! A graph with `#[kro(placement(...))]` (see the derive's documentation)
+//! is applied by the hub on member clusters. The kind type then exposes what
+//! the hub reports per cluster, typed with the graph's status type:
+//! [`ResourceGraph::clusters`], [`ResourceGraph::cluster`] (a
+//! [`ClusterStatus`] with its [`ClusterState`], message, `n/m` resources
+//! ready, generation, `values` and whether the entry is stale),
+//! [`ResourceGraph::placement`] ([`PlacementCounts`]) and
+//! [`ResourceGraph::is_ready_on`]. [`Instances::wait_ready`] waits until the
+//! instance is Ready on every selected cluster at its current generation,
+//! and [`Instances::wait_ready_on`] until it is Ready on one; a stale entry
+//! (a member that stopped answering) or one of an older generation never
+//! counts, and a timeout names each cluster that is not Ready and why.
+//!
+//! ```no_run
+//! # use kro_sdk::{Instances, ResourceGraph};
+//! # async fn run<T: ResourceGraph>(instances: Instances<T>) -> Result<(), kro_sdk::Error> {
+//! use std::time::Duration;
+//! let eu = instances.wait_ready_on("web", "eu-1", Duration::from_secs(120)).await?;
+//! println!("{} on eu-1: {:?}", eu.state, eu.values);
+//! let web = instances.get("web").await?;
+//! for cluster in web.clusters() {
+//!     println!("{}: {} ({})", cluster.name, cluster.state, cluster.message);
+//! }
+//! # Ok(()) }
+//! ```
+
 #![warn(missing_docs)]
 
 // Lets this crate's own tests use the derives, whose output names `::kro_sdk`.
@@ -62,6 +91,8 @@ extern crate self as kro_sdk;
 mod error;
 mod install;
 mod instance;
+mod placement;
+mod ready;
 mod status;
 
 pub use error::{ClusterNotReady, Error};
@@ -69,7 +100,8 @@ pub use install::install_rgd;
 pub use instance::{InstanceEvent, Instances};
 pub use kro_core::rgd::{Condition, ResourceGraphDefinition};
 pub use kro_derive::{ResourceGraph, ResourceStatus, SimpleSchema};
-pub use status::{ClusterStatus, InstanceStatus, NoStatus};
+pub use placement::{ClusterState, ClusterStatus, PlacementCounts};
+pub use status::{InstanceStatus, NoStatus};
 
 /// The kro engine, for callers that want to compile or render graphs.
 pub use kro_core as core;
@@ -128,8 +160,32 @@ pub trait ResourceGraph:
     /// The RGD's status fields, once the hub wrote them.
     fn status(&self) -> Option<&Self::Status>;
 
-    /// kro's `state` and conditions, once the hub wrote them.
-    fn kro_status(&self) -> Option<&InstanceStatus>;
+    /// kro's `state` and conditions (and, for a placed graph, the
+    /// per-cluster entries and counts), once the hub wrote them.
+    fn kro_status(&self) -> Option<&InstanceStatus<Self::Status>>;
+
+    /// The per-cluster entries of a placed instance, each with the RGD's
+    /// status fields as evaluated on that cluster; empty otherwise.
+    fn clusters(&self) -> &[ClusterStatus<Self::Status>] {
+        self.kro_status().map_or(&[], |k| k.clusters())
+    }
+
+    /// The entry of member cluster `name`.
+    fn cluster(&self, name: &str) -> Option<&ClusterStatus<Self::Status>> {
+        self.kro_status().and_then(|k| k.cluster(name))
+    }
+
+    /// The counts over the selected clusters of a placed instance.
+    fn placement(&self) -> Option<&PlacementCounts> {
+        self.kro_status().and_then(InstanceStatus::placement)
+    }
+
+    /// Whether the instance is Ready on member cluster `name` at its current
+    /// generation (never from a stale entry).
+    fn is_ready_on(&self, name: &str) -> bool {
+        self.cluster(name)
+            .is_some_and(|c| c.is_ready_at(self.meta().generation))
+    }
 }
 
 /// Not public API: what the generated code calls.
@@ -184,7 +240,7 @@ pub mod __private {
         ObjectMeta,
         <T as ResourceGraph>::Spec,
         Option<<T as ResourceGraph>::Status>,
-        Option<InstanceStatus>,
+        Option<InstanceStatus<<T as ResourceGraph>::Status>>,
     );
 
     /// Deserializes an instance: the status object is read twice, as the
@@ -196,7 +252,7 @@ pub mod __private {
         let (status, kro) = match raw.status {
             Some(v) if !v.is_null() => (
                 Some(T::Status::deserialize(&v).map_err(D::Error::custom)?),
-                Some(InstanceStatus::deserialize(&v).map_err(D::Error::custom)?),
+                Some(InstanceStatus::<T::Status>::deserialize(&v).map_err(D::Error::custom)?),
             ),
             _ => (None, None),
         };

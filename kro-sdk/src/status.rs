@@ -5,11 +5,15 @@ use serde::{Deserialize, Deserializer};
 
 use kro_core::rgd::Condition;
 
-/// `state`, `conditions` and, for placed instances, `clusters` of an
-/// instance's status.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+use crate::placement::{ClusterStatus, PlacementCounts};
+
+/// `state`, `conditions` and, for placed instances, `clusters` and
+/// `placement` of an instance's status. `S` is the graph's status type,
+/// which types each cluster's `values`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InstanceStatus {
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct InstanceStatus<S = serde_json::Value> {
     /// `ACTIVE`, `IN_PROGRESS`, `ERROR` or `DELETING`.
     #[serde(default)]
     pub state: Option<String>,
@@ -17,11 +21,26 @@ pub struct InstanceStatus {
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// One entry per member cluster when the RGD has a placement.
+    #[serde(default = "Vec::new")]
+    pub clusters: Vec<ClusterStatus<S>>,
+    /// Counts over the selected clusters when the RGD has a placement.
     #[serde(default)]
-    pub clusters: Vec<ClusterStatus>,
+    pub placement: Option<PlacementCounts>,
 }
 
-impl InstanceStatus {
+// Written by hand: the derive would ask for `S: Default`.
+impl<S> Default for InstanceStatus<S> {
+    fn default() -> Self {
+        Self {
+            state: None,
+            conditions: Vec::new(),
+            clusters: Vec::new(),
+            placement: None,
+        }
+    }
+}
+
+impl<S> InstanceStatus<S> {
     /// The condition of type `type_`.
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.type_ == type_)
@@ -31,23 +50,34 @@ impl InstanceStatus {
     pub fn is_ready(&self) -> bool {
         self.condition("Ready").is_some_and(|c| c.status == "True")
     }
-}
 
-/// An instance's status on one member cluster.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterStatus {
-    /// Member cluster name.
-    pub name: String,
-    /// The instance's state on that member.
-    #[serde(default)]
-    pub state: Option<String>,
-    /// What is awaited or failed there.
-    #[serde(default)]
-    pub message: Option<String>,
-    /// Conditions on that member.
-    #[serde(default)]
-    pub conditions: Vec<Condition>,
+    /// The per-cluster entries (empty unless the RGD has a placement).
+    pub fn clusters(&self) -> &[ClusterStatus<S>] {
+        &self.clusters
+    }
+
+    /// The entry of member cluster `name`.
+    pub fn cluster(&self, name: &str) -> Option<&ClusterStatus<S>> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// The counts over the selected clusters, when the RGD has a placement.
+    pub fn placement(&self) -> Option<&PlacementCounts> {
+        self.placement.as_ref()
+    }
+
+    /// Whether the hub reported this instance as placed on member clusters.
+    pub fn is_placed(&self) -> bool {
+        self.placement.is_some() || !self.clusters.is_empty()
+    }
+
+    /// Entries of selected clusters: all but those being removed from a
+    /// cluster that is no longer selected.
+    pub fn selected_clusters(&self) -> impl Iterator<Item = &ClusterStatus<S>> {
+        self.clusters
+            .iter()
+            .filter(|c| c.state != crate::ClusterState::Deleting)
+    }
 }
 
 /// The status type of a graph that declares no status fields.

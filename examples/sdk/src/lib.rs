@@ -5,6 +5,7 @@
 //! hub running against it, which is how the example programs and their
 //! tests run without a cluster.
 
+pub mod edge;
 pub mod webapp;
 pub mod wordpress;
 

@@ -1,0 +1,13 @@
+use kro_sdk::ResourceGraph;
+use serde::{Deserialize, Serialize};
+
+#[derive(ResourceGraph, Serialize, Deserialize, Clone, Debug)]
+#[kro(
+    placement(cluster_selector = "env=prod", when = "${cluster.labels.region}"),
+    resource(id = "config", inline = "{apiVersion: v1, kind: ConfigMap, metadata: {name: \"${schema.spec.name}\"}}")
+)]
+pub struct SpreadSpec {
+    pub name: String,
+}
+
+fn main() {}
