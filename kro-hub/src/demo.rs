@@ -1,7 +1,8 @@
-//! `kro-hub demo`: the kro walk-through on a sandbox cluster started in
-//! this process, narrated step by step. Nothing to install: the API server,
-//! the hub and the workload simulator all run here, and the kubeconfig is
-//! written out so `kubectl` can look at the same cluster.
+//! `kro-hub demo`: the kro walk-through on a sandbox hub cluster, then the
+//! same hub fanning instances out to three member clusters, narrated step
+//! by step. Nothing to install: the API servers, the hub and the workload
+//! simulator all run in this process, and one kubeconfig per cluster is
+//! written out so `kubectl` can look at the same clusters.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +18,16 @@ const RGD: &str = include_str!("../../examples/webapp/rgd.yaml");
 const APP1: &str = include_str!("../../examples/webapp/app1.yaml");
 const APP2: &str = include_str!("../../examples/webapp/app2.yaml");
 const APP2_UPDATE: &str = include_str!("../../examples/webapp/app2-update.yaml");
+const GLOBAL_RGD: &str = include_str!("../../examples/multicluster/rgd.yaml");
+const SHOP: &str = include_str!("../../examples/multicluster/shop.yaml");
+const BLOG: &str = include_str!("../../examples/multicluster/blog.yaml");
+
+/// The demo's members: name and labels (environment and region).
+const MEMBERS: [(&str, &str, &str); 3] = [
+    ("eu-1", "prod", "eu"),
+    ("us-1", "prod", "us"),
+    ("dev-1", "dev", "eu"),
+];
 
 /// Errors of the demo, each saying which step failed.
 #[derive(Debug, thiserror::Error)]
@@ -190,17 +201,190 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     .await?;
     say("   Service and Deployment of web-app-1 deleted (reverse order), instance gone");
 
+    let members = many_clusters(&client, &options).await?;
+
     if options.serve {
         say(&format!(
-            "\nThe cluster stays up. Try:\n  KUBECONFIG={} kubectl get applications,deployments,services\nPress Ctrl-C to stop.",
-            kubeconfig.display()
+            "\nEverything stays up. Try:\n  KUBECONFIG={} kubectl get clusters,globalapplications -A\n  KUBECONFIG={} kro-hub status\n  KUBECONFIG={} kubectl get deployments -n web\nPress Ctrl-C to stop.",
+            kubeconfig.display(),
+            kubeconfig.display(),
+            options.dir.join("eu-1.kubeconfig").display()
         ));
         let _ = tokio::signal::ctrl_c().await;
     }
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(10), hub).await;
+    for member in members {
+        member.stop().await;
+    }
     sandbox.stop().await;
     say("\ndemo finished");
+    Ok(())
+}
+
+/// The second part of the tour: members, placement, per-cluster values, a
+/// member going down and coming back, and a deletion that cleans every
+/// member. Returns the member sandboxes, to stop at the end.
+async fn many_clusters(
+    client: &Client,
+    options: &DemoOptions,
+) -> Result<Vec<kro_sandbox::Sandbox>, DemoError> {
+    say(
+        "\n5. kro-hub cluster add  (three member clusters, each with its own API server and token)",
+    );
+    let mut members = Vec::new();
+    for (name, env, region) in MEMBERS {
+        let member = kro_sandbox::SandboxBuilder::new(name)
+            .token(&format!("demo-token-{name}"))
+            .simulator_delay(Duration::from_millis(500))
+            .start()
+            .await?;
+        let file = options.dir.join(format!("{name}.kubeconfig"));
+        member.write_kubeconfig(&file)?;
+        let labels = [format!("env={env}"), format!("region={region}")];
+        crate::members::cli::add(
+            client,
+            &crate::members::cli::AddRequest {
+                name,
+                kubeconfig: &file,
+                context: None,
+                labels: &labels,
+                namespace: "kro-system",
+            },
+        )
+        .await
+        .map_err(|e| step_err("registering a member")(e.to_string()))?;
+        members.push(member);
+    }
+    for (name, _, _) in MEMBERS {
+        wait_for(client, "hub.kro.run/v1alpha1", "Cluster", None, name, |c| {
+            crate::conditions::read(c.get("status"))
+                .iter()
+                .any(|r| r.type_ == "Ready" && r.is_true())
+        })
+        .await?;
+    }
+    let table = crate::members::cli::list(client)
+        .await
+        .map_err(|e| step_err("listing members")(e.to_string()))?;
+    for line in table.lines() {
+        say(&format!("   {line}"));
+    }
+
+    say("\n6. kubectl apply -f examples/multicluster/  (placed on env=prod: eu-1 and us-1)");
+    apply(
+        client,
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}),
+    )
+    .await
+    .map_err(step_err("creating namespace web"))?;
+    apply_all(client, GLOBAL_RGD).await?;
+    wait_for(
+        client,
+        "kro.run/v1alpha1",
+        "ResourceGraphDefinition",
+        None,
+        "global-web-app",
+        |r| r["status"]["state"] == "Active",
+    )
+    .await?;
+    apply_all(client, SHOP).await?;
+    apply_all(client, BLOG).await?;
+    for (app, replicas) in [("shop", 4), ("blog", 2)] {
+        wait_for(
+            client,
+            "kro.run/v1alpha1",
+            "GlobalApplication",
+            Some("web"),
+            app,
+            |a| a["status"]["state"] == "ACTIVE" && a["status"]["availableReplicas"] == replicas,
+        )
+        .await?;
+    }
+    show_table(client).await?;
+    let eu = &members[0];
+    let eu_client = eu.client().await?;
+    let site = get(&eu_client, "v1", "ConfigMap", Some("web"), "shop-site").await?;
+    say(&format!(
+        "   on eu-1, ConfigMap shop-site says region {}; shop's availableReplicas is the sum over members",
+        site.as_ref()
+            .map_or(Value::Null, |s| s["data"]["region"].clone())
+    ));
+
+    say("\n7. member us-1 goes down: only its entry turns Unreachable, eu-1 stays Ready");
+    members[1].faults().refuse_connections(true);
+    wait_for(
+        client,
+        "kro.run/v1alpha1",
+        "GlobalApplication",
+        Some("web"),
+        "shop",
+        |a| {
+            a["status"]["clusters"].as_array().is_some_and(|es| {
+                es.iter()
+                    .any(|e| e["name"] == "us-1" && e["state"] == "Unreachable")
+            })
+        },
+    )
+    .await?;
+    show_table(client).await?;
+
+    say("\n8. us-1 comes back: its copies converge with no action");
+    members[1].faults().refuse_connections(false);
+    wait_for(
+        client,
+        "kro.run/v1alpha1",
+        "GlobalApplication",
+        Some("web"),
+        "shop",
+        |a| a["status"]["state"] == "ACTIVE",
+    )
+    .await?;
+    show_table(client).await?;
+
+    say("\n9. kubectl delete globalapplication blog -n web  (its copies go from every member)");
+    delete_in(
+        client,
+        "kro.run/v1alpha1",
+        "GlobalApplication",
+        "web",
+        "blog",
+    )
+    .await?;
+    wait("blog to be gone from every member", || async {
+        for member in &members[..2] {
+            let c = member.client().await?;
+            if get(&c, "apps/v1", "Deployment", Some("web"), "blog")
+                .await?
+                .is_some()
+            {
+                return Ok(None);
+            }
+        }
+        let gone = get(
+            client,
+            "kro.run/v1alpha1",
+            "GlobalApplication",
+            Some("web"),
+            "blog",
+        )
+        .await?
+        .is_none();
+        Ok(gone.then_some(()))
+    })
+    .await?;
+    say("   blog's Service, Deployment and ConfigMap deleted on eu-1 and us-1, instance gone");
+    Ok(members)
+}
+
+/// Prints `kro-hub status`'s table of instances by cluster.
+async fn show_table(client: &Client) -> Result<(), DemoError> {
+    let rows = crate::view::rows(client, Some("web"))
+        .await
+        .map_err(|e| step_err("reading instances")(e.to_string()))?;
+    for line in crate::view::table(&rows).lines() {
+        say(&format!("   {line}"));
+    }
     Ok(())
 }
 
@@ -303,6 +487,23 @@ async fn apply_all(client: &Client, yaml: &str) -> Result<(), DemoError> {
             .await
             .map_err(step_err("applying an example"))?;
     }
+    Ok(())
+}
+
+async fn delete_in(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(), DemoError> {
+    let step = format!("deleting {kind} {namespace}/{name}");
+    let api = api(client, api_version, kind, Some(namespace))
+        .await
+        .map_err(step_err(&step))?;
+    api.delete(name, &DeleteParams::default())
+        .await
+        .map_err(|e| step_err(&step)(e.to_string()))?;
     Ok(())
 }
 

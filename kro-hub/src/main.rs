@@ -420,9 +420,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // The demo narrates on stdout; logs would drown it unless asked for.
+    // The demo narrates on stdout; logs would drown it unless asked for
+    // (a member it takes down makes the clients log every failed call).
     init_tracing(if matches!(cli.command, Command::Demo { .. }) {
-        "warn"
+        "warn,kube_client=off,kube_runtime=off"
     } else {
         "info"
     });
