@@ -164,6 +164,13 @@ fn kubectl_works_against_a_sandbox() {
         "event.yaml",
         "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: w1.1, namespace: default}\neventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: kro.run/hub\nreportingInstance: hub-a\naction: Apply\nreason: Applied\ntype: Normal\nnote: widget applied\nregarding: {apiVersion: example.com/v1, kind: Widget, name: w1, namespace: default}\n",
     );
+    let table = k.ok(&["get", "events", "-n", "default"]);
+    assert!(
+        table.contains("LAST SEEN")
+            && table.contains("widget/w1")
+            && table.contains("widget applied"),
+        "{table}"
+    );
     let events = k.ok(&["get", "events", "-n", "default", "-o", "yaml"]);
     assert!(
         events.contains("message: widget applied") && events.contains("kind: Widget"),
