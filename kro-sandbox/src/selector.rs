@@ -388,19 +388,49 @@ impl FieldSelector {
         Ok(Self(terms))
     }
 
-    /// Whether the object satisfies every term.
+    /// Parses `fieldSelector` for a resource: its field labels are converted as the real
+    /// server converts them (the events API group's labels name core Event fields), and
+    /// each term then reads the stored object's field that label selects.
+    pub fn for_resource(s: &str, group: &str, plural: &str) -> Result<Self, String> {
+        let allowed = allowed_fields(group, plural);
+        let mut sel = Self::parse(s, &allowed).map_err(|e| {
+            // Kinds with their own label conversion word the refusal their own way.
+            match s.split(',').find_map(|p| {
+                let f = p.split(['!', '=']).next().unwrap_or_default();
+                (!p.is_empty() && !allowed.contains(&f)).then_some(f)
+            }) {
+                Some(f) if allowed.len() > 2 => format!("field label not supported: {f}"),
+                _ => e,
+            }
+        })?;
+        let (group, plural) = if (group, plural) == ("events.k8s.io", "events") {
+            for t in &mut sel.0 {
+                if let Some(core) = crate::registry::events::core_field_label(&t.field) {
+                    t.field = core.to_owned();
+                }
+            }
+            ("", "events")
+        } else {
+            (group, plural)
+        };
+        for t in &mut sel.0 {
+            if let Some(path) = selectable_path(group, plural, &t.field) {
+                t.field = path.to_owned();
+            }
+        }
+        Ok(sel)
+    }
+
+    /// Whether the object satisfies every term. A term's field is a dotted path, or
+    /// paths joined by `|` of which the first non-empty one counts.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|t| {
-            let mut cur = obj;
-            for seg in t.field.split('.') {
-                cur = cur.get(seg).unwrap_or(&Value::Null);
-            }
-            let actual = match cur {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                Value::Bool(b) => b.to_string(),
-                other => other.to_string(),
-            };
+            let actual = t
+                .field
+                .split('|')
+                .map(|path| field_text(obj, path))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default();
             (actual == t.value) != t.negate
         })
     }
@@ -408,6 +438,29 @@ impl FieldSelector {
     /// Whether the selector has no terms.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// The text of the field at a dotted path ("" when absent).
+fn field_text(obj: &Value, path: &str) -> String {
+    let mut cur = obj;
+    for seg in path.split('.') {
+        cur = cur.get(seg).unwrap_or(&Value::Null);
+    }
+    match cur {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Selectable fields whose value is not the field of the same path: an Event's `source`
+/// is its source component, or else its reporting component.
+fn selectable_path(group: &str, plural: &str, label: &str) -> Option<&'static str> {
+    match (group, plural, label) {
+        ("", "events", "source") => Some("source.component|reportingComponent"),
+        _ => None,
     }
 }
 
@@ -436,6 +489,19 @@ pub fn allowed_fields(group: &str, plural: &str) -> Vec<&'static str> {
             "involvedObject.fieldPath",
             "reason",
             "reportingComponent",
+            "source",
+            "type",
+        ]),
+        ("events.k8s.io", "events") => f.extend([
+            "reason",
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reportingController",
             "source",
             "type",
         ]),

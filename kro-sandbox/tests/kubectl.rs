@@ -146,6 +146,37 @@ fn kubectl_works_against_a_sandbox() {
         "defaults are applied:\n{widget}"
     );
 
+    // `kubectl explain` reads the OpenAPI v3 documents: built-in kinds and the CRD's schema.
+    let explained = k.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(
+        explained.contains("replicas") && explained.contains("<integer>"),
+        "{explained}"
+    );
+    let explained = k.ok(&["explain", "widgets.spec"]);
+    assert!(
+        explained.contains("size") && explained.contains("color"),
+        "{explained}"
+    );
+
+    // An Event the hub writes through events.k8s.io shows in `kubectl get events`.
+    k.apply(
+        &dir,
+        "event.yaml",
+        "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {name: w1.1, namespace: default}\neventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: kro.run/hub\nreportingInstance: hub-a\naction: Apply\nreason: Applied\ntype: Normal\nnote: widget applied\nregarding: {apiVersion: example.com/v1, kind: Widget, name: w1, namespace: default}\n",
+    );
+    let table = k.ok(&["get", "events", "-n", "default"]);
+    assert!(
+        table.contains("LAST SEEN")
+            && table.contains("widget/w1")
+            && table.contains("widget applied"),
+        "{table}"
+    );
+    let events = k.ok(&["get", "events", "-n", "default", "-o", "yaml"]);
+    assert!(
+        events.contains("message: widget applied") && events.contains("kind: Widget"),
+        "{events}"
+    );
+
     k.ok(&["delete", "configmap", "settings", "-n", "default"]);
     let (found, text) = k.run(&["get", "configmap", "settings", "-n", "default"]);
     assert!(!found && text.contains("NotFound"), "{text}");

@@ -7,6 +7,7 @@ mod discovery;
 pub mod filters;
 mod handlers;
 pub mod negotiate;
+pub mod openapi;
 mod options;
 mod reviews;
 pub mod route;
@@ -151,7 +152,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             Some(v) => json_response(200, &v),
             None => text_response(404, "404 page not found"),
         },
-        Route::OpenApi(rest) => discovery::openapi(&sh, &rest),
+        Route::OpenApi(rest) => openapi::serve(&sh, &rest),
         Route::NotFound => text_response(404, "404 page not found"),
         Route::Resource(rp) => {
             if !sh.catalog().has_group_version(&rp.group, &rp.version) {

@@ -199,6 +199,7 @@ pub fn render(
     headers: bool,
 ) -> Value {
     let cols = columns(def);
+    let event = is_event(def);
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
     ];
@@ -219,11 +220,18 @@ pub fn render(
             "priority": c.get("priority").cloned().unwrap_or(json!(0)),
         }));
     }
+    if event {
+        defs = event_column_defs();
+    }
     let rows: Vec<Value> = objs
         .iter()
         .map(|o| {
-            let mut cells = vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
-            for c in &cols {
+            let mut cells = if event {
+                event_cells(o)
+            } else {
+                vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)]
+            };
+            for c in cols.iter().filter(|_| !event) {
                 let path = c.get("jsonPath").and_then(Value::as_str).unwrap_or_default();
                 let v = match c.get("x-computed").and_then(Value::as_str) {
                     Some(id) => compute(id, o),
@@ -246,6 +254,131 @@ pub fn render(
     }
     let defs = if headers { json!(defs) } else { Value::Null };
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": defs, "rows": rows})
+}
+
+/// Both Event APIs print the same columns, from the stored core form, as the real
+/// server's Event printer does (no leading Name: it is a wide column at the end).
+fn is_event(def: &ResourceDef) -> bool {
+    def.custom.is_none()
+        && def.plural == "events"
+        && matches!(def.group.as_str(), "" | "events.k8s.io")
+}
+
+fn event_column_defs() -> Vec<Value> {
+    let col = |name: &str, priority: u8, description: &str| json!({"name": name, "type": "string", "format": "", "description": description, "priority": priority});
+    let mut defs = vec![
+        col(
+            "Last Seen",
+            0,
+            "The time at which the most recent occurrence of this event was recorded.",
+        ),
+        col(
+            "Type",
+            0,
+            "Type of this event (Normal, Warning), new types could be added in the future",
+        ),
+        col(
+            "Reason",
+            0,
+            "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+        ),
+        col("Object", 0, "The object that this event is about."),
+        col(
+            "Subobject",
+            1,
+            "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.",
+        ),
+        col(
+            "Source",
+            1,
+            "The component reporting this event. Should be a short machine understandable string.",
+        ),
+        col(
+            "Message",
+            0,
+            "A human-readable description of the status of this operation.",
+        ),
+        col(
+            "First Seen",
+            1,
+            "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+        ),
+        col("Count", 1, "The number of times this event has occurred."),
+    ];
+    defs.push(json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 1}));
+    defs
+}
+
+/// An Event's cells: times fall back from the deprecated timestamps to `eventTime`, and a
+/// series gives the last time and count, as the Event printer does.
+fn event_cells(o: &Value) -> Vec<Value> {
+    let core = crate::registry::events::to_core(o.clone());
+    let s = |p: &str| {
+        core.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let since = |p: &str| {
+        core.pointer(p)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(|t| age_cell(&json!(t)))
+    };
+    let first = since("/firstTimestamp")
+        .or_else(|| since("/eventTime"))
+        .unwrap_or_else(|| json!("<unknown>"));
+    let mut last = since("/lastTimestamp").unwrap_or_else(|| first.clone());
+    let mut count = core.get("count").and_then(Value::as_i64).unwrap_or(0);
+    if core.get("series").is_some_and(Value::is_object) {
+        last = since("/series/lastObservedTime").unwrap_or_else(|| json!("<unknown>"));
+        count = core
+            .pointer("/series/count")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+    } else if count == 0 {
+        // Singleton events of the events API carry no count.
+        count = 1;
+    }
+    let kind = s("/involvedObject/kind").to_lowercase();
+    let name = s("/involvedObject/name");
+    let target = if name.is_empty() {
+        kind
+    } else {
+        format!("{kind}/{name}")
+    };
+    let (mut component, mut host) = (s("/source/component"), s("/source/host"));
+    let source = if component.is_empty()
+        && host.is_empty()
+        && s("/reportingComponent").is_empty()
+        && s("/reportingInstance").is_empty()
+    {
+        "<unknown>".to_owned()
+    } else {
+        if component.is_empty() {
+            component = s("/reportingComponent");
+        }
+        if host.is_empty() {
+            host = s("/reportingInstance");
+        }
+        if host.is_empty() {
+            component
+        } else {
+            format!("{component}, {host}")
+        }
+    };
+    vec![
+        last,
+        json!(s("/type")),
+        json!(s("/reason")),
+        json!(target),
+        json!(s("/involvedObject/fieldPath")),
+        json!(source),
+        json!(s("/message").trim()),
+        first,
+        json!(count),
+        json!(s("/metadata/name")),
+    ]
 }
 
 fn age_cell(v: &Value) -> Value {
@@ -365,6 +498,25 @@ mod tests {
             .collect();
         assert_eq!(names, ["Name", "Ready", "Up-to-date", "Available", "Age"]);
         assert_eq!(t["rows"][0]["cells"][1], "2/3");
+    }
+
+    #[test]
+    fn events_print_the_event_columns_from_either_api() {
+        let cat = crate::catalog::Catalog::builtin();
+        let def = cat.get("events.k8s.io", "v1", "events").expect("events");
+        let ev = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "w.1"}, "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "kro.run/hub", "reportingInstance": "hub-a",
+            "reason": "Applied", "type": "Normal", "note": " applied ",
+            "regarding": {"kind": "Widget", "name": "w"}});
+        let t = render(&def, &[ev], None, 1, IncludeObject::None, true);
+        assert_eq!(t["columnDefinitions"][0]["name"], "Last Seen");
+        let cells = &t["rows"][0]["cells"];
+        assert_eq!(cells[3], "widget/w");
+        assert_eq!(cells[5], "kro.run/hub, hub-a");
+        assert_eq!(cells[6], "applied");
+        assert_eq!(cells[8], 1);
+        assert_eq!(cells[9], "w.1");
     }
 
     #[test]

@@ -353,10 +353,15 @@ pub fn default(sh: &Shared, def: &ResourceDef, obj: &mut Value, old: Option<&Val
 /// Fields Go serializes from zero values (not defaults: nobody owns them).
 fn event_zero_values(def: &ResourceDef, root: &mut Map<String, Value>) {
     if def.group.is_empty() {
+        set_default(root, "involvedObject", json!({}));
+        set_default(root, "source", json!({}));
+        set_default(root, "firstTimestamp", Value::Null);
+        set_default(root, "lastTimestamp", Value::Null);
         set_default(root, "eventTime", Value::Null);
         set_default(root, "reportingComponent", json!(""));
         set_default(root, "reportingInstance", json!(""));
     } else {
+        set_default(root, "regarding", json!({}));
         set_default(root, "deprecatedFirstTimestamp", Value::Null);
         set_default(root, "deprecatedLastTimestamp", Value::Null);
         set_default(root, "deprecatedSource", json!({}));
@@ -750,7 +755,7 @@ fn clean_namespace(sh: &Arc<Shared>, ns: &str) -> bool {
         let mut v: Vec<ResourceKey> = cat
             .all()
             .filter(|d| d.namespaced)
-            .map(|d| (d.group.clone(), d.plural.clone()))
+            .map(|d| crate::registry::storage_key(d))
             .collect();
         v.sort();
         v.dedup();

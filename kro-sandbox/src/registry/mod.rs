@@ -10,6 +10,7 @@ pub mod admission;
 pub mod builtin;
 pub mod crd;
 pub mod delete;
+pub mod events;
 pub mod fields;
 pub mod options;
 pub mod patching;
@@ -47,7 +48,7 @@ pub struct Request<'a> {
 impl Request<'_> {
     /// Storage key of the resource.
     pub fn res_key(&self) -> ResourceKey {
-        (self.def.group.clone(), self.def.plural.clone())
+        storage_key(&self.def)
     }
 
     /// Storage key of an object of this request's namespace.
@@ -122,9 +123,23 @@ pub fn parse_stored(text: &str) -> ApiResult<Value> {
         .map_err(|e| ApiError::internal(format!("stored object unreadable: {e}")))
 }
 
+/// Storage key of a resource: (group, plural), except that the events API group's Events
+/// live in core storage.
+pub fn storage_key(def: &ResourceDef) -> ResourceKey {
+    if events::is_events_v1(def) {
+        events::storage_key()
+    } else {
+        (def.group.clone(), def.plural.clone())
+    }
+}
+
 /// The object as served at the requested version (custom resources store one version;
-/// conversion `None` changes only `apiVersion`).
+/// conversion `None` changes only `apiVersion`; Events are stored in the core form).
+/// Presenting an object already in the served form changes nothing.
 pub fn present(def: &ResourceDef, mut obj: Value) -> Value {
+    if events::is_events_v1(def) {
+        return events::to_events_v1(obj);
+    }
     if converts(def) {
         obj["apiVersion"] = json!(def.api_version());
     }
@@ -133,7 +148,7 @@ pub fn present(def: &ResourceDef, mut obj: Value) -> Value {
 
 /// Whether objects of this resource are stored at another version than served.
 pub fn converts(def: &ResourceDef) -> bool {
-    def.custom.is_some() && def.version != def.storage_version
+    (def.custom.is_some() && def.version != def.storage_version) || events::is_events_v1(def)
 }
 
 /// Stored text presented at the requested version.
@@ -145,9 +160,18 @@ pub fn present_stored(def: &ResourceDef, text: &Arc<str>) -> ApiResult<Out> {
     }
 }
 
-/// Custom resources are stored at the CRD's storage version.
+/// Stored text parsed and presented at the requested version: the form every write
+/// works on.
+pub fn decode(def: &ResourceDef, text: &str) -> ApiResult<Value> {
+    Ok(present(def, parse_stored(text)?))
+}
+
+/// An object in its stored form: custom resources at the CRD's storage version, Events
+/// as core Events. Converting an object already in the stored form changes nothing.
 pub fn to_storage(def: &ResourceDef, obj: &mut Value) {
-    if converts(def) {
+    if events::is_events_v1(def) {
+        *obj = events::to_core(std::mem::take(obj));
+    } else if converts(def) {
         obj["apiVersion"] = json!(format!("{}/{}", def.group, def.storage_version));
     }
 }

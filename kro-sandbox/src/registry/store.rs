@@ -12,13 +12,14 @@ use super::patching::{self, PatchKind};
 use super::scale::{apply_scale, scale_of};
 use super::strategy::{self, Strategy};
 use super::{
-    Out, Outcome, Request, admission, fields, parse_stored, present, present_stored, to_storage,
+    Out, Outcome, Request, admission, decode, fields, parse_stored, present, present_stored,
+    to_storage,
 };
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::ids;
 use crate::meta::{self, finalizers, is_deleting, meta_mut, meta_str};
 use crate::registry::fields::Operation;
-use crate::selector::{FieldSelector, LabelSelector, allowed_fields};
+use crate::selector::{FieldSelector, LabelSelector};
 use crate::storage::{Data, EventType};
 
 /// Label and field selectors of a list or watch.
@@ -38,7 +39,7 @@ impl Filter {
             None => LabelSelector::default(),
         };
         let fields = match opts.field_selector.as_deref() {
-            Some(s) => FieldSelector::parse(s, &allowed_fields(&req.def.group, &req.def.plural))
+            Some(s) => FieldSelector::for_resource(s, &req.def.group, &req.def.plural)
                 .map_err(ApiError::bad_request)?,
             None => FieldSelector::default(),
         };
@@ -301,7 +302,7 @@ pub fn update(req: &Request<'_>, mut obj: Value, opts: &WriteOptions) -> ApiResu
     let Some(stored) = data.get(&req.res_key(), &req.obj_key(&req.name)) else {
         return Err(ApiError::not_found(req.target(&req.name)));
     };
-    let old = parse_stored(&stored.json)?;
+    let old = decode(&req.def, &stored.json)?;
     if req.is_scale() {
         obj = apply_scale(&req.def, &old, &obj)?;
     }
@@ -550,7 +551,7 @@ pub fn patch(
         }
         None => Err(ApiError::not_found(req.target(&req.name))),
         Some(text) => {
-            let old = parse_stored(&text)?;
+            let old = decode(&req.def, &text)?;
             let base = if req.is_scale() {
                 scale_of(&req.def, &old)
             } else {
@@ -585,18 +586,19 @@ pub fn delete(req: &Request<'_>, opts: &DeleteOptions) -> ApiResult<Outcome> {
     let Some(stored) = data.get(&req.res_key(), &req.obj_key(&req.name)) else {
         return Err(ApiError::not_found(req.target(&req.name)));
     };
-    let old = parse_stored(&stored.json)?;
+    let old = decode(&req.def, &stored.json)?;
     delete::check_preconditions(&req.def.group, &req.def.kind, &old, opts)?;
     let (object, _) = delete_locked(req, &mut data, &req.name, old, opts)?;
     Ok(Outcome::ok(object))
 }
 
 /// Removes an object from storage, stamping the DELETED event's object with the new
-/// resourceVersion.
+/// resourceVersion; returns that object in its stored form.
 fn remove_locked(req: &Request<'_>, data: &mut Data, old: &Value, name: &str) -> Value {
     let rv = data.next_rv();
     let mut last = old.clone();
     meta_mut(&mut last).insert("resourceVersion".into(), json!(rv.to_string()));
+    to_storage(&req.def, &mut last);
     let ns = meta_str(old, "namespace").unwrap_or_default().to_owned();
     data.remove(
         &req.res_key(),
@@ -685,9 +687,10 @@ pub fn delete_collection(
     let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
     let mut victims = Vec::new();
     for ((_, name), stored) in data.list(&req.res_key(), ns) {
+        // Selectors read the stored form, as the real server's selectable fields do.
         let obj = parse_stored(&stored.json)?;
         if filter.matches(&obj) {
-            victims.push((name.clone(), obj));
+            victims.push((name.clone(), present(&req.def, obj)));
         }
     }
     let mut items = Vec::new();
