@@ -446,3 +446,49 @@ async fn instances_cannot_read_other_namespaces_through_the_hub() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_cannot_take_over_an_object_it_did_not_create() {
+    let env = Env::start().await.unwrap();
+    env.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "victim", "namespace": "default"}, "data": {"owner": "platform"}}))
+        .await
+        .unwrap();
+    env.apply(&json!({
+        "apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+        "metadata": {"name": "named"},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": "Named", "spec": {"target": "string | required=true"}},
+            "resources": [{"id": "config", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "${schema.spec.target}"}, "data": {"owner": "instance"}}}]
+        }
+    }))
+    .await
+    .unwrap();
+    env.wait_rgd("named", "Active").await.unwrap();
+    let thief = json!({"apiVersion": "kro.run/v1alpha1", "kind": "Named",
+        "metadata": {"name": "thief", "namespace": "default"}, "spec": {"target": "victim"}});
+    env.apply(&thief).await.unwrap();
+    let refused = env
+        .wait_for("kro.run/v1alpha1", "Named", Some("default"), "thief", |i| {
+            i["status"]["state"] == "ERROR"
+        })
+        .await
+        .unwrap();
+    let message = ready_message(&refused);
+    assert!(
+        message.contains("ConfigMap default/victim already exists and is not this instance's (it carries no kro instance label)"),
+        "{message}"
+    );
+    // Deleting the instance leaves the object alone.
+    env.delete(&thief).await.unwrap();
+    env.wait_gone("kro.run/v1alpha1", "Named", Some("default"), "thief")
+        .await
+        .unwrap();
+    let victim = env
+        .get("v1", "ConfigMap", Some("default"), "victim")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(victim["data"]["owner"], "platform");
+}

@@ -866,6 +866,33 @@ fn computed_ranges_are_metered_as_they_run() {
 }
 
 #[test]
+fn quadratic_functions_are_charged_for_their_work() {
+    // 20,000 entries are 20,000 units to build, but 4·10⁸ comparisons to
+    // de-duplicate.
+    let g = compiled(&rgd(&cm(
+        "a",
+        "x: \"${string(size(lists.range(20000).distinct()))}\"",
+    )));
+    let e = g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("units per expression"), "{e}");
+    // A small list is fine.
+    let g = compiled(&rgd(&cm(
+        "a",
+        "x: \"${string(size([1, 2, 2, 3].distinct()))}\"",
+    )));
+    match g
+        .render_resource("a", &EvalContext::new(instance()))
+        .unwrap()
+    {
+        RenderOutcome::Rendered(objs) => assert_eq!(objs[0]["data"]["x"], "3"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn values_doubled_through_bind_are_metered() {
     // Each level doubles the string; the estimate sees 8 bytes of input.
     let mut expr = "schema.spec.name + schema.spec.name".to_owned();

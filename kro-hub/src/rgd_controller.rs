@@ -495,6 +495,24 @@ async fn ensure_crd(
     }
 }
 
+/// Whether the CRD `crd_name` carries the uid `uid` as its owner.
+async fn crd_owned_by(ctx: &HubContext, crd_name: &str, uid: &str) -> Result<bool, RgdError> {
+    let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let Some(existing) = api
+        .get_opt(crd_name)
+        .await
+        .map_err(kube_err(format!("reading CRD {crd_name}")))?
+    else {
+        return Ok(false);
+    };
+    Ok(existing
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(kro_core::crd::LABEL_RGD_ID))
+        .is_some_and(|owner| *owner == kro_core::crd::label_value(uid)))
+}
+
 /// Whether this RGD owns the CRD of `graph`'s kind (so its deletion may
 /// wait for, and clean up, that kind's instances).
 async fn owns_kind(
@@ -503,21 +521,12 @@ async fn owns_kind(
     graph: &kro_core::CompiledGraph,
 ) -> Result<bool, RgdError> {
     let (_, _, crd_name) = crate::instance::instance_resource(graph);
-    let api: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
-    let Some(existing) = api
-        .get_opt(&crd_name)
-        .await
-        .map_err(kube_err(format!("reading CRD {crd_name}")))?
-    else {
-        return Ok(false);
-    };
-    let uid = rgd.metadata.uid.as_deref().unwrap_or_default();
-    Ok(existing
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(kro_core::crd::LABEL_RGD_ID))
-        .is_some_and(|owner| *owner == kro_core::crd::label_value(uid)))
+    crd_owned_by(
+        ctx,
+        &crd_name,
+        rgd.metadata.uid.as_deref().unwrap_or_default(),
+    )
+    .await
 }
 
 /// Ids of the resources whose objects outlive their instance.
@@ -548,6 +557,14 @@ fn parse_gvk(s: &str) -> Option<GroupVersionKind> {
         [g, v, k] => Some(GroupVersionKind::gvk(g, v, k)),
         _ => None,
     }
+}
+
+/// The kinds recorded on an RGD (`hub.kro.run/child-kinds`).
+pub(crate) fn recorded_child_kinds(obj: &DynamicObject) -> Vec<GroupVersionKind> {
+    obj.annotations()
+        .get(CHILD_KINDS)
+        .map(|v| v.split(',').filter_map(parse_gvk).collect())
+        .unwrap_or_default()
 }
 
 /// The kinds recorded on the RGD plus those of the current graph.
@@ -744,6 +761,9 @@ async fn finalize(
     let crd_name = ctx.instances.stop(&name).await;
     if ctx.options.delete_crds
         && let Some(crd_name) = crd_name
+        // Only a CRD this RGD owns: its kind may have passed to another RGD
+        // since this one's controller started.
+        && crd_owned_by(ctx, &crd_name, obj.metadata.uid.as_deref().unwrap_or_default()).await?
     {
         let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
         match crds.delete(&crd_name, &DeleteParams::default()).await {

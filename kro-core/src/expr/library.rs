@@ -72,6 +72,18 @@ fn build() -> Result<Env, cel::DeclarationError> {
         vec![DYN_TYPE],
         super::meter::tick,
     )?;
+    env.add_overload(
+        super::meter::TICK_PAIRS,
+        "kro_tick_pairs",
+        vec![DYN_TYPE],
+        super::meter::tick_pairs,
+    )?;
+    env.add_overload(
+        super::meter::TICK_SORT,
+        "kro_tick_sort",
+        vec![DYN_TYPE],
+        super::meter::tick_sort,
+    )?;
 
     let dyn1 = || vec![DYN_TYPE];
     env.add_overload(

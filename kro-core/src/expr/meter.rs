@@ -27,6 +27,17 @@ use cel::common::value::CowVal;
 /// Internal function every metered value passes through.
 pub const TICK: &str = "@kroTick";
 
+/// Internal function charging for a list about to be de-duplicated: the
+/// library's `distinct` compares every pair.
+pub const TICK_PAIRS: &str = "@kroTickPairs";
+
+/// Internal function charging for a list about to be sorted (n log n).
+pub const TICK_SORT: &str = "@kroTickSort";
+
+/// Functions whose work grows faster than their input, and the charge
+/// wrapped around their target.
+const SUPERLINEAR: &[(&str, &str)] = &[("distinct", TICK_PAIRS), ("sort", TICK_SORT)];
+
 /// Most work one expression may do, in cost units (one unit: a value
 /// passed, a list or map entry, or 8 bytes of string).
 pub const MAX_EXPRESSION_COST: u64 = 1_000_000;
@@ -48,6 +59,8 @@ const FREE_ARGS: &[&str] = &[
     operators::OPT_SELECT,
     "size",
     TICK,
+    TICK_PAIRS,
+    TICK_SORT,
 ];
 
 /// What a budget ran out on.
@@ -199,6 +212,33 @@ pub fn tick<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Exe
     Ok(value)
 }
 
+/// The [`TICK_PAIRS`] overload: charges n² for a list of n.
+pub fn tick_pairs<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let Some(value) = args.pop() else {
+        return Err(ExecutionError::function_error(
+            TICK_PAIRS,
+            "expects one argument",
+        ));
+    };
+    let n = shallow_size(&value);
+    charge(n.saturating_mul(n).saturating_add(1))?;
+    Ok(value)
+}
+
+/// The [`TICK_SORT`] overload: charges n log n for a list of n.
+pub fn tick_sort<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let Some(value) = args.pop() else {
+        return Err(ExecutionError::function_error(
+            TICK_SORT,
+            "expects one argument",
+        ));
+    };
+    let n = shallow_size(&value);
+    let log = u64::from(64 - n.leading_zeros()).max(1);
+    charge(n.saturating_mul(log).saturating_add(1))?;
+    Ok(value)
+}
+
 /// Entries of a list or map, or 8-byte words of a string or bytes.
 fn shallow_size(value: &CowVal<'_, '_>) -> u64 {
     if let Some(s) = value.downcast_ref::<CelString>() {
@@ -265,12 +305,16 @@ fn max_id(expr: &IdedExpr) -> u64 {
 }
 
 fn wrap(expr: IdedExpr, next_id: &mut u64) -> IdedExpr {
+    wrap_with(TICK, expr, next_id)
+}
+
+fn wrap_with(tick: &str, expr: IdedExpr, next_id: &mut u64) -> IdedExpr {
     let id = *next_id;
     *next_id += 1;
     IdedExpr {
         id,
         expr: Expr::Call(CallExpr {
-            func_name: TICK.to_owned(),
+            func_name: tick.to_owned(),
             target: None,
             args: vec![expr],
         }),
@@ -315,6 +359,15 @@ fn rewrite(expr: &IdedExpr, accu: Option<&str>, next_id: &mut u64) -> IdedExpr {
                 }
                 _ => Box::new(arg(t, next_id)),
             });
+            // A superlinear function's input is charged for the work it
+            // will do, before it runs.
+            let target = match (
+                target,
+                SUPERLINEAR.iter().find(|(f, _)| *f == call.func_name),
+            ) {
+                (Some(t), Some((_, tick))) => Some(Box::new(wrap_with(tick, *t, next_id))),
+                (t, _) => t,
+            };
             let args = call.args.iter().map(|a| arg(a, next_id)).collect();
             Expr::Call(CallExpr {
                 func_name: call.func_name.clone(),

@@ -134,7 +134,12 @@ impl Reconciler<'_> {
             Err(message) => {
                 let kept = members
                     .iter()
-                    .filter(|m| previous.iter().any(|e| e.name == m.name))
+                    .filter(|m| !m.deleting)
+                    .filter(|m| {
+                        previous
+                            .iter()
+                            .any(|e| e.name == m.name && e.state != aggregate::DELETING)
+                    })
                     .cloned()
                     .collect();
                 (kept, Some(message))
@@ -273,7 +278,12 @@ impl Reconciler<'_> {
             self.publish_transition(ready_before.as_ref(), now, state_name)
                 .await;
         }
-        let unreachable = entries.iter().any(|e| e.state == aggregate::UNREACHABLE);
+        // Entries that wait on the member, not on the hub (unreachable or
+        // paused): the pool re-queues the instance when the member changes.
+        let unreachable = entries.iter().any(|e| {
+            e.state == aggregate::UNREACHABLE
+                || members.iter().any(|m| m.name == e.name && m.paused)
+        });
         Ok(match state_name {
             state::ACTIVE => Action::requeue(self.ctx.env.resync),
             state::ERROR => Action::requeue(Duration::from_secs(10)),
@@ -301,7 +311,9 @@ impl Reconciler<'_> {
             entry.state = state.to_owned();
             entry.message = crate::conditions::cap_message(message);
             entry.stale = entry.values.is_some();
-            entry.last_seen = member.last_seen.clone().or(entry.last_seen);
+            // `lastSeen` is when the instance's pass last reached the
+            // member, not the member's last probe: copying the probe time
+            // here would rewrite the status on every probe.
             MemberOutcome { entry }
         };
         let target = match target_of(member) {
@@ -344,6 +356,16 @@ impl Reconciler<'_> {
             states.push(ResourceState { id, phase });
         }
         let mine = &states[hub_states.len()..];
+        // The namespace was deleted on the member behind the hub's back:
+        // forget it, so the next pass creates it again.
+        if let Some(ns) = &self.identity.namespace
+            && mine.iter().any(|s| {
+                matches!(&s.phase, Phase::Failed(m) if m.contains(&format!("namespaces \"{ns}\" not found")))
+            })
+            && let Ok(mut known) = member.known_namespaces.lock()
+        {
+            known.remove(ns);
+        }
         let (state_name, conds) = state::summarize(mine, &[], generation);
         let total = mine.iter().filter(|s| s.phase != Phase::Skipped).count();
         let ready = mine.iter().filter(|s| s.phase == Phase::Ready).count();
@@ -389,8 +411,6 @@ impl Reconciler<'_> {
     /// The entry of a member that left the placement, while its copies are
     /// removed; `None` once nothing of the instance is left there.
     async fn depart(&self, member: Option<&Member>, prev: &ClusterEntry) -> Option<ClusterEntry> {
-        // The Cluster object is gone: nothing to do there any more.
-        let member = member?;
         let still = |state: &str, message: String| {
             Some(ClusterEntry {
                 state: state.to_owned(),
@@ -398,6 +418,18 @@ impl Reconciler<'_> {
                 stale: prev.values.is_some(),
                 ..prev.clone()
             })
+        };
+        let Some(member) = member else {
+            // Not in the pool: gone only if its Cluster object is gone; a
+            // hub that just started may not have loaded it yet.
+            return match self.cluster_exists(&prev.name).await {
+                Ok(false) => None,
+                Ok(true) => still(
+                    aggregate::UNREACHABLE,
+                    "the hub has not reached this cluster yet".to_owned(),
+                ),
+                Err(message) => still(aggregate::UNREACHABLE, message),
+            };
         };
         let Some(target) = target_of(member).filter(|_| member.health.is_ready()) else {
             if self.orphans_unreachable(Some(member)) {
@@ -411,6 +443,20 @@ impl Reconciler<'_> {
                      annotate {ORPHAN_UNREACHABLE}: \"true\" to abandon them)",
                     member.health.message()
                 ),
+            );
+        };
+        if member.paused {
+            return still(
+                aggregate::DELETING,
+                "left the placement; the cluster is paused (spec.paused): its copies are removed \
+                 once it is resumed"
+                    .to_owned(),
+            );
+        }
+        let Ok(_permit) = member.permits.acquire().await else {
+            return still(
+                aggregate::DELETING,
+                "the member is shutting down".to_owned(),
             );
         };
         let rec = self.for_target(target);
@@ -432,12 +478,14 @@ impl Reconciler<'_> {
     /// and annotations removed, the objects left alone.
     pub(super) async fn release_on_target(&self) -> Removal {
         for gvk in &self.ctx.known_kinds {
-            let Ok((ar, caps)) = self.target.resolve(gvk).await else {
-                continue;
+            let (ar, caps) = match self.target.resolve(gvk).await {
+                Ok(found) => found,
+                Err(e) if super::reconcile::not_served_error(&e) => continue,
+                Err(e) => return Removal::Failed(super::reconcile::api_message(&e)),
             };
             let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
             let listed = match api
-                .list_metadata(&ListParams::default().labels(&self.identity.children_selector()))
+                .list_metadata(&ListParams::default().labels(&self.children_selector()))
                 .await
             {
                 Ok(l) => l,
@@ -456,6 +504,21 @@ impl Reconciler<'_> {
             }
         }
         Removal::Done
+    }
+
+    /// Whether the Cluster `name` exists on the hub; `Err` when the hub
+    /// cannot tell.
+    async fn cluster_exists(&self, name: &str) -> Result<bool, String> {
+        let api = Api::<DynamicObject>::all_with(
+            self.ctx.env.client.clone(),
+            &crate::members::cluster::api_resource(),
+        );
+        api.get_opt(name).await.map(|c| c.is_some()).map_err(|e| {
+            format!(
+                "reading Cluster {name}: {}",
+                super::reconcile::api_message(&e)
+            )
+        })
     }
 
     /// Records that the copies on an unreachable member were given up.
@@ -497,14 +560,37 @@ impl Reconciler<'_> {
             .collect();
         let (members, previous) = (&members, &previous);
         let work = names.iter().map(|name| async move {
-            let member = members.iter().find(|m| &m.name == name)?;
+            let listed = previous.iter().any(|e| &e.name == name);
+            let Some(member) = members.iter().find(|m| &m.name == name) else {
+                // Listed but not in the pool: held unless its Cluster is gone.
+                return match self.cluster_exists(name).await {
+                    Ok(false) => None,
+                    Ok(true) => Some(format!("cluster {name}: the hub has not reached it yet")),
+                    Err(message) => Some(format!("cluster {name}: {message}")),
+                };
+            };
+            // A member the instance never reached holds nothing unless it
+            // answers and says otherwise.
+            if !listed && !member.health.is_ready() {
+                return None;
+            }
+            if member.paused {
+                return Some(format!(
+                    "cluster {name} is paused (spec.paused): its copies are removed once it is resumed"
+                ));
+            }
             match target_of(member).filter(|_| member.health.is_ready()) {
-                Some(target) => match self.for_target(target).delete_on_target().await {
-                    Removal::Done => None,
-                    Removal::Pending(m) | Removal::Failed(m) => {
-                        Some(format!("cluster {name}: {m}"))
+                Some(target) => {
+                    let Ok(_permit) = member.permits.acquire().await else {
+                        return Some(format!("cluster {name}: the member is shutting down"));
+                    };
+                    match self.for_target(target).delete_on_target().await {
+                        Removal::Done => None,
+                        Removal::Pending(m) | Removal::Failed(m) => {
+                            Some(format!("cluster {name}: {m}"))
+                        }
                     }
-                },
+                }
                 None if self.orphans_unreachable(Some(member)) => {
                     if previous.iter().any(|e| &e.name == name) {
                         self.abandoned(name).await;

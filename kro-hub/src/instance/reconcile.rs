@@ -332,6 +332,22 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// A selector for this instance's children on the target: on a member,
+    /// only the copies made for that member (two Clusters may name the same
+    /// API server).
+    pub(super) fn children_selector(&self) -> String {
+        if self.target.member {
+            format!(
+                "{},{}={}",
+                self.identity.children_selector(),
+                crate::members::CLUSTER_LABEL,
+                labels::label_value(&self.target.name)
+            )
+        } else {
+            self.identity.children_selector()
+        }
+    }
+
     /// The same instance, working on another cluster.
     pub(super) fn for_target(&self, target: ClusterTarget) -> Reconciler<'a> {
         Reconciler {
@@ -471,8 +487,11 @@ impl<'a> Reconciler<'a> {
         rendered: &[Value],
     ) -> Option<String> {
         let own = self.identity.namespace.as_deref()?;
+        // Service accounts limit what the hub does on the hub, by
+        // impersonation; on a member the hub acts with the member's own
+        // credentials, so there the instance's namespace is the limit.
         if self.ctx.env.trust_instance_namespaces
-            || !self.ctx.service_accounts.is_empty()
+            || (!self.ctx.service_accounts.is_empty() && !self.target.member)
             || !self.ctx.instance_chosen_namespaces.contains(node.id())
         {
             return None;
@@ -897,17 +916,38 @@ impl<'a> Reconciler<'a> {
             _ => None,
         };
         let live = match cached {
-            Some(found) => found,
-            None => api
+            Some(Some(found)) => Some(found),
+            // The store holds only the hub's children: an object someone
+            // else made under that name is only seen by asking.
+            Some(None) | None => api
                 .get_opt(&name)
                 .await
                 .map_err(|e| api_message(&e))?
                 .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
         };
-        if let Some(live) = live
-            && children::is_subset(&desired, &live)
-        {
-            return Ok(Some(live));
+        if let Some(live) = &live {
+            let owner = live
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(labels::INSTANCE_ID))
+                .and_then(Value::as_str);
+            if owner != Some(labels::label_value(&self.identity.uid).as_str()) {
+                // Taking it over would let an instance's creator overwrite
+                // (and, on deletion, delete) an object they could not touch
+                // themselves, with the hub's rights.
+                return Err(format!(
+                    "{} already exists and is not this instance's ({}); kro-hub does not take \
+                     over objects it did not create: delete or rename it, or change the name the \
+                     template gives it",
+                    describe(&desired),
+                    match owner {
+                        Some(other) => format!("it belongs to the instance with uid {other}"),
+                        None => "it carries no kro instance label".to_owned(),
+                    }
+                ));
+            }
+            if children::is_subset(&desired, live) {
+                return Ok(Some(live.clone()));
+            }
         }
         let applied = children::apply(&api, &name, &desired)
             .await
@@ -959,11 +999,14 @@ impl<'a> Reconciler<'a> {
         for gvk in &self.ctx.known_kinds {
             let (ar, _) = match self.target.resolve(gvk).await {
                 Ok(found) => found,
-                Err(_) => continue,
+                // A kind nobody serves has no objects left to delete; any
+                // other failure (a 503, a timeout) is not "nothing left".
+                Err(e) if not_served_error(&e) => continue,
+                Err(e) => return Err(not_served(&self.target.name, gvk, &e)),
             };
             let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
             let existing = api
-                .list_metadata(&ListParams::default().labels(&self.identity.children_selector()))
+                .list_metadata(&ListParams::default().labels(&self.children_selector()))
                 .await
                 .map_err(|e| api_message(&e))?;
             for child in existing.items {
@@ -1034,13 +1077,15 @@ impl<'a> Reconciler<'a> {
         };
         let (ar, _) = match self.target.resolve(&gvk).await {
             Ok(found) => found,
-            // A kind nobody serves has no objects left to delete.
-            Err(_) => return Ok(0),
+            // A kind nobody serves has no objects left to delete; any other
+            // failure is not "nothing left".
+            Err(e) if not_served_error(&e) => return Ok(0),
+            Err(e) => return Err(not_served(&self.target.name, &gvk, &e)),
         };
         let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
         let selector = format!(
             "{},{}={}",
-            self.identity.children_selector(),
+            self.children_selector(),
             labels::NODE_ID,
             labels::label_value(node.id())
         );
@@ -1189,6 +1234,12 @@ fn describe(obj: &Value) -> String {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     }
+}
+
+/// Whether discovery says the kind is not served (as opposed to failing).
+pub(super) fn not_served_error(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 404)
+        || matches!(error, kube::Error::Discovery(_))
 }
 
 /// Why a kind cannot be used on a cluster, in a user's words: an API

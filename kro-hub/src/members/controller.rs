@@ -349,16 +349,44 @@ async fn finalize(
     Ok(Action::await_change())
 }
 
-/// How many children of the hub's placed RGDs the member still holds.
+/// How many children of the hub the member still holds, over every kind
+/// any RGD ever recorded (not only the RGDs whose controllers run now: a
+/// restarted hub may not have started them yet).
 async fn remaining_copies(ctx: &HubContext, member: &Member) -> Result<usize, kube::Error> {
     let Some(client) = &member.client else {
         return Ok(0);
     };
-    let selector = format!("{CLUSTER_LABEL}={}", member.name);
+    let selector = format!(
+        "{CLUSTER_LABEL}={}",
+        crate::labels::label_value(&member.name)
+    );
+    let mut kinds = ctx.instances.member_child_kinds().await;
+    let rgds = Api::<DynamicObject>::all_with(
+        ctx.client.clone(),
+        &crate::rgd_controller::rgd_api_resource(),
+    )
+    .list_metadata(&ListParams::default())
+    .await?;
+    for rgd in &rgds.items {
+        let as_dynamic = DynamicObject {
+            types: None,
+            metadata: rgd.metadata.clone(),
+            data: serde_json::Value::Null,
+        };
+        for gvk in crate::rgd_controller::recorded_child_kinds(&as_dynamic) {
+            if !kinds.contains(&gvk) {
+                kinds.push(gvk);
+            }
+        }
+    }
     let mut remaining = 0;
-    for gvk in ctx.instances.member_child_kinds().await {
-        let Ok((ar, _)) = member.discovery.resolve(client, &gvk).await else {
-            continue;
+    for gvk in kinds {
+        let (ar, _) = match member.discovery.resolve(client, &gvk).await {
+            Ok(found) => found,
+            // Not served there: nothing of that kind to wait for.
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(kube::Error::Discovery(_)) => continue,
+            Err(other) => return Err(other),
         };
         let api = Api::<DynamicObject>::all_with(client.clone(), &ar);
         remaining += api

@@ -26,6 +26,26 @@ pub async fn config_from(text: &str, at: &str) -> Result<kube::Config, Health> {
         .iter()
         .find(|a| Some(&a.name) == user)
         .and_then(|a| a.auth_info.as_ref());
+    // Files named in a member's kubeconfig would be read on the hub: a
+    // `tokenFile` pointing at the hub's own ServiceAccount token would send
+    // it to whatever server the kubeconfig names.
+    let cluster_name = context.map(|c| c.cluster.clone());
+    let files_in_cluster = kubeconfig
+        .clusters
+        .iter()
+        .filter(|c| Some(&c.name) == cluster_name.as_ref())
+        .filter_map(|c| c.cluster.as_ref())
+        .any(|c| c.certificate_authority.is_some());
+    let files_in_user = auth.is_some_and(|a| {
+        a.token_file.is_some() || a.client_certificate.is_some() || a.client_key.is_some()
+    });
+    if files_in_cluster || files_in_user {
+        return Err(Health::InvalidKubeconfig(format!(
+            "{at}: the kubeconfig names files (certificate-authority, client-certificate, \
+             client-key or tokenFile), which would be read on the hub; inline them \
+             (certificate-authority-data, client-certificate-data, client-key-data, token)"
+        )));
+    }
     if let Some(auth) = auth {
         if auth.exec.is_some() {
             return Err(Health::InvalidKubeconfig(format!(
@@ -86,6 +106,24 @@ current-context: c
             message.contains("exec credential plugins are not supported"),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn files_on_the_hub_are_never_read_for_a_member() {
+        let token_file = TOKEN_CONFIG.replace(
+            "user: {token: very-secret-token}",
+            "user: {tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token}",
+        );
+        let Err(Health::InvalidKubeconfig(message)) = config_from(&token_file, "Secret s").await
+        else {
+            panic!("a tokenFile was accepted");
+        };
+        assert!(message.contains("names files"), "{message}");
+        let ca_file = TOKEN_CONFIG.replace(
+            "cluster: {server: 'http://127.0.0.1:1'}",
+            "cluster: {server: 'https://evil', certificate-authority: /etc/ssl/ca.pem}",
+        );
+        assert!(config_from(&ca_file, "Secret s").await.is_err());
     }
 
     #[tokio::test]
