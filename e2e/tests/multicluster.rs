@@ -402,8 +402,41 @@ async fn a_dead_member_holds_back_only_its_own_entry_and_deletion() {
     );
 }
 
+/// Everything the hub logs in this test process (each test runs in its
+/// own process), at every level.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_unauthorized_without_leaking_and_a_rotated_one_is_picked_up() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_writer(move || writer.clone())
+        .try_init()
+        .unwrap();
     let fleet = Fleet::start(&[]).await.unwrap();
     let member = kro_sandbox::SandboxBuilder::new("eu-2")
         .token(&token_of("eu-2"))
@@ -426,6 +459,14 @@ async fn a_wrong_token_is_unauthorized_without_leaking_and_a_rotated_one_is_pick
         .unwrap();
     let cluster = fleet.wait_cluster("eu-2", "Reachable").await.unwrap();
     assert_eq!(condition(&cluster, "Ready").unwrap()["status"], "True");
+    // Neither token is in anything the hub logged, at any level.
+    let logged = logs.text();
+    assert!(
+        logged.contains("member health changed"),
+        "the hub's logs were captured"
+    );
+    assert!(!logged.contains("not-the-right-token-42"));
+    assert!(!logged.contains(&token_of("eu-2")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
