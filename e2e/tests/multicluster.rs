@@ -844,3 +844,24 @@ async fn deleting_a_cluster_removes_its_copies_first() {
         .unwrap();
     wait_web(&fleet, "shop", |w| entry(w, "eu-1").is_null()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_a_selected_member_does_not_serve_is_named_with_the_member() {
+    let fleet = three_members().await;
+    let mut rgd = web_rgd(json!({"clusters": ["eu-1"]}));
+    rgd["spec"]["resources"][0] = json!({"id": "config", "template": {
+        "apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "${schema.metadata.name}-widget"}, "spec": {}}});
+    rgd["spec"]["schema"]["status"] =
+        json!({"availableReplicas": "${deployment.status.availableReplicas}"});
+    fleet.hub.apply(&rgd).await.unwrap();
+    let refused = fleet.hub.wait_rgd("webs", "Inactive").await.unwrap();
+    let message = condition(&refused, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("resource \"config\" uses kind Widget example.com/v1, which member cluster \"eu-1\" does not serve"),
+        "{message}"
+    );
+}

@@ -263,10 +263,11 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
     // the schema the cluster serves for it; a kind not served yet makes the
     // RGD wait. Kinds placed on members are for the members' resolution
     // (`schemas::member_kinds`).
-    let resolved = ctx
+    let mut resolved = ctx
         .schemas
         .resolve(&ctx.client, &crate::schemas::hub_kinds(&rgd))
         .await?;
+    resolve_on_members(ctx, &rgd, &mut resolved).await?;
     if !resolved.missing.is_empty() {
         let message = resolved
             .missing
@@ -382,6 +383,94 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
     conds.push(Condition::new("Ready", true, "Ready", "", generation));
     write_status(&api, obj, rgd_status("Active", &graph, conds)).await?;
     Ok(Action::requeue(ctx.options.resync))
+}
+
+/// The members a placement selects whatever the instance: its literal
+/// `clusters` and a `clusterSelector` without expressions, over the ready
+/// members. `None` when the placement depends on instances (then each
+/// instance's pass reports a kind a member does not serve, naming it).
+fn static_members(
+    rgd: &ResourceGraphDefinition,
+    members: &[crate::members::Member],
+) -> Option<Vec<crate::members::Member>> {
+    let placement = rgd.spec.placement.as_ref()?;
+    let clusters = match &placement.clusters {
+        None => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        Some(_) => return None,
+    };
+    let cluster_selector = match &placement.cluster_selector {
+        Some(sel) if sel.to_string().contains("${") => return None,
+        other => other.clone(),
+    };
+    if placement.when.is_some() && clusters.is_none() && cluster_selector.is_none() {
+        return None;
+    }
+    let resolved = kro_core::ResolvedPlacement {
+        clusters,
+        cluster_selector,
+    };
+    let ready: Vec<&crate::members::Member> = members
+        .iter()
+        .filter(|m| m.health.is_ready() && !m.deleting)
+        .collect();
+    let names = crate::placement::select(
+        &resolved,
+        ready.iter().map(|m| (m.name.as_str(), &m.labels)),
+    )
+    .ok()?;
+    Some(
+        ready
+            .into_iter()
+            .filter(|m| names.contains(&m.name))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// Adds the schemas of the kinds placed on members, as the members the
+/// placement selects serve them, and the kinds one of them does not serve
+/// (named with the member). Members that do not answer are left out.
+async fn resolve_on_members(
+    ctx: &HubContext,
+    rgd: &ResourceGraphDefinition,
+    resolved: &mut crate::schemas::Resolved,
+) -> Result<(), RgdError> {
+    let kinds = crate::schemas::member_kinds(rgd);
+    if kinds.is_empty() {
+        return Ok(());
+    }
+    let Some(members) = static_members(rgd, &ctx.members.snapshot()) else {
+        return Ok(());
+    };
+    for member in members {
+        let Some(client) = &member.client else {
+            continue;
+        };
+        let found = match member
+            .schemas
+            .resolve_on(client, &kinds, crate::schemas::Target::Member(&member.name))
+            .await
+        {
+            Ok(found) => found,
+            // A member failing now is reported by the Cluster controller.
+            Err(error) => {
+                tracing::info!(cluster = %member.name, %error, "member schemas not read");
+                continue;
+            }
+        };
+        for (key, schema) in found.schemas {
+            resolved.schemas.entry(key).or_insert(schema);
+        }
+        resolved.missing.extend(found.missing);
+        resolved.uses_crds |= found.uses_crds;
+    }
+    Ok(())
 }
 
 fn parse(obj: &DynamicObject) -> Result<ResourceGraphDefinition, String> {

@@ -146,6 +146,7 @@ async fn reconcile(
                                     member.client = Some(client);
                                     member.discovery = Arc::default();
                                     member.known_namespaces = Arc::default();
+                                    member.schemas = Arc::default();
                                     if let Ok(mut p) = cs.probing.lock() {
                                         p.entry(name.clone()).or_default().secret_hash = hash;
                                     }

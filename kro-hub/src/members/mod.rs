@@ -108,6 +108,8 @@ pub struct Member {
     pub permits: Arc<tokio::sync::Semaphore>,
     /// Namespaces known to exist on the member (created or seen).
     pub known_namespaces: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Schemas of the kinds RGDs place on this member.
+    pub schemas: Arc<crate::schemas::SchemaCache>,
 }
 
 /// Instance passes one member serves at once.
@@ -141,6 +143,7 @@ impl Member {
             discovery: Arc::new(Discovery::default()),
             permits: Arc::new(tokio::sync::Semaphore::new(PASSES_PER_MEMBER)),
             known_namespaces: Arc::default(),
+            schemas: Arc::default(),
         }
     }
 
