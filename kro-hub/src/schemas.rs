@@ -248,7 +248,11 @@ impl SchemaCache {
                 continue;
             };
             let key = (api_version.clone(), kind.clone());
-            if let Some((group, _)) = api_version.split_once('/') {
+            // A built-in kind is never a CRD: no lookup (one per check would
+            // be a request per kind on every RGD resync).
+            let builtin = kro_core::CompileOptions::builtin_kind_names()
+                .any(|(a, k)| a == api_version && k == kind);
+            if let Some((group, _)) = api_version.split_once('/').filter(|_| !builtin) {
                 let crd_name = format!("{plural}.{group}");
                 if let Some(kinds) = self.crd_kinds(client, &crd_name).await? {
                     out.uses_crds = true;

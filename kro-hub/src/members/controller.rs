@@ -147,6 +147,7 @@ async fn reconcile(
                                     member.discovery = Arc::default();
                                     member.known_namespaces = Arc::default();
                                     member.schemas = Arc::default();
+                                    member.epoch += 1;
                                     if let Ok(mut p) = cs.probing.lock() {
                                         p.entry(name.clone()).or_default().secret_hash = hash;
                                     }

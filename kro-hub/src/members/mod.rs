@@ -110,6 +110,10 @@ pub struct Member {
     pub known_namespaces: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Schemas of the kinds RGDs place on this member.
     pub schemas: Arc<crate::schemas::SchemaCache>,
+    /// Bumped each time the client is rebuilt (rotated credentials): the
+    /// member's watches restart from the next instance pass, so instances
+    /// are re-queued.
+    pub epoch: u64,
 }
 
 /// Instance passes one member serves at once.
@@ -144,6 +148,7 @@ impl Member {
             permits: Arc::new(tokio::sync::Semaphore::new(PASSES_PER_MEMBER)),
             known_namespaces: Arc::default(),
             schemas: Arc::default(),
+            epoch: 0,
         }
     }
 
@@ -163,6 +168,7 @@ impl Member {
             self.deleting,
             self.health.is_ready(),
             self.health.reason(),
+            self.epoch,
         )
     }
 }
