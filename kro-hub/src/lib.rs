@@ -4,6 +4,7 @@
 pub mod api_calls;
 pub mod conditions;
 pub mod crd_compat;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod eval_pool;
 pub mod finalizer;

@@ -42,9 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
-    /// Run the kro walk-through on an in-process sandbox cluster.
+    /// Run the walk-through on in-process sandbox clusters: a hub and
+    /// three members.
+    #[cfg(feature = "demo")]
     Demo {
-        /// Folder for the sandbox's kubeconfig.
+        /// Folder for the clusters' kubeconfigs.
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Keep the cluster and the hub running after the tour, until Ctrl-C.
@@ -422,7 +424,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo narrates on stdout; logs would drown it unless asked for
     // (a member it takes down makes the clients log every failed call).
-    init_tracing(if matches!(cli.command, Command::Demo { .. }) {
+    #[cfg(feature = "demo")]
+    let demo = matches!(cli.command, Command::Demo { .. });
+    #[cfg(not(feature = "demo"))]
+    let demo = false;
+    init_tracing(if demo {
         "warn,kube_client=off,kube_runtime=off"
     } else {
         "info"
@@ -445,6 +451,7 @@ async fn main() -> anyhow::Result<()> {
             .context("connecting to the hub cluster")?;
             status_command(&client, namespace.as_deref(), watch).await
         }
+        #[cfg(feature = "demo")]
         Command::Demo { dir, serve } => {
             let dir = dir.unwrap_or_else(kro_hub::demo::default_dir);
             kro_hub::demo::run(kro_hub::demo::DemoOptions { dir, serve }).await?;

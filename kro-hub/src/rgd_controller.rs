@@ -329,6 +329,14 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
     };
     if let Err(problem) = ensure_crd(ctx, obj, &crd).await? {
         tracing::info!(rgd = %name, message = %problem.message, "kind not served");
+        // The kind this RGD's controller serves now belongs to another
+        // owner (its CRD was replaced): the controller stops, so it never
+        // reconciles the new owner's instances.
+        if problem.reason == "KindOwnedElsewhere"
+            && ctx.instances.crd_of(&name).await.as_deref() == crd.metadata.name.as_deref()
+        {
+            ctx.instances.stop(&name).await;
+        }
         conds.push(Condition::new(
             "KindReady",
             false,

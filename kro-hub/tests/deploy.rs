@@ -88,3 +88,18 @@ fn the_cluster_crd_in_deploy_is_the_one_the_hub_installs() {
         .collect();
     assert_eq!(columns, ["READY", "VERSION", "AGE"]);
 }
+
+#[test]
+fn the_image_is_built_without_the_demo_and_its_test_api_server() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/Dockerfile");
+    let dockerfile = std::fs::read_to_string(path).unwrap();
+    let build = dockerfile
+        .lines()
+        .find(|l| l.starts_with("RUN cargo build"))
+        .unwrap();
+    assert!(build.contains("--no-default-features"), "{build}");
+    let manifest =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .unwrap();
+    assert!(manifest.contains("kro-sandbox = { workspace = true, optional = true }"));
+}

@@ -218,6 +218,15 @@ impl InstanceControllers {
             .map(|r| Api::all_with(client.clone(), &r.resource))
     }
 
+    /// The CRD the running controller of `rgd_name` serves.
+    pub async fn crd_of(&self, rgd_name: &str) -> Option<String> {
+        self.running
+            .lock()
+            .await
+            .get(rgd_name)
+            .map(|r| r.crd_name.clone())
+    }
+
     /// Every kind the running RGDs with a placement apply to members.
     pub async fn member_child_kinds(&self) -> Vec<GroupVersionKind> {
         let running = self.running.lock().await;
