@@ -332,6 +332,20 @@ impl Reconciler<'_> {
                 "the member is shutting down".to_owned(),
             );
         };
+        // The snapshot may predate the Cluster's deletion: a copy applied now
+        // could land after its cleanup counted nothing left.
+        if self
+            .ctx
+            .env
+            .members
+            .get(&member.name)
+            .is_none_or(|m| m.deleting)
+        {
+            return kept(
+                aggregate::DELETING,
+                "the cluster is being removed from the hub".to_owned(),
+            );
+        }
         let rec = self.for_target(target);
         // Drift on this member re-queues the instance (one shared watch per
         // member and kind).
