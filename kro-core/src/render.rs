@@ -749,16 +749,8 @@ impl CompiledGraph {
         let Some(c) = &self.placement_clusters else {
             return Ok(None);
         };
-        let env = library::env().map_err(|e| Error::Eval {
-            at: self.at(None, &c.field, Some(&c.expr)),
-            message: e,
-        })?;
-        let mut cel_ctx = Context::with_env(env);
-        cel_ctx.set_variable_resolver(ctx);
-        let bound = ctx.instance.bound();
-        let v = c
-            .expr
-            .eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n))
+        let v = self
+            .eval_placement(c, ctx)?
             .map_err(|e| self.eval_error(None, &c.field, &c.expr, e))?;
         match to_json(&v) {
             Ok(Some(Value::Array(items))) => items
@@ -784,6 +776,25 @@ impl CompiledGraph {
         }
     }
 
+    /// Evaluates one of the placement's standalone expressions over the
+    /// instance (and the cluster, when `ctx` binds one). The outer `Err` is
+    /// an environment failure, the inner one the evaluation's.
+    fn eval_placement(
+        &self,
+        c: &Condition,
+        ctx: &EvalContext,
+    ) -> Result<Result<cel::Value, EvalError>, Error> {
+        let env = library::env().map_err(|e| Error::Eval {
+            at: self.at(None, &c.field, Some(&c.expr)),
+            message: e,
+        })?;
+        let mut cel_ctx = Context::with_env(env);
+        cel_ctx.set_variable_resolver(ctx);
+        let bound = ctx.instance.bound();
+        Ok(c.expr
+            .eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n)))
+    }
+
     /// Whether the RGD has a `placement`: its instances go to member
     /// clusters rather than the hub.
     pub fn is_placed(&self) -> bool {
@@ -802,18 +813,7 @@ impl CompiledGraph {
         let Some(c) = &self.placement_when else {
             return Ok(true);
         };
-        let env = library::env().map_err(|e| Error::Eval {
-            at: self.at(None, &c.field, Some(&c.expr)),
-            message: e,
-        })?;
-        let mut cel_ctx = Context::with_env(env);
-        cel_ctx.set_variable_resolver(ctx);
-        let bound = ctx.instance.bound();
-        match c
-            .expr
-            .eval_with(&cel_ctx, &bound, &|n| ctx.observed_or_input(n))
-            .map(unwrap_optional_bool)
-        {
+        match self.eval_placement(c, ctx)?.map(unwrap_optional_bool) {
             Ok(cel::Value::Bool(b)) => Ok(b),
             Ok(other) => Err(self.eval_error(
                 None,

@@ -513,14 +513,7 @@ async fn delete(
     kind: &str,
     name: &str,
 ) -> Result<(), DemoError> {
-    let step = format!("deleting {kind} {name}");
-    let api = api(client, api_version, kind, Some("default"))
-        .await
-        .map_err(step_err(&step))?;
-    api.delete(name, &DeleteParams::default())
-        .await
-        .map_err(|e| step_err(&step)(e.to_string()))?;
-    Ok(())
+    delete_in(client, api_version, kind, "default", name).await
 }
 
 /// Default output folder of the demo.

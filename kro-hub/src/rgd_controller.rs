@@ -656,9 +656,12 @@ fn parse_gvk(s: &str) -> Option<GroupVersionKind> {
     }
 }
 
-/// The kinds recorded on an RGD (`hub.kro.run/child-kinds`).
-pub(crate) fn recorded_child_kinds(obj: &DynamicObject) -> Vec<GroupVersionKind> {
-    obj.annotations()
+/// The kinds recorded on an RGD (`hub.kro.run/child-kinds`), from its
+/// annotations.
+pub(crate) fn recorded_child_kinds(
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Vec<GroupVersionKind> {
+    annotations
         .get(CHILD_KINDS)
         .map(|v| v.split(',').filter_map(parse_gvk).collect())
         .unwrap_or_default()
@@ -666,11 +669,7 @@ pub(crate) fn recorded_child_kinds(obj: &DynamicObject) -> Vec<GroupVersionKind>
 
 /// The kinds recorded on the RGD plus those of the current graph.
 fn known_kinds(obj: &DynamicObject, graph: &kro_core::CompiledGraph) -> Vec<GroupVersionKind> {
-    let mut kinds: Vec<GroupVersionKind> = obj
-        .annotations()
-        .get(CHILD_KINDS)
-        .map(|v| v.split(',').filter_map(parse_gvk).collect())
-        .unwrap_or_default();
+    let mut kinds = recorded_child_kinds(obj.annotations());
     for node in graph.resources().filter(|n| !n.is_external()) {
         let (group, version) = node
             .api_version()

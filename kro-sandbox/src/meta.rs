@@ -92,8 +92,10 @@ pub fn validate_name(rule: NameRule, name: &str, field: &str) -> Vec<Cause> {
     }
 }
 
-/// ObjectMeta's fields in Go struct order, which is how the real server serializes them.
-const META_ORDER: &[&str] = &[
+/// ObjectMeta's fields in Go struct order, which is how the real server
+/// serializes them; also the set of fields ObjectMeta has (what pruning
+/// keeps in `metadata`).
+pub(crate) const META_ORDER: &[&str] = &[
     "name",
     "generateName",
     "namespace",

@@ -49,11 +49,7 @@ impl std::fmt::Debug for ClusterTarget {
 impl ClusterTarget {
     /// The value of the `cluster` CEL variable.
     pub fn cel_value(&self) -> Value {
-        serde_json::json!({
-            "name": self.name,
-            "labels": self.labels,
-            "annotations": self.annotations,
-        })
+        cluster_value(&self.name, &self.labels, &self.annotations)
     }
 
     /// The ApiResource and scope serving `gvk` on this cluster.
@@ -63,6 +59,16 @@ impl ClusterTarget {
     ) -> Result<(ApiResource, ApiCapabilities), kube::Error> {
         self.discovery.resolve(&self.client, gvk).await
     }
+}
+
+/// The value of the `cluster` CEL variable for a cluster with this name,
+/// labels and annotations.
+pub fn cluster_value(
+    name: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Value {
+    serde_json::json!({"name": name, "labels": labels, "annotations": annotations})
 }
 
 /// A cache of API discovery per group/version/kind.

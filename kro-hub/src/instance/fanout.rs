@@ -86,14 +86,9 @@ impl Reconciler<'_> {
                 .map_err(|e| format!("spec.placement.{e}"))?;
         let mut out = Vec::new();
         for member in live.into_iter().filter(|m| names.contains(&m.name)) {
-            let target = target_of(member).unwrap_or_else(|| ClusterTarget {
-                member: true,
-                name: member.name.clone(),
-                labels: member.labels.clone(),
-                annotations: member.annotations.clone(),
-                ..self.ctx.hub_target()
-            });
-            let mut ctx = eval.clone().with_cluster(target.cel_value());
+            let cluster =
+                children::cluster_value(&member.name, &member.labels, &member.annotations);
+            let mut ctx = eval.clone().with_cluster(cluster);
             let keep = self
                 .evaluate(&mut ctx, |graph, eval| {
                     graph.placement_when(eval).map_err(|e| e.to_string())
@@ -191,18 +186,18 @@ impl Reconciler<'_> {
             .filter(|e| e.state == aggregate::ERROR)
             .collect();
         let hub_ready = hub_state == state::ACTIVE;
+        let hub_message = hub_conds
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
         let (state_name, reason, message) = if let Some(message) = &placement_error {
             (state::ERROR, "PlacementFailed", message.clone())
         } else if hub_state == state::ERROR {
-            let m = hub_conds
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
             (
                 state::ERROR,
                 "HubResourcesFailed",
-                format!("on the hub: {m}"),
+                format!("on the hub: {hub_message}"),
             )
         } else if !failed.is_empty() {
             (state::ERROR, "ClusterFailed", not_ready.join("; "))
@@ -215,15 +210,10 @@ impl Reconciler<'_> {
         } else if not_ready.is_empty() && hub_ready {
             (state::ACTIVE, "Ready", String::new())
         } else if !hub_ready {
-            let m = hub_conds
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
             (
                 state::IN_PROGRESS,
                 "HubResourcesNotReady",
-                format!("on the hub: {m}"),
+                format!("on the hub: {hub_message}"),
             )
         } else {
             (

@@ -170,9 +170,6 @@ async fn reconcile(
             }
         },
     };
-    if health.is_ready() {
-        member.last_seen = Some(k8s_openapi::jiff::Timestamp::now().to_string());
-    }
     let failures = {
         let mut p = cs.probing.lock().ok();
         let entry = p.as_mut().map(|p| p.entry(name.clone()).or_default());
@@ -370,12 +367,7 @@ async fn remaining_copies(ctx: &HubContext, member: &Member) -> Result<usize, ku
     .list_metadata(&ListParams::default())
     .await?;
     for rgd in &rgds.items {
-        let as_dynamic = DynamicObject {
-            types: None,
-            metadata: rgd.metadata.clone(),
-            data: serde_json::Value::Null,
-        };
-        for gvk in crate::rgd_controller::recorded_child_kinds(&as_dynamic) {
+        for gvk in crate::rgd_controller::recorded_child_kinds(rgd.annotations()) {
             if !kinds.contains(&gvk) {
                 kinds.push(gvk);
             }

@@ -97,8 +97,6 @@ pub struct Member {
     pub deleting: bool,
     /// Last probe.
     pub health: Health,
-    /// When the member last answered (RFC 3339).
-    pub last_seen: Option<String>,
     /// Client with the member's own credentials, once built.
     pub client: Option<Client>,
     /// Discovery cache of this member.
@@ -142,7 +140,6 @@ impl Member {
             paused: false,
             deleting: false,
             health: Health::Unknown,
-            last_seen: None,
             client: None,
             discovery: Arc::new(Discovery::default()),
             permits: Arc::new(tokio::sync::Semaphore::new(PASSES_PER_MEMBER)),

@@ -12,24 +12,6 @@ use crate::registry::strategy::set_default;
 use crate::state::Shared;
 use crate::storage::ResourceKey;
 
-const OBJECT_META_FIELDS: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
-
 fn top_level_fields(group: &str, plural: &str) -> &'static [&'static str] {
     match (group, plural) {
         ("", "configmaps") => &["data", "binaryData", "immutable"],
@@ -105,7 +87,7 @@ pub fn take_unknown_fields(def: &ResourceDef, obj: &mut Value) -> Vec<String> {
         if let Some(Value::Object(m)) = root.get_mut("metadata") {
             let bad: Vec<String> = m
                 .keys()
-                .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+                .filter(|k| !crate::meta::META_ORDER.contains(&k.as_str()))
                 .cloned()
                 .collect();
             for k in bad {

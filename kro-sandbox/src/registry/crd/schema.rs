@@ -6,24 +6,6 @@ use serde_json::{Map, Value, json};
 use crate::catalog::{CustomVersion, ResourceDef};
 use crate::error::{ApiResult, Cause, go_quote};
 
-const OBJECT_META_FIELDS: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
-
 fn preserves(schema: &Value) -> bool {
     schema
         .get("x-kubernetes-preserve-unknown-fields")
@@ -53,7 +35,7 @@ pub fn admit(
     if let Some(Value::Object(m)) = root.get_mut("metadata") {
         let bad: Vec<String> = m
             .keys()
-            .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+            .filter(|k| !crate::meta::META_ORDER.contains(&k.as_str()))
             .cloned()
             .collect();
         for k in bad {
@@ -100,7 +82,7 @@ fn prune(v: &mut Value, schema: &Value, path: &str, unknown: &mut Vec<String>) {
                 == Some(true)
                 && let Some(Value::Object(meta)) = m.get_mut("metadata")
             {
-                meta.retain(|k, _| OBJECT_META_FIELDS.contains(&k.as_str()));
+                meta.retain(|k, _| crate::meta::META_ORDER.contains(&k.as_str()));
             }
             let props = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties");
