@@ -237,19 +237,20 @@ pub fn validate(rgd: &str, rollout: &Rollout, placed: bool) -> Result<RolloutPol
                         "a wave's selector is the same for every instance: it may not hold ${...}",
                     ));
                 }
-                if let Some(key) = sel
-                    .as_object()
-                    .and_then(|o| o.keys().find(|k| *k != "matchLabels" && *k != "matchExpressions"))
-                {
+                if let Some(key) = sel.as_object().and_then(|o| {
+                    o.keys()
+                        .find(|k| *k != "matchLabels" && *k != "matchExpressions")
+                }) {
                     return Err(invalid(
                         rgd,
                         at(&format!("waves[{i}].clusterSelector")),
-                        format!("unknown field {key:?}: a label selector has matchLabels and matchExpressions"),
+                        format!(
+                            "unknown field {key:?}: a label selector has matchLabels and matchExpressions"
+                        ),
                     ));
                 }
-                crate::selector::matches(sel, &BTreeMap::new()).map_err(|e| {
-                    invalid(rgd, at(&format!("waves[{i}].clusterSelector")), e)
-                })?;
+                crate::selector::matches(sel, &BTreeMap::new())
+                    .map_err(|e| invalid(rgd, at(&format!("waves[{i}].clusterSelector")), e))?;
             }
             Some(_) => {
                 return Err(invalid(
@@ -327,8 +328,8 @@ pub fn validate(rgd: &str, rollout: &Rollout, placed: bool) -> Result<RolloutPol
         ));
     }
     let max_failures = non_negative("maxFailures", rollout.max_failures, 0)?;
-    let max_failures = u32::try_from(max_failures)
-        .map_err(|_| invalid(rgd, at("maxFailures"), "is too large"))?;
+    let max_failures =
+        u32::try_from(max_failures).map_err(|_| invalid(rgd, at("maxFailures"), "is too large"))?;
     Ok(RolloutPolicy {
         waves,
         max_concurrency,
@@ -376,7 +377,11 @@ mod tests {
         let waves = p.assign([("a", &a), ("b", &b), ("c", &c), ("d", &d)]);
         assert_eq!(
             waves,
-            vec![vec!["a".to_owned()], vec!["b".to_owned()], vec!["c".to_owned(), "d".to_owned()]]
+            vec![
+                vec!["a".to_owned()],
+                vec!["b".to_owned()],
+                vec!["c".to_owned(), "d".to_owned()]
+            ]
         );
         assert_eq!(p.in_flight_limit(4), 2);
         assert_eq!(p.in_flight_limit(1), 1);
@@ -409,7 +414,10 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({"waves": [{"name": "A"}]}), "spec.rollout.waves[0].name"),
+            (
+                json!({"waves": [{"name": "A"}]}),
+                "spec.rollout.waves[0].name",
+            ),
             (
                 json!({"waves": [{"name": "a", "clusterSelector": {"matchLabels": {"x": "1"}}}, {"name": "a"}]}),
                 "already the name of waves[0]",
@@ -426,9 +434,15 @@ mod tests {
                 json!({"waves": [{"name": "a", "clusterSelector": {"matchLabels": {"x": "${schema.spec.x}"}}}]}),
                 "may not hold ${...}",
             ),
-            (json!({"maxConcurrency": "0%"}), "spec.rollout.maxConcurrency"),
+            (
+                json!({"maxConcurrency": "0%"}),
+                "spec.rollout.maxConcurrency",
+            ),
             (json!({"maxConcurrency": 0}), "must be at least 1"),
-            (json!({"minReadySeconds": -1}), "spec.rollout.minReadySeconds"),
+            (
+                json!({"minReadySeconds": -1}),
+                "spec.rollout.minReadySeconds",
+            ),
             (
                 json!({"minReadySeconds": 60, "progressDeadlineSeconds": 30}),
                 "must be greater than minReadySeconds",

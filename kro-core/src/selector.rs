@@ -67,7 +67,6 @@ pub fn matches(selector: &Value, labels: &BTreeMap<String, String>) -> Result<bo
     Ok(true)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +101,4 @@ mod tests {
                 .contains("must be In, NotIn, Exists or DoesNotExist")
         );
     }
-
 }

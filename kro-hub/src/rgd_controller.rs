@@ -254,7 +254,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
     let rgd = match parse(obj) {
         Ok(rgd) => rgd,
         Err(message) => {
-            let status = inactive_status(ctx.instances.serving(&name).await, generation, "InvalidResourceGraph", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "InvalidResourceGraph",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             return Ok(Action::await_change());
         }
@@ -276,7 +281,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
             .collect::<Vec<_>>()
             .join("; ");
         tracing::info!(rgd = %name, %message, "waiting for kinds");
-        let status = inactive_status(ctx.instances.serving(&name).await, generation, "KindNotServed", &message);
+        let status = inactive_status(
+            ctx.instances.serving(&name).await,
+            generation,
+            "KindNotServed",
+            &message,
+        );
         write_status(&api, obj, status).await?;
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
@@ -285,7 +295,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         Ok(graph) => Arc::new(graph),
         Err(message) => {
             tracing::info!(rgd = %name, %message, "graph rejected");
-            let status = inactive_status(ctx.instances.serving(&name).await, generation, "InvalidResourceGraph", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "InvalidResourceGraph",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             // A CRD's schema may change to fit the graph: its generation is
             // checked again on the next pass.
@@ -304,7 +319,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         Ok(()) => {}
         Err(message) => {
             tracing::info!(rgd = %name, %message, "service account lacks permissions");
-            let status = inactive_status(ctx.instances.serving(&name).await, generation, "ServiceAccountNotPermitted", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "ServiceAccountNotPermitted",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             // Permissions granted later are noticed on the next pass (at
             // once when the RGD changes).
@@ -322,7 +342,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         Ok(crd) => crd,
         Err(e) => {
             let message = format!("generated CRD is not a valid CustomResourceDefinition: {e}");
-            let status = inactive_status(ctx.instances.serving(&name).await, generation, "InvalidCRD", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "InvalidCRD",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             return Ok(Action::await_change());
         }
@@ -369,7 +394,9 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
     let known_kinds = record_child_kinds(&api, obj, &graph).await?;
     let revision = crate::revisions::record(&ctx.client, obj, &rgd)
         .await
-        .map_err(kube_err(format!("recording the graph revision of RGD {name}")))?;
+        .map_err(kube_err(format!(
+            "recording the graph revision of RGD {name}"
+        )))?;
     ctx.instances
         .ensure(
             &ctx.instance_env(),
@@ -918,7 +945,9 @@ async fn finalize(
     }
     crate::revisions::delete_all(&ctx.client, obj.metadata.uid.as_deref().unwrap_or_default())
         .await
-        .map_err(kube_err(format!("deleting the graph revisions of RGD {name}")))?;
+        .map_err(kube_err(format!(
+            "deleting the graph revisions of RGD {name}"
+        )))?;
     finalizer::remove(api, obj, FINALIZER)
         .await
         .map_err(kube_err(format!("removing finalizer of RGD {name}")))?;

@@ -6,6 +6,7 @@ mod children;
 mod externals;
 mod fanout;
 mod reconcile;
+pub mod rollout;
 mod state;
 
 use std::collections::HashMap;

@@ -356,6 +356,27 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// The instance as `obj` (its spec at another revision), rendered
+    /// with `graph`: a rollback.
+    pub(super) fn with_graph<'b>(
+        &self,
+        obj: &'b DynamicObject,
+        graph: Arc<CompiledGraph>,
+    ) -> Reconciler<'b>
+    where
+        'a: 'b,
+    {
+        Reconciler {
+            obj,
+            ctx: self.ctx,
+            graph,
+            target: self.target.clone(),
+            target_problem: self.target_problem.clone(),
+            identity: self.identity.clone(),
+            display: self.display.clone(),
+        }
+    }
+
     /// The same instance, working on another cluster.
     pub(super) fn for_target(&self, target: ClusterTarget) -> Reconciler<'a> {
         Reconciler {
