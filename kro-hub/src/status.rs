@@ -32,14 +32,11 @@ pub async fn write(
     if current == Some(&desired) {
         return Ok(false);
     }
-    // A merge patch cannot remove stale keys; `null` for each one does.
+    // A merge patch keeps every key it does not name, at any depth:
+    // `null` for each stale one removes it.
     let mut patch = desired;
-    if let (Some(cur), Some(p)) = (current.and_then(Value::as_object), patch.as_object_mut()) {
-        for key in cur.keys() {
-            if !p.contains_key(key) {
-                p.insert(key.clone(), Value::Null);
-            }
-        }
+    if let Some(cur) = current {
+        null_stale_keys(cur, &mut patch);
     }
     api.patch_status(
         name,
@@ -50,9 +47,38 @@ pub async fn write(
     Ok(true)
 }
 
+/// Sets to `null` in `patch` every key of `current` it lacks, recursing
+/// into objects both hold (lists are replaced whole by a merge patch).
+fn null_stale_keys(current: &Value, patch: &mut Value) {
+    let (Some(cur), Some(p)) = (current.as_object(), patch.as_object_mut()) else {
+        return;
+    };
+    for (key, old) in cur {
+        match p.get_mut(key) {
+            None => {
+                p.insert(key.clone(), Value::Null);
+            }
+            Some(new) => null_stale_keys(old, new),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_keys_are_removed_at_any_depth() {
+        let current = json!({"rollout": {"state": "Halted", "failures": [{"cluster": "a"}],
+            "stable": {"revision": 1}}, "old": 1});
+        let mut patch = json!({"rollout": {"state": "Progressing", "stable": {"revision": 1}}});
+        null_stale_keys(&current, &mut patch);
+        assert_eq!(
+            patch,
+            json!({"rollout": {"state": "Progressing", "failures": null,
+                "stable": {"revision": 1}}, "old": null})
+        );
+    }
 
     #[test]
     fn merging_keeps_transition_times_of_unchanged_conditions() {

@@ -157,26 +157,33 @@ pub struct Transition {
     pub message: String,
 }
 
-/// Time as whole seconds since the epoch, with its RFC 3339 form for the
-/// status.
+/// Time in milliseconds since the epoch, with its RFC 3339 form for the
+/// status (to the millisecond, so a `minReadySeconds` window is never cut
+/// short by rounding).
 #[derive(Debug, Clone, Copy)]
 pub struct Now(pub i64);
 
 impl Now {
     /// The current time.
     pub fn current() -> Self {
-        Self(k8s_openapi::jiff::Timestamp::now().as_second())
+        Self(k8s_openapi::jiff::Timestamp::now().as_millisecond())
+    }
+
+    /// `seconds` since the epoch (tests).
+    pub fn at_second(seconds: i64) -> Self {
+        Self(seconds * 1000)
     }
 
     fn stamp(self) -> String {
-        k8s_openapi::jiff::Timestamp::from_second(self.0)
-            .map(|t| t.to_string())
+        k8s_openapi::jiff::Timestamp::from_millisecond(self.0)
+            .map(|t| format!("{t:.3}"))
             .unwrap_or_default()
     }
 
+    /// Milliseconds since `stamp`.
     fn since(self, stamp: Option<&str>) -> Option<i64> {
         let t: k8s_openapi::jiff::Timestamp = stamp?.parse().ok()?;
-        Some(self.0 - t.as_second())
+        Some(self.0 - t.as_millisecond())
     }
 }
 
@@ -315,6 +322,7 @@ pub fn begin<'c>(
         _ => {
             let mut reached = true;
             let mut waiting_for = String::new();
+            let mut any_done = false;
             for w in &mut status.waves {
                 if !reached {
                     for c in &w.clusters {
@@ -329,6 +337,7 @@ pub fn begin<'c>(
                     continue;
                 }
                 if w.state == WAVE_READY {
+                    any_done |= !w.clusters.is_empty();
                     for c in &w.clusters {
                         steps.insert(c.clone(), Step::Apply);
                         if !w.updated.contains(c) {
@@ -341,7 +350,9 @@ pub fn begin<'c>(
                 reached = false;
                 waiting_for = w.name.clone();
                 if w.started_at.is_none() {
-                    if paused {
+                    // Pause holds the rollout after a wave: the first one
+                    // always goes.
+                    if paused && any_done {
                         status.state = PAUSED.to_owned();
                         for c in &w.clusters {
                             steps.insert(
@@ -448,7 +459,7 @@ pub fn advance(
         // past the deadline, every cluster not Ready at the target.
         let past_deadline = now
             .since(w.started_at.as_deref())
-            .is_some_and(|s| s >= policy.progress_deadline_seconds as i64);
+            .is_some_and(|ms| ms >= policy.progress_deadline_seconds as i64 * 1000);
         for c in &w.clusters {
             if status.failures.iter().any(|f| &f.cluster == c) {
                 continue;
@@ -545,9 +556,10 @@ pub fn advance(
                 0
             }
         };
-        let min = policy.min_ready_seconds as i64;
+        let min = policy.min_ready_seconds as i64 * 1000;
         if since < min && !w.clusters.is_empty() {
-            wait = Some((min - since) as u64);
+            // Whole seconds, rounded up: the next pass finds the window over.
+            wait = Some(((min - since) as u64).div_ceil(1000));
             break;
         }
         w.state = WAVE_READY.to_owned();
@@ -741,7 +753,7 @@ mod tests {
             &[],
             Some(1),
             false,
-            Now(1000),
+            Now::at_second(1000),
         );
         assert_eq!(st.revision, 1);
         assert_eq!(steps["a"], Step::Apply);
@@ -757,7 +769,7 @@ mod tests {
                 entries: &ready,
                 generation: Some(1),
                 paused: false,
-                now: Now(1010),
+                now: Now::at_second(1010),
             },
             &json!({}),
         );
@@ -772,7 +784,7 @@ mod tests {
             &ready,
             Some(1),
             false,
-            Now(1020),
+            Now::at_second(1020),
         );
         assert!(matches!(steps["c"], Step::Hold(_)));
         let (_, wait) = super::advance(
@@ -782,7 +794,7 @@ mod tests {
                 entries: &ready,
                 generation: Some(1),
                 paused: false,
-                now: Now(1020),
+                now: Now::at_second(1020),
             },
             &json!({}),
         );
@@ -795,7 +807,7 @@ mod tests {
                 entries: &ready,
                 generation: Some(1),
                 paused: false,
-                now: Now(1040),
+                now: Now::at_second(1040),
             },
             &json!({}),
         );
@@ -809,7 +821,7 @@ mod tests {
             &ready,
             Some(1),
             false,
-            Now(1041),
+            Now::at_second(1041),
         );
         assert_eq!(steps["c"], Step::Apply);
         assert_eq!(steps["d"], Step::Apply);
@@ -827,7 +839,7 @@ mod tests {
             &[],
             Some(1),
             false,
-            Now(0),
+            Now::at_second(0),
         );
         let old = [entry("a", "Ready", 0), entry("b", "Ready", 0)];
         super::advance(
@@ -837,7 +849,7 @@ mod tests {
                 entries: &old,
                 generation: Some(1),
                 paused: false,
-                now: Now(50),
+                now: Now::at_second(50),
             },
             &json!({}),
         );
@@ -857,7 +869,7 @@ mod tests {
             &[],
             Some(1),
             false,
-            Now(0),
+            Now::at_second(0),
         );
         let applied: Vec<_> = steps.iter().filter(|(_, s)| **s == Step::Apply).collect();
         assert_eq!(applied.len(), 1, "{steps:?}");
@@ -870,7 +882,7 @@ mod tests {
             &[entry("a", "Ready", 1)],
             Some(1),
             false,
-            Now(1),
+            Now::at_second(1),
         );
         assert_eq!(steps["b"], Step::Apply);
         assert!(matches!(steps["c"], Step::Hold(_)));
@@ -892,7 +904,7 @@ mod tests {
             &[],
             Some(1),
             false,
-            Now(0),
+            Now::at_second(0),
         );
         let all: Vec<_> = ["a", "b", "c", "d"]
             .iter()
@@ -905,7 +917,7 @@ mod tests {
             Some(1),
             false,
             &json!({"image": "v1"}),
-            Now(1),
+            Now::at_second(1),
         );
         let (mut st, _, _) = begin(
             &p,
@@ -915,7 +927,7 @@ mod tests {
             &all,
             Some(1),
             false,
-            Now(2),
+            Now::at_second(2),
         );
         advance(
             &p,
@@ -924,7 +936,7 @@ mod tests {
             Some(1),
             false,
             &json!({"image": "v1"}),
-            Now(2),
+            Now::at_second(2),
         );
         assert_eq!(st.state, COMPLETE);
         assert_eq!(
@@ -940,7 +952,7 @@ mod tests {
             &all,
             Some(1),
             false,
-            Now(3),
+            Now::at_second(3),
         );
         assert_eq!(st.revision, 2);
         assert!(matches!(steps["c"], Step::Hold(_)));
@@ -957,7 +969,7 @@ mod tests {
             Some(1),
             false,
             &json!({"image": "v2"}),
-            Now(4),
+            Now::at_second(4),
         );
         assert_eq!(st.state, ROLLED_BACK, "{st:?}");
         assert!(st.message.contains("cluster a failed"), "{}", st.message);
@@ -970,7 +982,7 @@ mod tests {
             &now,
             Some(1),
             false,
-            Now(5),
+            Now::at_second(5),
         );
         assert_eq!(steps["a"], Step::Rollback);
         assert_eq!(steps["b"], Step::Rollback);
@@ -984,7 +996,7 @@ mod tests {
             &now,
             Some(1),
             false,
-            Now(6),
+            Now::at_second(6),
         );
         assert_eq!((st.revision, st.state.as_str()), (3, PROGRESSING));
         assert_eq!(st.stable.map(|s| s.revision), Some(1));
@@ -1002,7 +1014,7 @@ mod tests {
             &[],
             Some(1),
             false,
-            Now(0),
+            Now::at_second(0),
         );
         let slow = [entry("a", "Ready", 1), entry("b", "InProgress", 1)];
         super::advance(
@@ -1012,7 +1024,7 @@ mod tests {
                 entries: &slow,
                 generation: Some(1),
                 paused: false,
-                now: Now(50),
+                now: Now::at_second(50),
             },
             &json!({}),
         );
@@ -1024,7 +1036,7 @@ mod tests {
                 entries: &slow,
                 generation: Some(1),
                 paused: false,
-                now: Now(100),
+                now: Now::at_second(100),
             },
             &json!({}),
         );
@@ -1037,7 +1049,9 @@ mod tests {
     fn pause_holds_after_the_current_wave() {
         let p = two_waves();
         let fleet = Fleet::new();
-        let (mut st, _, _) = begin(
+        // Paused from the start: the first wave still goes (pause holds
+        // the rollout after a wave), then the rollout holds.
+        let (mut st, steps, _) = begin(
             &p,
             None,
             &target(1),
@@ -1045,33 +1059,7 @@ mod tests {
             &[],
             Some(1),
             true,
-            Now(0),
-        );
-        // Paused before anything started: nothing moves.
-        assert_eq!(st.state, PAUSED);
-        super::advance(
-            &p,
-            &mut st,
-            &Pass {
-                entries: &[],
-                generation: Some(1),
-                paused: true,
-                now: Now(0),
-            },
-            &json!({}),
-        );
-        assert_eq!(st.state, PAUSED);
-        // Resumed: wave one runs; paused again while it runs: it finishes,
-        // then the rollout holds.
-        let (mut st, steps, _) = begin(
-            &p,
-            Some(st),
-            &target(1),
-            fleet.iter(),
-            &[],
-            Some(1),
-            false,
-            Now(1),
+            Now::at_second(1),
         );
         assert_eq!(steps["a"], Step::Apply);
         let ready = [entry("a", "Ready", 1), entry("b", "Ready", 1)];
@@ -1082,7 +1070,7 @@ mod tests {
                 entries: &ready,
                 generation: Some(1),
                 paused: true,
-                now: Now(2),
+                now: Now::at_second(2),
             },
             &json!({}),
         );
@@ -1093,7 +1081,7 @@ mod tests {
                 entries: &ready,
                 generation: Some(1),
                 paused: true,
-                now: Now(40),
+                now: Now::at_second(40),
             },
             &json!({}),
         );
@@ -1107,7 +1095,7 @@ mod tests {
             &ready,
             Some(1),
             true,
-            Now(41),
+            Now::at_second(41),
         );
         assert!(matches!(&steps["c"], Step::Hold(m) if m.contains("paused")));
     }
