@@ -377,6 +377,10 @@ pub fn render(
             ),
         ));
     }
+    let wave = match (graph.rollout(), &cluster) {
+        (Some(policy), Some(cluster)) => wave_line(policy, cluster),
+        _ => String::new(),
+    };
     let instance_text = read(instance_path)?;
     let instance = kro_core::parse_yaml_documents(&instance_text)
         .map_err(|e| invalid(instance_path, e))?
@@ -403,7 +407,25 @@ pub fn render(
     let report = graph
         .render_all(&ctx)
         .map_err(|e| invalid(instance_path, e))?;
-    report_yaml(&report).map_err(|e| invalid(instance_path, e))
+    Ok(wave + &report_yaml(&report).map_err(|e| invalid(instance_path, e))?)
+}
+
+/// Which wave of `spec.rollout` the cluster (`{name, labels}`) is in, as a
+/// comment heading the render.
+fn wave_line(policy: &kro_core::rollout::RolloutPolicy, cluster: &Value) -> String {
+    let name = cluster["name"].as_str().unwrap_or("the cluster");
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(cluster["labels"].clone()).unwrap_or_default();
+    let waves = policy.assign([(name, &labels)]);
+    let Some(at) = waves.iter().position(|w| !w.is_empty()) else {
+        return String::new();
+    };
+    format!(
+        "# rollout: cluster {name} is in wave {} ({} of {})\n",
+        policy.waves[at].name,
+        at + 1,
+        policy.waves.len()
+    )
 }
 
 fn report_yaml(report: &RenderReport) -> Result<String, String> {

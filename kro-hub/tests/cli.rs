@@ -75,3 +75,62 @@ fn render_prints_the_instance_resources() {
         "httpd:2.4"
     );
 }
+
+#[test]
+fn validate_checks_the_rollout_and_names_the_field() {
+    let ok = kro_hub(&["validate".as_ref(), data("rollout-rgd.yaml").as_os_str()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let text = std::fs::read_to_string(data("rollout-rgd.yaml")).unwrap();
+    let dir = std::env::temp_dir().join(format!("kro-hub-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad-rollout.yaml");
+    std::fs::write(
+        &bad,
+        text.replace(
+            "minReadySeconds: 30",
+            "minReadySeconds: 30\n    progressDeadlineSeconds: 10",
+        ),
+    )
+    .unwrap();
+    let out = kro_hub(&["validate".as_ref(), bad.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("spec.rollout.progressDeadlineSeconds")
+            && stderr.contains("must be greater than minReadySeconds"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn render_for_a_cluster_says_which_wave_it_is_in() {
+    let out = kro_hub(&[
+        "render".as_ref(),
+        "--rgd".as_ref(),
+        data("rollout-rgd.yaml").as_os_str(),
+        "--instance".as_ref(),
+        data("staged.yaml").as_os_str(),
+        "--cluster".as_ref(),
+        "eu-1".as_ref(),
+        "--cluster-label".as_ref(),
+        "wave=canary".as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("# rollout: cluster eu-1 is in wave canary (1 of 2)"),
+        "{stdout}"
+    );
+    let docs = kro_core::parse_yaml_documents(&stdout).unwrap();
+    assert_eq!(docs[0]["data"]["cluster"], "eu-1");
+    assert_eq!(docs[0]["data"]["version"], "v2");
+}
