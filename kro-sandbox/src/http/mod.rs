@@ -153,7 +153,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             Some(v) => json_response(200, &v),
             None => text_response(404, "404 page not found"),
         },
-        Route::OpenApi(rest) => openapi::serve(&sh, &rest),
+        Route::OpenApi(rest) => openapi::serve(&sh, &rest, call.header("accept")),
         Route::NotFound => text_response(404, "404 page not found"),
         Route::Resource(rp) => {
             if !sh.catalog().has_group_version(&rp.group, &rp.version) {

@@ -570,7 +570,20 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["Name", "Ready", "Up-to-date", "Available", "Age"]);
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Ready",
+                "Up-to-date",
+                "Available",
+                "Age",
+                "Containers",
+                "Images",
+                "Selector"
+            ]
+        );
+        assert_eq!(t["columnDefinitions"][5]["priority"], 1);
         assert_eq!(t["rows"][0]["cells"][1], "2/3");
     }
 
