@@ -387,7 +387,7 @@ fn kubectl_generators_send_protobuf_and_work() {
 
     // Client-side apply of a built-in and, after its CRD, a custom object.
     let manifests = dir.join("objects.yaml");
-    std::fs::write(&dir.join("crd.yaml"), WIDGET_CRD).unwrap();
+    std::fs::write(dir.join("crd.yaml"), WIDGET_CRD).unwrap();
     let applied = k.ok(&["apply", "-f", dir.join("crd.yaml").to_str().unwrap()]);
     assert!(applied.contains("created"), "{applied}");
     std::fs::write(
