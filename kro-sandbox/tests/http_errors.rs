@@ -53,7 +53,22 @@ fn failures_are_status_objects() {
     );
     assert_eq!(created.code, 201);
 
-    let proto = request(
+    let cbor = request(
+        addr,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        &h(&[auth, ("Content-Type", "application/cbor")]),
+        Some(b"\xa0"),
+    );
+    assert_eq!(
+        (cbor.code, cbor.json()["reason"].clone()),
+        (415, json!("UnsupportedMediaType"))
+    );
+    assert_eq!(
+        cbor.json()["message"],
+        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    );
+    let empty_proto = request(
         addr,
         "POST",
         "/api/v1/namespaces/default/configmaps",
@@ -64,8 +79,8 @@ fn failures_are_status_objects() {
         Some(b"k8s\0"),
     );
     assert_eq!(
-        (proto.code, proto.json()["reason"].clone()),
-        (415, json!("UnsupportedMediaType"))
+        (empty_proto.code, empty_proto.json()["reason"].clone()),
+        (400, json!("BadRequest"))
     );
 
     let garbage = request(

@@ -1,10 +1,14 @@
 //! Drives the installed `kubectl` against a sandbox: api-resources, server-side apply,
-//! `get -o yaml`, a custom resource after its CRD, printer columns, and delete.
-//! Skipped, with a message, when `kubectl` is not installed.
+//! `get -o yaml`, a custom resource after its CRD, printer columns, and delete; and the
+//! generator commands (`create namespace`, `create configmap`, `create deployment`), which
+//! send protobuf bodies, with `get -o wide`, `get -w`, client-side `apply` and `explain`.
+//! Skipped, with a loud message, when `kubectl` is not installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use kro_sandbox::SandboxBuilder;
 
@@ -77,7 +81,7 @@ spec:
 #[test]
 fn kubectl_works_against_a_sandbox() {
     if !kubectl_present() {
-        println!("SKIPPED: kubectl is not installed; this test drives the real kubectl binary");
+        eprintln!("SKIPPED: kubectl is not installed; this test drives the real kubectl binary");
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -184,4 +188,249 @@ fn kubectl_works_against_a_sandbox() {
     std::fs::remove_dir_all(&dir).unwrap();
     drop(sb);
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
+const WIDGET_CRD: &str = r"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Gadget, plural: gadgets}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            description: What the gadget should be.
+            properties:
+              size: {type: integer, description: How big the gadget is.}
+";
+
+/// Runs a sandbox and a kubeconfig for it; the runtime serves it until dropped.
+fn sandbox(
+    name: &str,
+) -> (
+    tokio::runtime::Runtime,
+    kro_sandbox::Sandbox,
+    PathBuf,
+    Kubectl,
+) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sb = rt
+        .block_on(SandboxBuilder::new(name).simulator(false).start())
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("kro-sandbox-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    sb.write_kubeconfig(&kubeconfig).unwrap();
+    (rt, sb, dir, Kubectl { kubeconfig })
+}
+
+#[test]
+fn kubectl_generators_send_protobuf_and_work() {
+    if !kubectl_present() {
+        eprintln!(
+            "SKIPPED: kubectl is not installed; kubectl_generators_send_protobuf_and_work drives the real kubectl binary"
+        );
+        return;
+    }
+    let (rt, sb, dir, k) = sandbox("kubectl-pb");
+
+    // The generators send protobuf bodies and read protobuf answers.
+    let created = k.ok(&["create", "namespace", "x", "-v=8"]);
+    assert!(
+        created.contains("Content-Type: application/vnd.kubernetes.protobuf")
+            && created.contains("namespace/x created"),
+        "{created}"
+    );
+    assert!(k.ok(&["get", "namespace", "x"]).contains("Active"));
+    let created = k.ok(&["create", "configmap", "c", "--from-literal=a=b", "-n", "x"]);
+    assert!(created.contains("configmap/c created"), "{created}");
+    let data = k.ok(&[
+        "get",
+        "configmap",
+        "c",
+        "-n",
+        "x",
+        "-o",
+        "jsonpath={.data.a}",
+    ]);
+    assert_eq!(data, "b");
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "--from-literal=p=hunter2",
+        "-n",
+        "x",
+    ]);
+    let secret = k.ok(&["get", "secret", "s", "-n", "x", "-o", "jsonpath={.data.p}"]);
+    assert_eq!(secret, "aHVudGVyMg==", "bytes travel as bytes");
+
+    let created = k.ok(&["create", "deployment", "d", "--image=nginx", "-n", "x"]);
+    assert!(created.contains("deployment.apps/d created"), "{created}");
+    let yaml = k.ok(&["get", "deployment", "d", "-n", "x", "-o", "yaml"]);
+    for needle in [
+        "replicas: 1",
+        "image: nginx",
+        "imagePullPolicy: Always",
+        "maxSurge: 25%",
+        "app: d",
+        "generation: 1",
+    ] {
+        assert!(yaml.contains(needle), "{needle} missing:\n{yaml}");
+    }
+    // Go's zero values of omitempty fields are not stored, as a JSON client would send them.
+    for absent in ["generateName", "minReadySeconds", "paused", "selfLink"] {
+        assert!(!yaml.contains(absent), "{absent} stored:\n{yaml}");
+    }
+    // An explicit zero of a pointer field is kept.
+    k.ok(&[
+        "create",
+        "deployment",
+        "z",
+        "--image=nginx",
+        "--replicas=0",
+        "-n",
+        "x",
+    ]);
+    let replicas = k.ok(&[
+        "get",
+        "deployment",
+        "z",
+        "-n",
+        "x",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ]);
+    assert_eq!(replicas, "0");
+
+    let wide = k.ok(&["get", "deploy", "-n", "x", "-o", "wide"]);
+    let header = wide.lines().next().unwrap_or_default();
+    for column in [
+        "NAME",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+    ] {
+        assert!(header.contains(column), "{column} missing:\n{wide}");
+    }
+    let row = wide
+        .lines()
+        .find(|l| l.starts_with("d "))
+        .unwrap_or_default();
+    assert!(
+        row.contains("0/1") && row.contains("nginx") && row.contains("app=d"),
+        "{wide}"
+    );
+
+    // `get -w` prints the list, then each change as it happens.
+    let mut watch = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&k.kubeconfig)
+        .args(["get", "configmaps", "-n", "x", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut created_late = false;
+    while Instant::now() < deadline && !seen.iter().any(|l: &String| l.starts_with("late ")) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+        if !created_late && seen.iter().any(|l| l.starts_with("c ")) {
+            k.ok(&[
+                "create",
+                "configmap",
+                "late",
+                "--from-literal=x=y",
+                "-n",
+                "x",
+            ]);
+            created_late = true;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        seen.first().is_some_and(|h| h.contains("DATA"))
+            && seen.iter().any(|l| l.starts_with("late ")),
+        "{seen:?}"
+    );
+
+    // Client-side apply of a built-in and, after its CRD, a custom object.
+    let manifests = dir.join("objects.yaml");
+    std::fs::write(dir.join("crd.yaml"), WIDGET_CRD).unwrap();
+    let applied = k.ok(&["apply", "-f", dir.join("crd.yaml").to_str().unwrap()]);
+    assert!(applied.contains("created"), "{applied}");
+    std::fs::write(
+        &manifests,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: applied, namespace: x}\ndata: {k: v}\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g1, namespace: x}\nspec: {size: 3}\n",
+    )
+    .unwrap();
+    let file = manifests.to_str().unwrap();
+    let applied = k.ok(&["apply", "-f", file]);
+    assert!(
+        applied.contains("configmap/applied created")
+            && applied.contains("gadget.example.com/g1 created"),
+        "{applied}"
+    );
+    let again = k.ok(&["apply", "-f", file]);
+    assert!(again.contains("configmap/applied unchanged"), "{again}");
+
+    let explained = k.ok(&["explain", "deployment.spec.replicas"]);
+    assert!(
+        explained.contains("FIELD: replicas <integer>") && explained.contains("desired pods"),
+        "{explained}"
+    );
+    let explained = k.ok(&["explain", "gadget.spec"]);
+    assert!(
+        explained.contains("What the gadget should be.")
+            && explained.contains("How big the gadget is."),
+        "{explained}"
+    );
+
+    let deleted = k.ok(&["delete", "-f", file]);
+    assert!(
+        deleted.contains("\"g1\" deleted") && deleted.contains("\"applied\" deleted"),
+        "{deleted}"
+    );
+    let deleted = k.ok(&["delete", "deployment", "d", "-n", "x"]);
+    assert!(
+        deleted.contains("deployment.apps \"d\" deleted"),
+        "{deleted}"
+    );
+    let (found, text) = k.run(&["get", "deployment", "d", "-n", "x"]);
+    assert!(!found && text.contains("NotFound"), "{text}");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    drop(sb);
+    rt.shutdown_timeout(Duration::from_secs(1));
 }

@@ -158,3 +158,65 @@ fn openapi_v3_serves_builtin_and_crd_schemas() {
     assert_eq!(request(addr, "DELETE", &path, &[], None).code, 200);
     rt.block_on(sb.stop());
 }
+
+#[test]
+fn openapi_v2_is_converted_from_the_v3_documents() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sb = rt
+        .block_on(SandboxBuilder::new("openapi-v2").simulator(false).start())
+        .unwrap();
+    let addr = sb.addr();
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let ct = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    let body = serde_json::to_vec(&crd(10)).unwrap();
+    assert_eq!(request(addr, "POST", crds, &ct, Some(&body)).code, 201);
+
+    let doc = get(addr, "/openapi/v2");
+    assert_eq!(doc["swagger"], "2.0");
+    let defs = doc["definitions"].as_object().unwrap();
+    let replicas = &defs["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["replicas"];
+    assert_eq!(replicas["type"], "integer");
+    assert_eq!(
+        defs["io.k8s.api.apps.v1.Deployment"]["properties"]["metadata"]["$ref"],
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
+    assert_eq!(
+        defs["com.example.v1.Widget"]["properties"]["spec"]["properties"]["size"]["description"],
+        "How big."
+    );
+    // Every reference resolves, and none is left in the v3 form.
+    let text = doc.to_string();
+    assert!(!text.contains("#/components/schemas/"));
+    for r in text.split("\"$ref\":\"#/definitions/").skip(1) {
+        let name = r.split('"').next().unwrap();
+        assert!(defs.contains_key(name), "{name} unresolved");
+    }
+    // Request bodies are `body` parameters, query parameters carry their type.
+    let put = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["put"];
+    let params = put["parameters"].as_array().unwrap();
+    assert!(params.iter().any(|p| p["in"] == "body"
+        && p["schema"]["$ref"] == "#/definitions/io.k8s.api.apps.v1.Deployment"));
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "dryRun" && p["type"] == "string")
+    );
+    assert!(
+        doc["paths"]
+            .get("/apis/example.com/v1/namespaces/{namespace}/widgets/{name}")
+            .is_some()
+    );
+
+    // The protobuf form alone is not offered.
+    let pb = vec![(
+        "Accept".to_owned(),
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf".to_owned(),
+    )];
+    assert_eq!(request(addr, "GET", "/openapi/v2", &pb, None).code, 406);
+    drop(sb);
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+}

@@ -4,6 +4,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
 
+use super::protobuf;
 use crate::error::ApiError;
 
 /// A decoded body and the duplicate fields found while decoding.
@@ -15,10 +16,24 @@ pub struct Decoded {
     pub duplicates: Vec<String>,
 }
 
-/// Decodes a JSON (or, for YAML media types, YAML) body.
+/// Decodes a JSON (or, for YAML media types, YAML; for protobuf, a built-in kind's protobuf
+/// envelope) body.
 ///
 /// `expected_kind` only words the error message.
 pub fn decode(body: &[u8], content_type: &str, expected_kind: &str) -> Result<Decoded, ApiError> {
+    if content_type.starts_with(protobuf::MEDIA_TYPE) {
+        // Protobuf has no duplicate fields to report: the last occurrence wins on the wire.
+        let value = protobuf::decode_object(body).map_err(|e| match e {
+            protobuf::ProtoError::MissingKind(_) => ApiError::bad_request(e.to_string()),
+            other => ApiError::bad_request(format!(
+                "the object provided is unrecognized (must be of type {expected_kind}): {other}"
+            )),
+        })?;
+        return Ok(Decoded {
+            value,
+            duplicates: Vec::new(),
+        });
+    }
     let text = std::str::from_utf8(body).map_err(|_| {
         ApiError::bad_request(format!(
             "the object provided is unrecognized (must be of type {expected_kind}): invalid UTF-8"

@@ -9,9 +9,10 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::body::{self, Decoded};
+use super::negotiate::Media;
 use super::negotiate::{self, Representation};
 use super::route::ResourcePath;
-use super::{Call, options, raw_json_response, status_response, table, watch};
+use super::{Call, options, protobuf, raw_json_response, status_response, table, watch};
 use crate::catalog::ResourceDef;
 use crate::error::{ApiError, ApiResult};
 use crate::registry::options::WriteVerb;
@@ -40,9 +41,20 @@ pub async fn dispatch(sh: &Arc<Shared>, rp: ResourcePath, call: Call) -> Respons
         name: rp.name.unwrap_or_default(),
         sub: rp.sub,
     };
+    // The answer's media type is settled before anything runs, as the real handlers do:
+    // a 406 changes nothing.
+    let media = if negotiate::representation(&call) == Representation::Object {
+        negotiate::media(&call, protobuf_capable(&req))
+    } else {
+        Ok(Media::Json)
+    };
+    let media = match media {
+        Ok(m) => m,
+        Err(e) => return status_response(&e),
+    };
     let is_watch = call.q("watch").is_some_and(|w| w == "true" || w == "1");
     if is_watch && call.method == Method::GET && req.name.is_empty() {
-        return watch::serve(&req, &call).await;
+        return watch::serve(&req, &call, media).await;
     }
     let collection = req.name.is_empty();
     let verb = match (&call.method, collection) {
@@ -78,10 +90,28 @@ pub async fn dispatch(sh: &Arc<Shared>, rp: ResourcePath, call: Call) -> Respons
             if a.code < 300 && call.method != Method::GET {
                 sh.changed.notify_waiters();
             }
-            raw_json_response(a.code, a.text, &a.warnings)
+            respond(media, a.code, a.text, &a.warnings)
         }
-        Err(e) => status_response(&e),
+        Err(e) => match media {
+            Media::Protobuf => respond(media, e.code, e.to_status().to_string(), &[]),
+            Media::Json => status_response(&e),
+        },
     }
+}
+
+/// Renders an answer's JSON text in the negotiated media type.
+fn respond(media: Media, code: u16, text: String, warnings: &[String]) -> Response {
+    if media == Media::Protobuf {
+        let encoded = serde_json::from_str(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|v| protobuf::encode_object(&v).map_err(|e| e.to_string()));
+        match encoded {
+            Ok(bytes) => return super::bytes_response(code, bytes, protobuf::MEDIA_TYPE, warnings),
+            // Not expected for a built-in kind; JSON is still an answer most clients read.
+            Err(error) => tracing::warn!(%error, "answer has no protobuf form, sending JSON"),
+        }
+    }
+    raw_json_response(code, text, warnings)
 }
 
 /// An answer: HTTP code, JSON text and warnings.
@@ -255,17 +285,22 @@ fn list(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
 }
 
 /// Refuses bodies the server cannot decode, before anything else is read.
-fn check_media_type(call: &Call) -> ApiResult<()> {
-    let ct = content_type(call);
-    if ct.contains("protobuf") || ct.contains("cbor") {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {ct}"),
-        )
-        .with_details(json!({})));
+fn check_media_type(req: &Request<'_>, call: &Call) -> ApiResult<()> {
+    match negotiate::unsupported_body(content_type(call), protobuf_capable(req)) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Whether the endpoint's objects have a protobuf form: built-in kinds do, custom ones not.
+fn protobuf_capable(req: &Request<'_>) -> bool {
+    if req.def.custom.is_some() {
+        return false;
+    }
+    if req.is_scale() {
+        return true;
+    }
+    protobuf::supports(&req.def.api_version(), &req.def.kind)
 }
 
 /// Decodes an object body and checks it is of the endpoint's kind and version.
@@ -350,7 +385,7 @@ fn with_warnings(mut a: Answer, mut first: Vec<String>) -> Answer {
 }
 
 fn create(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
-    check_media_type(call)?;
+    check_media_type(req, call)?;
     let opts = options::write(call, WriteVerb::Create)?;
     let (obj, warnings) = decode_object(req, call, opts.field_validation)?;
     let outcome = registry::store::create(req, obj, &opts)?;
@@ -358,7 +393,7 @@ fn create(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
 }
 
 fn update(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
-    check_media_type(call)?;
+    check_media_type(req, call)?;
     let opts = options::write(call, WriteVerb::Update)?;
     let (obj, warnings) = decode_object(req, call, opts.field_validation)?;
     let outcome = registry::store::update(req, obj, &opts)?;

@@ -9,6 +9,7 @@ mod handlers;
 pub mod negotiate;
 pub mod openapi;
 mod options;
+pub mod protobuf;
 mod reviews;
 pub mod route;
 mod table;
@@ -152,7 +153,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             Some(v) => json_response(200, &v),
             None => text_response(404, "404 page not found"),
         },
-        Route::OpenApi(rest) => openapi::serve(&sh, &rest),
+        Route::OpenApi(rest) => openapi::serve(&sh, &rest, call.header("accept")),
         Route::NotFound => text_response(404, "404 page not found"),
         Route::Resource(rp) => {
             if !sh.catalog().has_group_version(&rp.group, &rp.version) {
@@ -173,12 +174,20 @@ pub fn json_response(code: u16, v: &Value) -> Response {
 
 /// A JSON answer from text already serialized, with optional `Warning` headers.
 pub fn raw_json_response(code: u16, text: String, warnings: &[String]) -> Response {
-    let mut r = Response::new(Body::from(text));
+    bytes_response(code, text, "application/json", warnings)
+}
+
+/// An answer of the given media type, with optional `Warning` headers.
+pub fn bytes_response(
+    code: u16,
+    body: impl Into<Body>,
+    content_type: &'static str,
+    warnings: &[String],
+) -> Response {
+    let mut r = Response::new(body.into());
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     for w in warnings {
         if let Ok(v) = HeaderValue::from_str(&format!("299 - {}", quote_warning(w))) {
             r.headers_mut().append("warning", v);

@@ -21,6 +21,61 @@ fn computed(name: &str, ty: &str, id: &str) -> Value {
     json!({"name": name, "type": ty, "x-computed": id, "description": name})
 }
 
+/// A wide column (`priority` 1: shown by `kubectl get -o wide`).
+fn wide(name: &str, id: &str) -> Value {
+    json!({"name": name, "type": "string", "x-computed": id, "description": name, "priority": 1})
+}
+
+/// The wide columns after Age: the workload printers' Containers, Images and Selector.
+fn wide_columns(def: &ResourceDef) -> Vec<Value> {
+    match (def.group.as_str(), def.plural.as_str()) {
+        ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets") => vec![
+            wide("Containers", "containers"),
+            wide("Images", "images"),
+            wide("Selector", "selector"),
+        ],
+        _ => vec![],
+    }
+}
+
+/// A label selector as `kubectl` and the printers write it (`app=web,tier in (a,b)`).
+fn format_selector(sel: &Value) -> String {
+    let mut parts: Vec<String> = sel
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
+        let values: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        parts.push(match e.get("operator").and_then(Value::as_str) {
+            Some("In") => format!("{key} in ({})", values.join(",")),
+            Some("NotIn") => format!("{key} notin ({})", values.join(",")),
+            Some("DoesNotExist") => format!("!{key}"),
+            _ => key.to_owned(),
+        });
+    }
+    parts.sort();
+    if parts.is_empty() {
+        "<none>".to_owned()
+    } else {
+        parts.join(",")
+    }
+}
+
 fn builtin_columns(def: &ResourceDef) -> Vec<Value> {
     let cols = match (def.group.as_str(), def.plural.as_str()) {
         ("apps", "deployments") => vec![
@@ -61,6 +116,7 @@ fn builtin_columns(def: &ResourceDef) -> Vec<Value> {
     };
     cols.into_iter()
         .chain(std::iter::once(age_column()))
+        .chain(wide_columns(def))
         .collect()
 }
 
@@ -97,6 +153,24 @@ fn compute(id: &str, o: &Value) -> Value {
             };
             json!(format!("{ready}/{total}"))
         }
+        "containers" | "images" => {
+            let key = if id == "containers" { "name" } else { "image" };
+            let values: Vec<&str> = o
+                .pointer("/spec/template/spec/containers")
+                .and_then(Value::as_array)
+                .map(|cs| {
+                    cs.iter()
+                        .filter_map(|c| c.get(key).and_then(Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!(values.join(","))
+        }
+        "selector" => json!(
+            o.get("spec")
+                .and_then(|s| s.get("selector"))
+                .map_or_else(|| "<none>".to_owned(), format_selector)
+        ),
         "phase" => json!(s("/status/phase")),
         "restarts" => json!("0"),
         "svcType" => json!(s("/spec/type")),
@@ -496,7 +570,20 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["Name", "Ready", "Up-to-date", "Available", "Age"]);
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Ready",
+                "Up-to-date",
+                "Available",
+                "Age",
+                "Containers",
+                "Images",
+                "Selector"
+            ]
+        );
+        assert_eq!(t["columnDefinitions"][5]["priority"], 1);
         assert_eq!(t["rows"][0]["cells"][1], "2/3");
     }
 

@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use super::negotiate::{self, IncludeObject, Representation};
-use super::{Call, options, status_response, table};
+use super::negotiate::{self, IncludeObject, Media, Representation};
+use super::{Call, options, protobuf, status_response, table};
 use crate::catalog::ResourceDef;
 use crate::error::ApiError;
 use crate::registry::{Out, Request, watch};
@@ -34,11 +34,26 @@ enum Encoding {
 
 struct Encoder {
     encoding: Encoding,
+    media: Media,
     headers_sent: bool,
 }
 
 impl Encoder {
+    /// An event that is not an object's (`ERROR`, `BOOKMARK`).
+    fn event(&self, v: &Value) -> Bytes {
+        if self.media == Media::Protobuf {
+            let kind = v.get("type").and_then(Value::as_str).unwrap_or_default();
+            let obj = v.get("object").unwrap_or(&Value::Null);
+            return protobuf_frame(kind, obj);
+        }
+        value_line(v)
+    }
+
     fn line(&mut self, def: &ResourceDef, kind: EventType, out: Out, rv: u64) -> Bytes {
+        if self.media == Media::Protobuf {
+            let obj = out.to_value().unwrap_or(Value::Null);
+            return protobuf_frame(kind.as_str(), &obj);
+        }
         match self.encoding {
             Encoding::Object => match out {
                 Out::Stored(text) => Bytes::from(format!(
@@ -57,6 +72,18 @@ impl Encoder {
     }
 }
 
+/// One length-prefixed protobuf `WatchEvent`.
+fn protobuf_frame(kind: &str, obj: &Value) -> Bytes {
+    match protobuf::encode_watch_event(kind, obj) {
+        Ok(frame) => Bytes::from(frame),
+        Err(error) => {
+            // Not expected for a built-in kind: end the event rather than send a torn frame.
+            tracing::warn!(%error, "watch event has no protobuf form");
+            Bytes::new()
+        }
+    }
+}
+
 fn value_line(v: &Value) -> Bytes {
     let mut line = serde_json::to_vec(v).unwrap_or_default();
     line.push(b'\n');
@@ -64,7 +91,7 @@ fn value_line(v: &Value) -> Bytes {
 }
 
 /// Serves a watch request.
-pub async fn serve(req: &Request<'_>, call: &Call) -> Response {
+pub async fn serve(req: &Request<'_>, call: &Call, media: Media) -> Response {
     let forced = req
         .sh
         .faults
@@ -103,6 +130,7 @@ pub async fn serve(req: &Request<'_>, call: &Call) -> Response {
         };
         let mut enc = Encoder {
             encoding,
+            media,
             headers_sent: false,
         };
         let def = w.def.clone();
@@ -113,9 +141,7 @@ pub async fn serve(req: &Request<'_>, call: &Call) -> Response {
                 w.start_rv + 1
             ));
             let _ = tx
-                .send(value_line(
-                    &json!({"type": "ERROR", "object": e.to_status()}),
-                ))
+                .send(enc.event(&json!({"type": "ERROR", "object": e.to_status()})))
                 .await;
             return;
         }
@@ -134,7 +160,7 @@ pub async fn serve(req: &Request<'_>, call: &Call) -> Response {
         }
         if w.initial_end_bookmark
             && tx
-                .send(value_line(&bookmark(&def, last_rv, true)))
+                .send(enc.event(&bookmark(&def, last_rv, true)))
                 .await
                 .is_err()
         {
@@ -158,7 +184,7 @@ pub async fn serve(req: &Request<'_>, call: &Call) -> Response {
                 _ = drop_signal.changed() => return,
                 () = tx.closed() => return,
                 _ = ticker.tick(), if bookmarks => {
-                    if tx.send(value_line(&bookmark(&def, last_rv, false))).await.is_err() {
+                    if tx.send(enc.event(&bookmark(&def, last_rv, false))).await.is_err() {
                         return;
                     }
                 }
@@ -177,7 +203,7 @@ pub async fn serve(req: &Request<'_>, call: &Call) -> Response {
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Events were lost: make the client relist rather than miss them.
                         let e = ApiError::gone("too old resource version: watch fell behind");
-                        let _ = tx.send(value_line(&json!({"type": "ERROR", "object": e.to_status()}))).await;
+                        let _ = tx.send(enc.event(&json!({"type": "ERROR", "object": e.to_status()}))).await;
                         return;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -190,10 +216,12 @@ pub async fn serve(req: &Request<'_>, call: &Call) -> Response {
     });
     let mut r = Response::new(Body::from_stream(stream));
     *r.status_mut() = StatusCode::OK;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let content_type = match media {
+        Media::Protobuf => protobuf::WATCH_MEDIA_TYPE,
+        Media::Json => "application/json",
+    };
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

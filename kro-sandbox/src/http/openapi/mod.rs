@@ -1,4 +1,5 @@
-//! `/openapi/v3`: the index of group versions and one document per group version.
+//! `/openapi/v3`: the index of group versions and one document per group version; and
+//! `/openapi/v2`, the Swagger 2.0 document converted from them ([`v2`]).
 //!
 //! Built-in group versions serve the real server's recorded documents ([`builtin`]), so
 //! `kubectl explain` and clients reading a kind's schema get its fields and descriptions;
@@ -9,6 +10,7 @@
 
 mod builtin;
 mod crd;
+mod v2;
 
 use std::sync::Arc;
 
@@ -68,9 +70,22 @@ pub fn document(sh: &Shared, group: &str, version: &str) -> Option<Arc<Document>
     )))
 }
 
-/// `/openapi/v3` (the index) and `/openapi/v3/{api/v1, apis/g/v}`.
-pub fn serve(sh: &Shared, rest: &str) -> Response {
+/// `/openapi/v2`, `/openapi/v3` (the index) and `/openapi/v3/{api/v1, apis/g/v}`.
+pub fn serve(sh: &Shared, rest: &str, accept: Option<&str>) -> Response {
     let rest = rest.trim_matches('/');
+    if rest == "v2" {
+        // The protobuf form (gnostic's OpenAPI v2 message) is not produced: a client asking
+        // only for it gets the real handler's 406, one taking JSON the document.
+        if !v2::accepts_json(accept) {
+            return text_response(406, "406 Not Acceptable");
+        }
+        let doc = Document::new(v2::document_v2(sh).to_string());
+        let mut r = raw_json_response(200, doc.text, &[]);
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", doc.hash)) {
+            r.headers_mut().insert(header::ETAG, etag);
+        }
+        return r;
+    }
     if rest == "v3" {
         return raw_json_response(200, index(sh).to_string(), &[]);
     }
