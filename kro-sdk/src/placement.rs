@@ -103,6 +103,10 @@ pub struct ClusterStatus<S = serde_json::Value> {
     /// The instance generation last applied on the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The rollout revision the cluster runs, when the RGD has
+    /// `spec.rollout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
     /// The RGD's status fields as evaluated on the cluster.
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub values: Option<S>,
