@@ -79,3 +79,18 @@ pub(crate) fn labelled(
     }
     Ok(desired)
 }
+
+/// A selector for the instance's children on one cluster: on a member,
+/// only the copies made for that member (two Clusters may name the same
+/// API server).
+pub(crate) fn children_selector(identity: &InstanceIdentity, member: Option<&str>) -> String {
+    match member {
+        Some(member) => format!(
+            "{},{}={}",
+            identity.children_selector(),
+            crate::members::CLUSTER_LABEL,
+            labels::label_value(member)
+        ),
+        None => identity.children_selector(),
+    }
+}

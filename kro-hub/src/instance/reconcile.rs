@@ -336,16 +336,10 @@ impl<'a> Reconciler<'a> {
     /// only the copies made for that member (two Clusters may name the same
     /// API server).
     pub(super) fn children_selector(&self) -> String {
-        if self.target.member {
-            format!(
-                "{},{}={}",
-                self.identity.children_selector(),
-                crate::members::CLUSTER_LABEL,
-                labels::label_value(&self.target.name)
-            )
-        } else {
-            self.identity.children_selector()
-        }
+        super::desired::children_selector(
+            &self.identity,
+            self.target.member.then_some(self.target.name.as_str()),
+        )
     }
 
     /// The same instance, working on another cluster.
@@ -1200,7 +1194,7 @@ fn describe(obj: &Value) -> String {
 }
 
 /// Whether discovery says the kind is not served (as opposed to failing).
-pub(super) fn not_served_error(error: &kube::Error) -> bool {
+pub(crate) fn not_served_error(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 404)
         || matches!(error, kube::Error::Discovery(_))
 }
