@@ -1000,10 +1000,12 @@ impl Planner<'_> {
                 self.external(target, node, &desired, changes).await?
             } else {
                 if let Some(name) = desired.pointer("/metadata/name").and_then(Value::as_str) {
-                    let ns = desired
-                        .pointer("/metadata/namespace")
-                        .and_then(Value::as_str);
-                    current.insert((ns.map(str::to_owned), name.to_owned()));
+                    // Where the item lands if its kind is namespaced, and
+                    // its key if it is not.
+                    let ns =
+                        desired::target_namespace(&desired, self.identity.namespace.as_deref());
+                    current.insert((Some(ns), name.to_owned()));
+                    current.insert((None, name.to_owned()));
                 }
                 self.child(target, node, desired, index, changes).await?
             };
@@ -1363,10 +1365,7 @@ impl Planner<'_> {
         let found = self.children_of(target, node, changes).await?;
         let release = self.orphaned.contains(node.id());
         for l in found {
-            // A rendered item without a namespace lands in the default one.
-            let kept = current.contains(&(l.namespace.clone(), l.name.clone()))
-                || current.contains(&(None, l.name.clone()));
-            if kept {
+            if current.contains(&(l.namespace.clone(), l.name.clone())) {
                 continue;
             }
             let why = "no longer in the collection".to_owned();
