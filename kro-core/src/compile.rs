@@ -250,6 +250,8 @@ pub struct CompiledGraph {
     pub(crate) placed: bool,
     /// `placement.onDeselect`.
     pub(crate) on_deselect: crate::rgd::OnDeselect,
+    /// `spec.rollout`, validated.
+    pub(crate) rollout: Option<crate::rollout::RolloutPolicy>,
     pub(crate) uses_time: bool,
 }
 
@@ -1144,6 +1146,14 @@ impl<'a> Compiler<'a> {
             None => None,
         };
 
+        let rollout = self
+            .rgd
+            .spec
+            .rollout
+            .as_ref()
+            .map(|r| crate::rollout::validate(&self.name, r, self.rgd.spec.placement.is_some()))
+            .transpose()?;
+
         let crd = crate::crd::instance_crd(self.rgd, &spec_schema, &status_schema)?;
 
         let by_id = nodes
@@ -1181,6 +1191,7 @@ impl<'a> Compiler<'a> {
                 .as_ref()
                 .and_then(|p| p.on_deselect)
                 .unwrap_or_default(),
+            rollout,
             uses_time,
         })
     }

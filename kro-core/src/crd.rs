@@ -303,6 +303,61 @@ pub fn placement_status_schema() -> Value {
     })
 }
 
+/// Status field kro-hub writes with the progress of a rollout.
+pub const ROLLOUT_STATUS_FIELD: &str = "rollout";
+
+/// The schema of `status.rollout`: the revision being rolled out, its state
+/// and current wave, each wave's clusters and progress, the failures, and
+/// the last revision that completed (kept to roll back to).
+pub fn rollout_status_schema() -> Value {
+    let names = json!({"type": "array", "items": {"type": "string"}});
+    json!({
+        "type": "object",
+        "properties": {
+            "revision": {"type": "integer"},
+            "graphRevision": {"type": "integer"},
+            "specHash": {"type": "string"},
+            "state": {"type": "string"},
+            "currentWave": {"type": "string"},
+            "message": {"type": "string"},
+            "waves": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "state": {"type": "string"},
+                        "clusters": names.clone(),
+                        "updated": names,
+                        "startedAt": {"type": "string"},
+                        "readySince": {"type": "string"}
+                    }
+                }
+            },
+            "failures": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "cluster": {"type": "string"},
+                        "wave": {"type": "string"},
+                        "message": {"type": "string"}
+                    }
+                }
+            },
+            "stable": {
+                "type": "object",
+                "properties": {
+                    "revision": {"type": "integer"},
+                    "graphRevision": {"type": "integer"},
+                    "specHash": {"type": "string"},
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                }
+            }
+        }
+    })
+}
+
 /// The schema of `status.conditions` (metav1.Condition).
 pub fn conditions_schema() -> Value {
     json!({
@@ -342,6 +397,7 @@ pub fn cluster_status_schema(status_fields: &Value) -> Value {
                 "message": {"type": "string"},
                 "resourcesReady": {"type": "string"},
                 "observedGeneration": {"type": "integer"},
+                "revision": {"type": "integer"},
                 "lastSeen": {"type": "string"},
                 "stale": {"type": "boolean"},
                 "conditions": conditions_schema(),
@@ -377,17 +433,20 @@ fn status_schema(rgd: &ResourceGraphDefinition, status_fields: &Value) -> Result
                 field: CLUSTERS_STATUS_FIELD.into(),
             });
         }
-        if properties.contains_key(PLACEMENT_STATUS_FIELD) {
-            return Err(CrdError::ReservedStatusField {
-                rgd: rgd_name,
-                field: PLACEMENT_STATUS_FIELD.into(),
-            });
+        for field in [PLACEMENT_STATUS_FIELD, ROLLOUT_STATUS_FIELD] {
+            if properties.contains_key(field) {
+                return Err(CrdError::ReservedStatusField {
+                    rgd: rgd_name,
+                    field: field.into(),
+                });
+            }
         }
         properties.insert(
             CLUSTERS_STATUS_FIELD.into(),
             cluster_status_schema(status_fields),
         );
         properties.insert(PLACEMENT_STATUS_FIELD.into(), placement_status_schema());
+        properties.insert(ROLLOUT_STATUS_FIELD.into(), rollout_status_schema());
     }
     // kro writes these itself; the docs say an RGD field of the same name
     // is overridden, so the schema must describe kro's values.

@@ -34,6 +34,8 @@ pub mod limits;
 pub mod namespaces;
 pub mod render;
 pub mod rgd;
+pub mod rollout;
+pub mod selector;
 pub mod simpleschema;
 
 pub use compile::{CompileOptions, CompiledGraph, ResourceNode, compile, compile_with};

@@ -806,6 +806,11 @@ impl CompiledGraph {
         self.on_deselect
     }
 
+    /// `spec.rollout`, validated; `None`: every cluster at once.
+    pub fn rollout(&self) -> Option<&crate::rollout::RolloutPolicy> {
+        self.rollout.as_ref()
+    }
+
     /// Whether `placement.when` keeps the cluster bound in `ctx` (set with
     /// [`EvalContext::with_cluster`]) for this instance; `true` without one.
     pub fn placement_when(&self, ctx: &EvalContext) -> Result<bool, Error> {

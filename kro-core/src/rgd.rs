@@ -88,6 +88,10 @@ pub struct ResourceGraphDefinitionSpec {
     /// kro-hub extension: which member clusters an instance goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// kro-hub extension: how a change reaches the placed clusters, wave
+    /// by wave (see [`crate::rollout`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollout::Rollout>,
     /// As upstream kro: instance namespace (`"*"` for any) to the name of a
     /// ServiceAccount in that namespace that the controller impersonates for
     /// every child and `externalRef` operation of the instances there.

@@ -97,9 +97,14 @@ async fn wait_established(
     }
 }
 
-/// Installs every CRD kro-hub serves: RGDs and member Clusters.
+/// Installs every CRD kro-hub serves: RGDs, member Clusters and the RGDs'
+/// graph revisions.
 pub async fn install_own_crds(client: &Client) -> Result<(), InstallError> {
-    for yaml in [RGD_CRD_YAML, crate::members::cluster::CLUSTER_CRD_YAML] {
+    for yaml in [
+        RGD_CRD_YAML,
+        crate::members::cluster::CLUSTER_CRD_YAML,
+        crate::revisions::GRAPH_REVISION_CRD_YAML,
+    ] {
         let crd = parse_crd(yaml)?;
         apply_crd(client, &crd, Duration::from_secs(30)).await?;
     }

@@ -22,6 +22,7 @@ pub mod offline;
 pub mod ownership;
 pub mod permissions;
 pub mod placement;
+pub mod revisions;
 pub mod rgd_controller;
 pub mod schemas;
 pub mod status;

@@ -254,7 +254,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
     let rgd = match parse(obj) {
         Ok(rgd) => rgd,
         Err(message) => {
-            let status = inactive_status(generation, "InvalidResourceGraph", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "InvalidResourceGraph",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             return Ok(Action::await_change());
         }
@@ -276,7 +281,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
             .collect::<Vec<_>>()
             .join("; ");
         tracing::info!(rgd = %name, %message, "waiting for kinds");
-        let status = inactive_status(generation, "KindNotServed", &message);
+        let status = inactive_status(
+            ctx.instances.serving(&name).await,
+            generation,
+            "KindNotServed",
+            &message,
+        );
         write_status(&api, obj, status).await?;
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
@@ -285,7 +295,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         Ok(graph) => Arc::new(graph),
         Err(message) => {
             tracing::info!(rgd = %name, %message, "graph rejected");
-            let status = inactive_status(generation, "InvalidResourceGraph", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "InvalidResourceGraph",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             // A CRD's schema may change to fit the graph: its generation is
             // checked again on the next pass.
@@ -304,7 +319,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         Ok(()) => {}
         Err(message) => {
             tracing::info!(rgd = %name, %message, "service account lacks permissions");
-            let status = inactive_status(generation, "ServiceAccountNotPermitted", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "ServiceAccountNotPermitted",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             // Permissions granted later are noticed on the next pass (at
             // once when the RGD changes).
@@ -322,7 +342,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         Ok(crd) => crd,
         Err(e) => {
             let message = format!("generated CRD is not a valid CustomResourceDefinition: {e}");
-            let status = inactive_status(generation, "InvalidCRD", &message);
+            let status = inactive_status(
+                ctx.instances.serving(&name).await,
+                generation,
+                "InvalidCRD",
+                &message,
+            );
             write_status(&api, obj, status).await?;
             return Ok(Action::await_change());
         }
@@ -351,7 +376,8 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
             problem.message,
             generation,
         ));
-        let status = rgd_status("Inactive", &graph, conds);
+        let serving = ctx.instances.serving(&name).await.map(|(r, _)| r);
+        let status = rgd_status("Inactive", &graph, serving, conds);
         write_status(&api, obj, status).await?;
         return Ok(Action::await_change());
     }
@@ -366,6 +392,11 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         generation,
     ));
     let known_kinds = record_child_kinds(&api, obj, &graph).await?;
+    let revision = crate::revisions::record(&ctx.client, obj, &rgd)
+        .await
+        .map_err(kube_err(format!(
+            "recording the graph revision of RGD {name}"
+        )))?;
     ctx.instances
         .ensure(
             &ctx.instance_env(),
@@ -374,6 +405,7 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
                 rgd_uid: obj.metadata.uid.clone().unwrap_or_default(),
                 generation,
                 graph: graph.clone(),
+                revision: revision.number,
                 known_kinds,
                 orphaned: orphaned_ids(&rgd),
                 service_accounts: rgd.spec.default_service_accounts.clone(),
@@ -389,7 +421,12 @@ async fn reconcile_inner(obj: &DynamicObject, ctx: &HubContext) -> Result<Action
         generation,
     ));
     conds.push(Condition::new("Ready", true, "Ready", "", generation));
-    write_status(&api, obj, rgd_status("Active", &graph, conds)).await?;
+    write_status(
+        &api,
+        obj,
+        rgd_status("Active", &graph, Some(revision.number), conds),
+    )
+    .await?;
     Ok(Action::requeue(ctx.options.resync))
 }
 
@@ -735,15 +772,42 @@ fn crd_is_current(existing: &CustomResourceDefinition, desired: &CustomResourceD
         )
 }
 
-fn inactive_status(generation: Option<i64>, reason: &str, message: &str) -> Value {
+/// The status of an RGD whose current generation is refused. When an
+/// earlier revision of it is still serving its instances, the status names
+/// both: the refused generation in the message, the serving revision in
+/// `revision`.
+fn inactive_status(
+    serving: Option<(i64, Option<i64>)>,
+    generation: Option<i64>,
+    reason: &str,
+    message: &str,
+) -> Value {
+    let message = match serving {
+        Some((revision, served)) if served != generation => format!(
+            "generation {} is refused: {message}; revision {revision} (generation {}) keeps \
+             serving the instances",
+            generation.unwrap_or_default(),
+            served.unwrap_or_default()
+        ),
+        _ => message.to_owned(),
+    };
     let conds = vec![
-        Condition::new("GraphAccepted", false, reason, message, generation),
-        Condition::new("Ready", false, reason, message, generation),
+        Condition::new("GraphAccepted", false, reason, &message, generation),
+        Condition::new("Ready", false, reason, &message, generation),
     ];
-    json!({"state": "Inactive", "conditions": conds})
+    let mut status = json!({"state": "Inactive", "conditions": conds});
+    if let Some((revision, _)) = serving {
+        status["revision"] = json!(revision);
+    }
+    status
 }
 
-fn rgd_status(state: &str, graph: &kro_core::CompiledGraph, conds: Vec<Condition>) -> Value {
+fn rgd_status(
+    state: &str,
+    graph: &kro_core::CompiledGraph,
+    revision: Option<i64>,
+    conds: Vec<Condition>,
+) -> Value {
     let resources: Vec<Value> = graph
         .resources()
         .map(|node| {
@@ -759,12 +823,16 @@ fn rgd_status(state: &str, graph: &kro_core::CompiledGraph, conds: Vec<Condition
             }
         })
         .collect();
-    json!({
+    let mut status = json!({
         "state": state,
         "topologicalOrder": graph.topological_order(),
         "conditions": conds,
         "resources": resources,
-    })
+    });
+    if let Some(revision) = revision {
+        status["revision"] = json!(revision);
+    }
+    status
 }
 
 /// Writes an RGD's status through the hub's one status writer.
@@ -808,6 +876,8 @@ async fn finalize(
                     rgd_uid: obj.metadata.uid.clone().unwrap_or_default(),
                     generation,
                     graph,
+                    // Deleting: no rollout runs any more.
+                    revision: 0,
                     known_kinds,
                     orphaned: orphaned_ids(&rgd),
                     service_accounts: rgd.spec.default_service_accounts.clone(),
@@ -876,6 +946,11 @@ async fn finalize(
             }
         }
     }
+    crate::revisions::delete_all(&ctx.client, obj.metadata.uid.as_deref().unwrap_or_default())
+        .await
+        .map_err(kube_err(format!(
+            "deleting the graph revisions of RGD {name}"
+        )))?;
     finalizer::remove(api, obj, FINALIZER)
         .await
         .map_err(kube_err(format!("removing finalizer of RGD {name}")))?;

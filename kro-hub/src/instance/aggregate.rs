@@ -42,6 +42,9 @@ pub struct ClusterEntry {
     /// The instance generation last applied there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The rollout revision the cluster runs (RGDs with `spec.rollout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
     /// The RGD's status fields as evaluated on the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Value>,

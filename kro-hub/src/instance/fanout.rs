@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use super::aggregate::{self, ClusterEntry};
 use super::children::{self, ClusterTarget};
 use super::reconcile::{InstanceError, Reconciler, Removal};
+use super::rollout::{self, Step};
 use super::state::{self, Phase, ResourceState};
 use crate::conditions::Condition;
 use crate::finalizer;
@@ -108,7 +109,7 @@ impl Reconciler<'_> {
         let selection = self.select_members(&mut eval, &members).await;
         // Resources that stay on the hub, once.
         let mut hub_states: Vec<ResourceState> = Vec::new();
-        for node in self.ctx.graph.resources().filter(|n| is_hub_node(n)) {
+        for node in self.graph.resources().filter(|n| is_hub_node(n)) {
             let id = node.id().to_owned();
             let phase = self.reconcile_resource(node, &mut eval, &hub_states).await;
             hub_states.push(ResourceState { id, phase });
@@ -134,15 +135,116 @@ impl Reconciler<'_> {
         };
         let selected_names: Vec<String> = selected.iter().map(|m| m.name.clone()).collect();
 
+        // With `spec.rollout`, what each cluster gets this pass (see
+        // `rollout`); without, every cluster gets the current render.
+        let now_at = rollout::Now::current();
+        let spec = self
+            .obj
+            .data
+            .get("spec")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let paused = self.rollout_paused();
+        let mut plan = self.graph.rollout().map(|policy| {
+            let target = rollout::Target {
+                graph_revision: self.ctx.revision,
+                spec_hash: crate::revisions::hash(&spec),
+            };
+            let (status, steps, transitions) = rollout::begin(
+                policy,
+                rollout::read(self.obj.data.get("status")),
+                &target,
+                selected.iter().map(|m| (m.name.as_str(), &m.labels)),
+                &rollout::Pass {
+                    entries: &previous,
+                    generation,
+                    paused,
+                    now: now_at,
+                },
+            );
+            (policy, status, steps, transitions)
+        });
+        let rollout_revision = plan.as_ref().map(|(_, st, _, _)| st.revision);
+        // A rollback renders the stable revision: its graph and its spec.
+        let stable = match &plan {
+            Some((_, st, steps, _)) if steps.values().any(|s| *s == Step::Rollback) => {
+                Some(self.stable_render(st).await)
+            }
+            _ => None,
+        };
+        let stable_rec = match &stable {
+            Some(Ok((obj, graph, _))) => Some(self.with_graph(obj, graph.clone())),
+            _ => None,
+        };
+        let stable_eval = stable_rec.as_ref().map(|rec| {
+            EvalContext::new(serde_json::to_value(rec.obj).unwrap_or(Value::Null))
+                .with_now(std::time::SystemTime::now())
+                .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget))
+        });
+        let steps = plan.as_ref().map(|(_, _, steps, _)| steps);
         let passes = selected.iter().map(|member| {
             let prev = previous.iter().find(|e| e.name == member.name);
-            self.member_pass(member, &eval, &hub_states, prev, generation)
+            let step = steps
+                .and_then(|s| s.get(&member.name).cloned())
+                .unwrap_or(Step::Apply);
+            let (stable, stable_rec, stable_eval) = (&stable, &stable_rec, &stable_eval);
+            let (eval, hub_states) = (&eval, &hub_states);
+            async move {
+                match step {
+                    Step::Apply => {
+                        self.member_pass(
+                            member,
+                            eval,
+                            hub_states,
+                            prev,
+                            generation,
+                            rollout_revision,
+                        )
+                        .await
+                    }
+                    Step::Rollback => match (stable, stable_rec, stable_eval) {
+                        (Some(Ok((_, _, revision))), Some(rec), Some(eval)) => {
+                            rec.member_pass(
+                                member,
+                                eval,
+                                hub_states,
+                                prev,
+                                generation,
+                                Some(*revision),
+                            )
+                            .await
+                        }
+                        (Some(Err(message)), _, _) => {
+                            held(member, prev, aggregate::ERROR, message.clone())
+                        }
+                        _ => held(
+                            member,
+                            prev,
+                            aggregate::ERROR,
+                            "the stable revision is not available".to_owned(),
+                        ),
+                    },
+                    Step::Hold(message) => held(member, prev, aggregate::PENDING, message),
+                }
+            }
         });
         let mut entries: Vec<ClusterEntry> = join_all(passes)
             .await
             .into_iter()
             .map(|o| o.entry)
             .collect();
+        let mut rollout_wait = None;
+        if let Some((policy, status, _, transitions)) = &mut plan {
+            let pass = rollout::Pass {
+                entries: &entries,
+                generation,
+                paused,
+                now: now_at,
+            };
+            let (more, wait) = rollout::advance(policy, status, &pass, &spec);
+            transitions.extend(more);
+            rollout_wait = wait;
+        }
 
         // Members that left the placement.
         let leaving: Vec<&ClusterEntry> = previous
@@ -191,6 +293,16 @@ impl Reconciler<'_> {
                 "HubResourcesFailed",
                 format!("on the hub: {hub_message}"),
             )
+        } else if let Some((_, r, _, _)) = plan
+            .as_ref()
+            .filter(|(_, r, _, _)| r.state != rollout::COMPLETE)
+        {
+            match r.state.as_str() {
+                rollout::HALTED => (state::ERROR, "RolloutHalted", r.message.clone()),
+                rollout::ROLLED_BACK => (state::ERROR, "RolledBack", r.message.clone()),
+                rollout::PAUSED => (state::IN_PROGRESS, "RolloutPaused", r.message.clone()),
+                _ => (state::IN_PROGRESS, "RollingOut", r.message.clone()),
+            }
         } else if !failed.is_empty() {
             (state::ERROR, "ClusterFailed", not_ready.join("; "))
         } else if selected_names.is_empty() {
@@ -249,9 +361,27 @@ impl Reconciler<'_> {
             ),
             Condition::new("Ready", ready, reason, message, generation),
         ];
+        let mut conds = conds;
+        if let Some((_, r, _, _)) = &plan {
+            let (status, reason, message) = rollout::progressing_condition(r);
+            let mut c = Condition::new(
+                "Progressing",
+                status.unwrap_or(false),
+                reason,
+                message,
+                generation,
+            );
+            if status.is_none() {
+                c.status = "Unknown".to_owned();
+            }
+            conds.push(c);
+        }
         let mut status = state::status_object(aggregate::fold(&entries), state_name, &conds);
         status[kro_core::crd::CLUSTERS_STATUS_FIELD] = json!(entries);
         status[kro_core::crd::PLACEMENT_STATUS_FIELD] = counts;
+        if let Some((_, r, _, _)) = &plan {
+            status[kro_core::crd::ROLLOUT_STATUS_FIELD] = json!(r);
+        }
         let ready_before = crate::conditions::read(self.obj.data.get("status"))
             .into_iter()
             .find(|c| c.type_ == "Ready");
@@ -260,12 +390,22 @@ impl Reconciler<'_> {
             self.publish_transition(ready_before.as_ref(), now, state_name)
                 .await;
         }
+        if let Some((_, _, _, transitions)) = &plan {
+            for t in transitions {
+                self.publish_event(t.warning, t.reason, "Rollout", &t.message)
+                    .await;
+            }
+        }
         // Entries that wait on the member, not on the hub (unreachable or
         // paused): the pool re-queues the instance when the member changes.
         let unreachable = entries.iter().any(|e| {
             e.state == aggregate::UNREACHABLE
                 || members.iter().any(|m| m.name == e.name && m.paused)
         });
+        if let Some(secs) = rollout_wait {
+            // A wave waiting out minReadySeconds: come back when it is over.
+            return Ok(Action::requeue(Duration::from_secs(secs.clamp(1, 3600))));
+        }
         Ok(match state_name {
             state::ACTIVE => Action::requeue(self.ctx.env.resync),
             state::ERROR => Action::requeue(Duration::from_secs(10)),
@@ -284,6 +424,7 @@ impl Reconciler<'_> {
         hub_states: &[ResourceState],
         previous: Option<&ClusterEntry>,
         generation: Option<i64>,
+        revision: Option<i64>,
     ) -> MemberOutcome {
         let kept = |state: &str, message: String| {
             let mut entry = previous.cloned().unwrap_or_else(|| ClusterEntry {
@@ -346,7 +487,8 @@ impl Reconciler<'_> {
         }
         let mut eval = base.clone().with_cluster(rec.target.cel_value());
         let mut states: Vec<ResourceState> = hub_states.to_vec();
-        for node in self.ctx.graph.resources().filter(|n| !is_hub_node(n)) {
+        let graph = self.graph.clone();
+        for node in graph.resources().filter(|n| !is_hub_node(n)) {
             let id = node.id().to_owned();
             let phase = rec.reconcile_resource(node, &mut eval, &states).await;
             states.push(ResourceState { id, phase });
@@ -387,6 +529,7 @@ impl Reconciler<'_> {
             message: crate::conditions::cap_message(message),
             resources_ready: Some(format!("{ready}/{total}")),
             observed_generation: generation,
+            revision,
             values,
             last_seen: Some(now()),
             stale: false,
@@ -456,7 +599,7 @@ impl Reconciler<'_> {
             );
         };
         let rec = self.for_target(target);
-        let orphan = self.ctx.graph.on_deselect() == OnDeselect::Orphan && !member.deleting;
+        let orphan = self.graph.on_deselect() == OnDeselect::Orphan && !member.deleting;
         let outcome = if orphan {
             rec.release_on_target().await
         } else {
@@ -520,20 +663,123 @@ impl Reconciler<'_> {
     /// Records that the copies on an unreachable member were given up.
     async fn abandoned(&self, cluster: &str) {
         tracing::warn!(instance = %self.display, cluster, "copies on an unreachable member abandoned");
-        let event = Event {
-            type_: EventType::Warning,
-            reason: "CopiesAbandoned".to_owned(),
-            note: Some(crate::conditions::cap_event_note(&format!(
+        self.publish_event(
+            true,
+            "CopiesAbandoned",
+            "Orphan",
+            &format!(
                 "cluster {cluster} is unreachable and {ORPHAN_UNREACHABLE} is set: its copies of \
                  this instance are left there, unmanaged"
-            ))),
-            action: "Orphan".to_owned(),
+            ),
+        )
+        .await;
+    }
+
+    /// Publishes an Event on the instance; failing to publish never fails
+    /// the reconcile.
+    async fn publish_event(&self, warning: bool, reason: &str, action: &str, note: &str) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(crate::conditions::cap_event_note(note)),
+            action: action.to_owned(),
             secondary: None,
         };
         let reference = self.obj.object_ref(&self.ctx.resource);
         if let Err(error) = self.ctx.env.recorder.publish(&event, &reference).await {
             tracing::debug!(instance = %self.display, %error, "event not published");
         }
+    }
+
+    /// Whether the rollout holds after its current wave: the RGD's
+    /// `spec.rollout.paused` or the instance's annotation.
+    fn rollout_paused(&self) -> bool {
+        self.graph.rollout().is_some_and(|r| r.paused)
+            || self
+                .obj
+                .annotations()
+                .get(rollout::PAUSED_ANNOTATION)
+                .is_some_and(|v| v == "true")
+    }
+
+    /// What a rollback renders: the instance with the stable revision's
+    /// spec, that revision's graph, and its rollout revision. `Err` says why
+    /// it cannot be rendered (its graph revision is no longer kept).
+    async fn stable_render(
+        &self,
+        rollout: &rollout::RolloutStatus,
+    ) -> Result<(DynamicObject, std::sync::Arc<kro_core::CompiledGraph>, i64), String> {
+        let stable = rollout
+            .stable
+            .as_ref()
+            .ok_or("no earlier revision completed")?;
+        let mut obj = self.obj.clone();
+        if let Some(data) = obj.data.as_object_mut() {
+            data.insert("spec".to_owned(), stable.spec.clone());
+        }
+        let graph = self.graph_at(stable.graph_revision).await?;
+        Ok((obj, graph, stable.revision))
+    }
+
+    /// The RGD's graph at revision `number`: the current one, or an earlier
+    /// one read from its GraphRevision and compiled once.
+    async fn graph_at(
+        &self,
+        number: i64,
+    ) -> Result<std::sync::Arc<kro_core::CompiledGraph>, String> {
+        if number == self.ctx.revision {
+            return Ok(self.ctx.graph.clone());
+        }
+        if let Some(g) = self
+            .ctx
+            .old_graphs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&number).cloned())
+        {
+            return Ok(g);
+        }
+        let rgd = crate::revisions::load(
+            &self.ctx.env.client,
+            &self.ctx.rgd_name,
+            &self.ctx.rgd_uid,
+            number,
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "reading graph revision {number}: {}",
+                super::reconcile::api_message(&e)
+            )
+        })?
+        .ok_or_else(|| {
+            format!(
+                "graph revision {number} of RGD {} is no longer kept (the last {} are)",
+                self.ctx.rgd_name,
+                crate::revisions::KEPT
+            )
+        })?;
+        let options = kro_core::CompileOptions {
+            trust_instance_namespaces: self.ctx.env.trust_instance_namespaces,
+            ..kro_core::CompileOptions::default()
+        };
+        let graph = self
+            .ctx
+            .env
+            .eval
+            .run(move || kro_core::compile_with(&rgd, &options).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("graph revision {number} no longer compiles: {e}"))?;
+        let graph = std::sync::Arc::new(graph);
+        if let Ok(mut m) = self.ctx.old_graphs.lock() {
+            m.insert(number, graph.clone());
+        }
+        Ok(graph)
     }
 
     /// Deletion of a placed instance: its copies on every member (in
@@ -616,6 +862,23 @@ impl Reconciler<'_> {
             .map_err(self.kube_err("removing finalizer"))?;
         Ok(Action::await_change())
     }
+}
+
+/// The entry of a cluster this pass leaves untouched: its last entry (its
+/// revision and values kept), in `state`, saying why.
+fn held(
+    member: &Member,
+    previous: Option<&ClusterEntry>,
+    state: &str,
+    message: String,
+) -> MemberOutcome {
+    let mut entry = previous.cloned().unwrap_or_else(|| ClusterEntry {
+        name: member.name.clone(),
+        ..ClusterEntry::default()
+    });
+    entry.state = state.to_owned();
+    entry.message = crate::conditions::cap_message(message);
+    MemberOutcome { entry }
 }
 
 /// Creates the instance's namespace on the member when missing, labelled as

@@ -7,6 +7,7 @@ pub(crate) mod desired;
 mod externals;
 mod fanout;
 pub(crate) mod reconcile;
+pub mod rollout;
 mod state;
 
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ struct Running {
     /// Child kinds, when the RGD places instances on members.
     member_kinds: Vec<GroupVersionKind>,
     generation: Option<i64>,
+    revision: i64,
     crd_name: String,
     resource: ApiResource,
     namespaced: bool,
@@ -88,6 +90,8 @@ pub struct GraphVersion {
     pub generation: Option<i64>,
     /// The compiled graph.
     pub graph: Arc<CompiledGraph>,
+    /// Its number in the RGD's history (see [`crate::revisions`]).
+    pub revision: i64,
     /// Every kind the RGD's templates ever used.
     pub known_kinds: Vec<GroupVersionKind>,
     /// Ids of resources with `deletionPolicy: Orphaned`.
@@ -144,6 +148,7 @@ impl InstanceControllers {
             rgd_uid,
             generation,
             graph,
+            revision,
             known_kinds,
             orphaned,
             service_accounts,
@@ -180,6 +185,8 @@ impl InstanceControllers {
             rgd_name: rgd_name.to_owned(),
             rgd_uid,
             graph,
+            revision,
+            old_graphs: std::sync::Mutex::new(std::collections::HashMap::new()),
             resource: resource.clone(),
             namespaced,
             known_kinds,
@@ -198,6 +205,7 @@ impl InstanceControllers {
             Running {
                 member_kinds,
                 generation,
+                revision,
                 crd_name,
                 resource,
                 namespaced,
@@ -217,6 +225,16 @@ impl InstanceControllers {
         running
             .get(rgd_name)
             .map(|r| Api::all_with(client.clone(), &r.resource))
+    }
+
+    /// The graph revision (and RGD generation) the running controller of
+    /// `rgd_name` serves.
+    pub async fn serving(&self, rgd_name: &str) -> Option<(i64, Option<i64>)> {
+        self.running
+            .lock()
+            .await
+            .get(rgd_name)
+            .map(|r| (r.revision, r.generation))
     }
 
     /// The CRD the running controller of `rgd_name` serves.

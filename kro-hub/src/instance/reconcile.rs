@@ -42,6 +42,10 @@ pub struct InstanceCtx {
     pub rgd_uid: String,
     /// The compiled graph.
     pub graph: Arc<CompiledGraph>,
+    /// Its number in the RGD's history (see [`crate::revisions`]).
+    pub revision: i64,
+    /// Earlier revisions compiled for a rollback, by number.
+    pub old_graphs: std::sync::Mutex<std::collections::HashMap<i64, Arc<CompiledGraph>>>,
     /// The generated kind.
     pub resource: ApiResource,
     /// Whether the generated kind is namespaced.
@@ -290,6 +294,9 @@ impl WorkQueue {
 pub(super) struct Reconciler<'a> {
     pub(super) obj: &'a DynamicObject,
     pub(super) ctx: &'a InstanceCtx,
+    /// The graph this pass renders: the RGD's current one, or an earlier
+    /// revision when a rollout rolls a cluster back.
+    pub(super) graph: Arc<CompiledGraph>,
     pub(super) target: ClusterTarget,
     /// Why no identity may act for this instance, if so: then nothing is
     /// read or written on its behalf.
@@ -325,6 +332,7 @@ impl<'a> Reconciler<'a> {
         Self {
             obj,
             ctx,
+            graph: ctx.graph.clone(),
             target,
             target_problem,
             identity,
@@ -342,11 +350,33 @@ impl<'a> Reconciler<'a> {
         )
     }
 
+    /// The instance as `obj` (its spec at another revision), rendered
+    /// with `graph`: a rollback.
+    pub(super) fn with_graph<'b>(
+        &self,
+        obj: &'b DynamicObject,
+        graph: Arc<CompiledGraph>,
+    ) -> Reconciler<'b>
+    where
+        'a: 'b,
+    {
+        Reconciler {
+            obj,
+            ctx: self.ctx,
+            graph,
+            target: self.target.clone(),
+            target_problem: self.target_problem.clone(),
+            identity: self.identity.clone(),
+            display: self.display.clone(),
+        }
+    }
+
     /// The same instance, working on another cluster.
     pub(super) fn for_target(&self, target: ClusterTarget) -> Reconciler<'a> {
         Reconciler {
             obj: self.obj,
             ctx: self.ctx,
+            graph: self.graph.clone(),
             target,
             target_problem: self.target_problem.clone(),
             identity: self.identity.clone(),
@@ -518,7 +548,7 @@ impl<'a> Reconciler<'a> {
         eval: &mut EvalContext,
         f: impl FnOnce(&CompiledGraph, &EvalContext) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
-        let graph = self.ctx.graph.clone();
+        let graph = self.graph.clone();
         let ctx = std::mem::take(eval);
         let done = self
             .ctx
