@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod crd_compat;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod diff;
 pub mod eval_pool;
 pub mod finalizer;
 pub mod health;

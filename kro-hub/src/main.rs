@@ -74,6 +74,11 @@ enum Command {
         #[arg(long, requires = "kubeconfig")]
         context: Option<String>,
     },
+    /// What the hub would change for an instance, on the hub and each
+    /// member, without changing anything (exit 0: nothing, 1: changes,
+    /// 2: error or unreachable member).
+    #[command(long_about = kro_hub::diff::LONG_ABOUT)]
+    Diff(kro_hub::diff::DiffArgs),
     /// Render one instance of an RGD offline, as YAML.
     Render {
         /// The RGD file.
@@ -428,7 +433,9 @@ async fn main() -> anyhow::Result<()> {
     let demo = matches!(cli.command, Command::Demo { .. });
     #[cfg(not(feature = "demo"))]
     let demo = false;
-    init_tracing(if demo {
+    // The diff's plan is its output: no log lines among it.
+    let quiet = demo || matches!(cli.command, Command::Diff(_));
+    init_tracing(if quiet {
         "warn,kube_client=off,kube_runtime=off"
     } else {
         "info"
@@ -436,6 +443,20 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run(args).await,
         Command::Cluster { command } => cluster_command(command).await,
+        Command::Diff(args) => {
+            use std::io::IsTerminal as _;
+            let code = match kro_hub::diff::run(&args).await {
+                Ok(plan) => {
+                    print!("{}", plan.render(std::io::stdout().is_terminal()));
+                    plan.exit_code()
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    kro_hub::diff::EXIT_ERROR
+                }
+            };
+            std::process::exit(code)
+        }
         Command::Status {
             namespace,
             watch,

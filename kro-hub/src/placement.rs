@@ -1,12 +1,51 @@
 //! Which members an instance goes to: the RGD's placement (resolved for the
-//! instance by kro-core) over the members' names and labels. Pure: no I/O,
-//! so every rule here is tested directly. `placement.when`, which needs a
-//! CEL evaluation per member, is applied by the caller on the result.
+//! instance by kro-core) over the members' names and labels, then
+//! `placement.when` per member. Pure: no I/O, so every rule here is tested
+//! directly, and the hub and `kro-hub diff` select alike.
 
 use std::collections::BTreeMap;
 
-use kro_core::ResolvedPlacement;
 use kro_core::selector::matches;
+use kro_core::{CompiledGraph, EvalContext, ResolvedPlacement};
+
+/// A member as placement sees it.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The Cluster's name.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its annotations (`cluster.annotations` in `placement.when`).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The names of the `candidates` that the graph's placement, then its
+/// `placement.when` (evaluated once per candidate, with `cluster` bound to
+/// it), select for the instance in `eval`; none when the graph has no
+/// placement. Evaluates CEL: the hub calls it in its evaluation pool.
+pub fn select_for_instance(
+    graph: &CompiledGraph,
+    eval: &EvalContext,
+    candidates: &[Candidate],
+) -> Result<Vec<String>, String> {
+    let Some(resolved) = graph.placement(eval).map_err(|e| e.to_string())? else {
+        return Ok(Vec::new());
+    };
+    let names = select(
+        &resolved,
+        candidates.iter().map(|c| (c.name.as_str(), &c.labels)),
+    )
+    .map_err(|e| format!("spec.placement.{e}"))?;
+    let mut out = Vec::new();
+    for c in candidates.iter().filter(|c| names.contains(&c.name)) {
+        let cluster = crate::instance::children::cluster_value(&c.name, &c.labels, &c.annotations);
+        let ctx = eval.clone().with_cluster(cluster);
+        if graph.placement_when(&ctx).map_err(|e| e.to_string())? {
+            out.push(c.name.clone());
+        }
+    }
+    Ok(out)
+}
 
 /// The names (of `members`, given as name and labels) that `placement`
 /// selects: listed by name, or matching the selector (the two OR-ed); every

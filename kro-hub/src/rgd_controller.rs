@@ -518,7 +518,7 @@ async fn resolve_on_members(
     Ok(())
 }
 
-fn parse(obj: &DynamicObject) -> Result<ResourceGraphDefinition, String> {
+pub(crate) fn parse(obj: &DynamicObject) -> Result<ResourceGraphDefinition, String> {
     let value = serde_json::to_value(obj).map_err(|e| e.to_string())?;
     let mut value = value;
     // The status is ours; an older hub's fields there must not block parsing.
@@ -664,7 +664,7 @@ async fn owns_kind(
 }
 
 /// Ids of the resources whose objects outlive their instance.
-fn orphaned_ids(rgd: &ResourceGraphDefinition) -> std::collections::HashSet<String> {
+pub(crate) fn orphaned_ids(rgd: &ResourceGraphDefinition) -> std::collections::HashSet<String> {
     rgd.spec
         .resources
         .iter()
@@ -705,7 +705,10 @@ pub(crate) fn recorded_child_kinds(
 }
 
 /// The kinds recorded on the RGD plus those of the current graph.
-fn known_kinds(obj: &DynamicObject, graph: &kro_core::CompiledGraph) -> Vec<GroupVersionKind> {
+pub(crate) fn known_kinds(
+    obj: &DynamicObject,
+    graph: &kro_core::CompiledGraph,
+) -> Vec<GroupVersionKind> {
     let mut kinds = recorded_child_kinds(obj.annotations());
     for node in graph.resources().filter(|n| !n.is_external()) {
         let (group, version) = node

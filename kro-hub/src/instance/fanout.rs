@@ -73,33 +73,25 @@ impl Reconciler<'_> {
         eval: &mut EvalContext,
         members: &[Member],
     ) -> Result<Vec<Member>, String> {
-        let resolved = self
-            .evaluate(eval, |graph, eval| {
-                graph.placement(eval).map_err(|e| e.to_string())
+        let live: Vec<&Member> = members.iter().filter(|m| !m.deleting).collect();
+        let candidates: Vec<crate::placement::Candidate> = live
+            .iter()
+            .map(|m| crate::placement::Candidate {
+                name: m.name.clone(),
+                labels: m.labels.clone(),
+                annotations: m.annotations.clone(),
+            })
+            .collect();
+        let names = self
+            .evaluate(eval, move |graph, eval| {
+                crate::placement::select_for_instance(graph, eval, &candidates)
             })
             .await?;
-        let Some(resolved) = resolved else {
-            return Ok(Vec::new());
-        };
-        let live: Vec<&Member> = members.iter().filter(|m| !m.deleting).collect();
-        let names =
-            crate::placement::select(&resolved, live.iter().map(|m| (m.name.as_str(), &m.labels)))
-                .map_err(|e| format!("spec.placement.{e}"))?;
-        let mut out = Vec::new();
-        for member in live.into_iter().filter(|m| names.contains(&m.name)) {
-            let cluster =
-                children::cluster_value(&member.name, &member.labels, &member.annotations);
-            let mut ctx = eval.clone().with_cluster(cluster);
-            let keep = self
-                .evaluate(&mut ctx, |graph, eval| {
-                    graph.placement_when(eval).map_err(|e| e.to_string())
-                })
-                .await?;
-            if keep {
-                out.push(member.clone());
-            }
-        }
-        Ok(out)
+        Ok(live
+            .into_iter()
+            .filter(|m| names.contains(&m.name))
+            .cloned()
+            .collect())
     }
 
     pub(super) async fn run_placed(

@@ -2,10 +2,11 @@
 //! and the children it created, and reconciling instances into resources.
 
 pub mod aggregate;
-mod children;
+pub(crate) mod children;
+pub(crate) mod desired;
 mod externals;
 mod fanout;
-mod reconcile;
+pub(crate) mod reconcile;
 pub mod rollout;
 mod state;
 

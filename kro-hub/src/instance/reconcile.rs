@@ -19,7 +19,7 @@ use kube::runtime::reflector::ObjectRef;
 use serde_json::{Value, json};
 
 use super::InstanceEnv;
-use super::children::{self, APPLIED_HASH, ClusterTarget};
+use super::children::{self, ClusterTarget};
 use super::state::{self, Phase, ResourceState};
 use crate::conditions;
 use crate::finalizer;
@@ -344,16 +344,10 @@ impl<'a> Reconciler<'a> {
     /// only the copies made for that member (two Clusters may name the same
     /// API server).
     pub(super) fn children_selector(&self) -> String {
-        if self.target.member {
-            format!(
-                "{},{}={}",
-                self.identity.children_selector(),
-                crate::members::CLUSTER_LABEL,
-                labels::label_value(&self.target.name)
-            )
-        } else {
-            self.identity.children_selector()
-        }
+        super::desired::children_selector(
+            &self.identity,
+            self.target.member.then_some(self.target.name.as_str()),
+        )
     }
 
     /// The instance as `obj` (its spec at another revision), rendered
@@ -788,12 +782,7 @@ impl<'a> Reconciler<'a> {
             .and_then(Value::as_str)
             .ok_or("rendered object has no metadata.name")?
             .to_owned();
-        let namespace = obj
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| self.identity.namespace.clone())
-            .unwrap_or_else(|| "default".to_owned());
+        let namespace = super::desired::target_namespace(obj, self.identity.namespace.as_deref());
         Ok((
             children::api_for(&self.target.client, &ar, &caps, Some(&namespace)),
             name,
@@ -884,48 +873,16 @@ impl<'a> Reconciler<'a> {
     async fn sync_child(
         &self,
         node: &kro_core::ResourceNode,
-        mut desired: Value,
+        desired: Value,
         index: usize,
     ) -> Result<Option<Value>, String> {
         let (api, name) = self.resolve(&desired).await?;
-        let mut node_labels = self.identity.node_labels(node.id());
-        if node.is_collection() {
-            node_labels.insert(labels::COLLECTION_INDEX.to_owned(), index.to_string());
-        }
-        if self.target.member {
-            node_labels.insert(
-                crate::members::CLUSTER_LABEL.to_owned(),
-                labels::label_value(&self.target.name),
-            );
-            node_labels.insert(
-                crate::members::INSTANCE_UID_LABEL.to_owned(),
-                labels::label_value(&self.identity.uid),
-            );
-        }
-        let hash = children::content_hash(&desired);
-        let meta = desired
-            .as_object_mut()
-            .ok_or("rendered object is not a JSON object")?
-            .entry("metadata")
-            .or_insert_with(|| json!({}));
-        let Some(meta) = meta.as_object_mut() else {
-            return Err("metadata of the rendered object is not an object".to_owned());
+        let at = super::desired::Placement {
+            collection_index: node.is_collection().then_some(index),
+            member: self.target.member.then_some(self.target.name.as_str()),
+            namespace: api.namespace(),
         };
-        let labels_entry = meta.entry("labels").or_insert_with(|| json!({}));
-        if let Some(map) = labels_entry.as_object_mut() {
-            for (k, v) in node_labels {
-                map.insert(k, Value::String(v));
-            }
-        }
-        let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
-        if let Some(map) = annotations.as_object_mut() {
-            map.insert(APPLIED_HASH.to_owned(), Value::String(hash));
-        }
-        if let Some(ns) = api.namespace()
-            && !meta.contains_key("namespace")
-        {
-            meta.insert("namespace".to_owned(), Value::String(ns.to_owned()));
-        }
+        let desired = super::desired::labelled(desired, &self.identity, node.id(), at)?;
         // On members, the watch's store answers (no GET per child per pass).
         let cached = match (self.target.member, children::gvk_of(&desired)) {
             (true, Some(gvk)) => match self.target.resolve(&gvk).await {
@@ -1267,7 +1224,7 @@ fn describe(obj: &Value) -> String {
 }
 
 /// Whether discovery says the kind is not served (as opposed to failing).
-pub(super) fn not_served_error(error: &kube::Error) -> bool {
+pub(crate) fn not_served_error(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(s) if s.code == 404)
         || matches!(error, kube::Error::Discovery(_))
 }

@@ -122,7 +122,7 @@ async fn reconcile(
     // The client, rebuilt when the Secret's content changed.
     let health = match &spec {
         Err(message) => Health::InvalidKubeconfig(message.clone()),
-        Ok(spec) => match read_kubeconfig(ctx, spec).await? {
+        Ok(spec) => match read_kubeconfig(&ctx.client, spec).await? {
             Err(health) => health,
             Ok((text, at)) => {
                 let hash = format!("{:x}", Sha256::digest(text.as_bytes()));
@@ -207,13 +207,13 @@ async fn reconcile(
 }
 
 /// The kubeconfig text and where it was read, or why it cannot be.
-async fn read_kubeconfig(
-    ctx: &HubContext,
+pub(crate) async fn read_kubeconfig(
+    client: &kube::Client,
     spec: &cluster::ClusterSpec,
 ) -> Result<Result<(String, String), Health>, ClusterError> {
     let r = &spec.kubeconfig_secret_ref;
     let at = format!("Secret {}/{} key {}", r.namespace, r.name, r.key);
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &r.namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
     let secret = match secrets.get_opt(&r.name).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -248,7 +248,7 @@ async fn read_kubeconfig(
 }
 
 /// Asks the member for its version.
-async fn probe(member: &Member) -> Health {
+pub(crate) async fn probe(member: &Member) -> Health {
     let Some(client) = &member.client else {
         return Health::Unknown;
     };
