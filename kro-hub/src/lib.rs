@@ -24,6 +24,7 @@ pub mod placement;
 pub mod rgd_controller;
 pub mod schemas;
 pub mod status;
+pub mod ui;
 pub mod view;
 
 /// The field manager of every server-side apply the hub makes.
