@@ -46,12 +46,21 @@ enum Command {
     /// three members.
     #[cfg(feature = "demo")]
     Demo {
-        /// Folder for the clusters' kubeconfigs.
+        /// Folder for the clusters' kubeconfigs (`hub.kubeconfig`,
+        /// `<member>.kubeconfig`).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Keep the cluster and the hub running after the tour, until Ctrl-C.
-        #[arg(long)]
+        /// Serve the live view on --ui-addr and keep the clusters and the
+        /// hub running after the tour, until Ctrl-C.
+        #[arg(long, conflicts_with = "once")]
         serve: bool,
+        /// Run the tour once and exit (the default): a summary of the
+        /// steps, and a non-zero exit code if one failed.
+        #[arg(long)]
+        once: bool,
+        /// Address of the live view with --serve.
+        #[arg(long, value_name = "ADDR", default_value = kro_hub::demo::DEFAULT_UI_ADDR)]
+        ui_addr: SocketAddr,
     },
     /// Check RGD files offline with the engine the hub runs.
     Validate {
@@ -477,10 +486,24 @@ async fn main() -> anyhow::Result<()> {
             status_command(&client, namespace.as_deref(), watch).await
         }
         #[cfg(feature = "demo")]
-        Command::Demo { dir, serve } => {
+        Command::Demo {
+            dir,
+            serve,
+            once: _,
+            ui_addr,
+        } => {
             let dir = dir.unwrap_or_else(kro_hub::demo::default_dir);
-            kro_hub::demo::run(kro_hub::demo::DemoOptions { dir, serve }).await?;
-            Ok(())
+            match kro_hub::demo::run(kro_hub::demo::DemoOptions {
+                dir,
+                serve,
+                ui_addr,
+            })
+            .await
+            {
+                // The summary said so; 130 is the shell's code for Ctrl-C.
+                Err(kro_hub::demo::DemoError::Interrupted) => std::process::exit(130),
+                other => Ok(other?),
+            }
         }
         Command::Validate {
             files,
