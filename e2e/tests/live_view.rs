@@ -304,6 +304,7 @@ async fn the_page_shows_a_member_going_down_live() {
     // ends the stream, which it does when it stops.
     let profile = Profile::new("live");
     let out = profile.0.join("dom.html");
+    let opened = live.streams_opened();
     let page = browser(
         &profile,
         &out,
@@ -313,7 +314,7 @@ async fn the_page_shows_a_member_going_down_live() {
     eventually(
         "the page to open its event stream",
         Duration::from_secs(30),
-        || async { Ok::<_, String>((live.subscribers() > 0).then_some(())) },
+        || async { Ok::<_, String>((live.streams_opened() > opened).then_some(())) },
     )
     .await
     .unwrap();

@@ -34,7 +34,8 @@ struct Inner {
     changes: watch::Sender<u64>,
     /// Set when the views stop: open event streams end on it.
     stopping: watch::Sender<bool>,
-    subscribers: AtomicUsize,
+    /// Event streams opened so far.
+    opened: AtomicUsize,
     tasks: Vec<AbortHandle>,
 }
 
@@ -149,7 +150,7 @@ impl Live {
                 instances,
                 changes,
                 stopping,
-                subscribers: AtomicUsize::new(0),
+                opened: AtomicUsize::new(0),
                 tasks,
             }),
         }
@@ -219,27 +220,16 @@ impl Live {
         let _ = self.inner.stopping.send(true);
     }
 
-    /// How many event streams are open: pages showing live updates now.
-    pub fn subscribers(&self) -> usize {
-        self.inner.subscribers.load(Ordering::Acquire)
+    /// How many event streams pages have opened so far. A count of those
+    /// open now would lag: a closed connection is noticed only at the next
+    /// write to it.
+    pub fn streams_opened(&self) -> usize {
+        self.inner.opened.load(Ordering::Acquire)
     }
 
-    /// Counts an open event stream until the guard drops.
-    pub(crate) fn subscribe(&self) -> Subscription {
-        self.inner.subscribers.fetch_add(1, Ordering::AcqRel);
-        Subscription { live: self.clone() }
-    }
-}
-
-/// One open event stream, counted in [`Live::subscribers`].
-#[derive(Debug)]
-pub(crate) struct Subscription {
-    live: Live,
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.live.inner.subscribers.fetch_sub(1, Ordering::AcqRel);
+    /// Counts an event stream being opened.
+    pub(crate) fn opened(&self) {
+        self.inner.opened.fetch_add(1, Ordering::AcqRel);
     }
 }
 

@@ -127,12 +127,11 @@ async fn events(State(live): State<Live>) -> Sse<impl Stream<Item = Result<Event
         changes: tokio::sync::watch::Receiver<u64>,
         stopping: tokio::sync::watch::Receiver<bool>,
         first: bool,
-        _counted: live::Subscription,
     }
+    live.opened();
     let open = Open {
         changes: live.changes(),
         stopping: live.stopping(),
-        _counted: live.subscribe(),
         live,
         first: true,
     };
