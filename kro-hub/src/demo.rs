@@ -3,9 +3,17 @@
 //! by step. Nothing to install: the API servers, the hub and the workload
 //! simulator all run in this process, and one kubeconfig per cluster is
 //! written out so `kubectl` can look at the same clusters.
+//!
+//! On a terminal, a table of members and instances by cluster stays below
+//! the narration and is redrawn as the hub changes them (from the live
+//! view's reflectors); elsewhere the narration is plain lines. With
+//! `serve`, the live web page runs too, and everything stays up until
+//! Ctrl-C. Every run ends with a summary of the steps.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -13,6 +21,7 @@ use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
 use crate::metrics::Metrics;
+use crate::ui::terminal::Screen;
 
 const RGD: &str = include_str!("../../examples/webapp/rgd.yaml");
 const APP1: &str = include_str!("../../examples/webapp/app1.yaml");
@@ -35,6 +44,12 @@ pub enum DemoError {
     /// The sandbox could not start.
     #[error("starting the sandbox cluster: {0}")]
     Sandbox(#[from] kro_sandbox::SandboxError),
+    /// Ctrl-C stopped the tour.
+    #[error("interrupted")]
+    Interrupted,
+    /// The live view could not be served.
+    #[error(transparent)]
+    Ui(#[from] crate::ui::UiError),
     /// A step failed.
     #[error("{step}: {message}")]
     Step {
@@ -55,19 +70,126 @@ fn step_err(step: &str) -> impl Fn(String) -> DemoError + '_ {
 /// Options of the demo.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// Where to write `hub.kubeconfig`.
+    /// Where to write `hub.kubeconfig` and `<member>.kubeconfig`.
     pub dir: PathBuf,
-    /// Keep the cluster and hub running after the tour, until Ctrl-C.
+    /// Serve the live view on `ui_addr` and keep the clusters and hub
+    /// running after the tour, until Ctrl-C. Without it the demo runs
+    /// once and exits.
     pub serve: bool,
+    /// Where the live view is served with `serve`.
+    pub ui_addr: SocketAddr,
 }
 
-fn say(line: &str) {
-    println!("{line}");
+/// The default address of the demo's live view.
+pub const DEFAULT_UI_ADDR: &str = "127.0.0.1:8081";
+
+/// The narration: lines above the live table, and the steps for the
+/// summary.
+#[derive(Debug)]
+struct Story {
+    screen: Screen,
+    steps: Mutex<Vec<Step>>,
 }
 
-/// Runs the tour.
+#[derive(Debug)]
+struct Step {
+    title: String,
+    started: Instant,
+    took: Option<Duration>,
+}
+
+impl Story {
+    fn say(&self, line: &str) {
+        self.screen.say(line);
+    }
+
+    /// Starts the next step: the previous one succeeded.
+    fn step(&self, title: &str) {
+        if let Ok(mut steps) = self.steps.lock() {
+            if let Some(last) = steps.last_mut() {
+                last.took.get_or_insert(last.started.elapsed());
+            }
+            steps.push(Step {
+                title: title.to_owned(),
+                started: Instant::now(),
+                took: None,
+            });
+        }
+        self.say(&format!("\n{title}"));
+    }
+
+    /// Ends the last step's clock, however the tour ended.
+    fn end(&self) {
+        if let Ok(mut steps) = self.steps.lock()
+            && let Some(last) = steps.last_mut()
+        {
+            last.took.get_or_insert(last.started.elapsed());
+        }
+    }
+
+    /// One line per step, the last one marked by how the tour ended.
+    fn summary(&self, outcome: &Result<(), DemoError>) -> String {
+        let Ok(steps) = self.steps.lock() else {
+            return String::new();
+        };
+        let mut out = String::from("\nsummary:\n");
+        let count = steps.len();
+        for (i, step) in steps.iter().enumerate() {
+            let took = step.took.unwrap_or_else(|| step.started.elapsed());
+            let mark = match outcome {
+                Err(DemoError::Interrupted) if i + 1 == count => "STOPPED",
+                Err(_) if i + 1 == count => "FAILED",
+                _ => "ok",
+            };
+            out.push_str(&format!(
+                "  {mark:7} {:5.1}s  {}\n",
+                took.as_secs_f64(),
+                step.title
+            ));
+        }
+        match outcome {
+            Ok(()) => out.push_str(&format!("all {count} steps passed\n")),
+            Err(DemoError::Interrupted) => out.push_str("interrupted by Ctrl-C\n"),
+            Err(e) => out.push_str(&format!("failed: {e}\n")),
+        }
+        out
+    }
+}
+
+/// Keeps the terminal's live table in step with the hub: members, then
+/// instances by cluster, redrawn after each burst of changes.
+fn redraw(live: crate::ui::Live, screen: Screen) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut changes = live.changes();
+        loop {
+            let snapshot = live.snapshot();
+            let mut text = String::new();
+            if !snapshot.members.is_empty() {
+                text.push_str(&crate::view::members_table(&snapshot.members));
+                text.push('\n');
+            }
+            if !snapshot.rows.is_empty() {
+                text.push_str(&crate::view::table(&snapshot.rows));
+            }
+            let framed: String = text.lines().map(|l| format!("   | {l}\n")).collect();
+            screen.show(&framed);
+            if changes.changed().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            changes.borrow_and_update();
+        }
+    })
+}
+
+/// Runs the tour, prints its summary, and tears everything down; with
+/// `serve`, keeps everything up until Ctrl-C first.
 pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
-    say("kro-hub demo: the kro walk-through on an in-process Kubernetes API server");
+    let story = Story {
+        screen: Screen::stdout(),
+        steps: Mutex::default(),
+    };
+    story.say("kro-hub demo: the kro walk-through on an in-process Kubernetes API server");
     let sandbox = kro_sandbox::SandboxBuilder::new("hub")
         .simulator_delay(Duration::from_secs(1))
         .start()
@@ -76,7 +198,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         .map_err(|e| step_err("creating the output folder")(e.to_string()))?;
     let kubeconfig = options.dir.join("hub.kubeconfig");
     sandbox.write_kubeconfig(&kubeconfig)?;
-    say(&format!(
+    story.say(&format!(
         "  cluster 'hub' serving at {} (kubeconfig: {})",
         sandbox.url(),
         kubeconfig.display()
@@ -92,9 +214,15 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let metrics = Metrics::new();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let config = sandbox.config().await?;
+    // Probing members every second (not every 30) lets a member that
+    // goes down or comes back show within the story's pace.
+    let hub_options = crate::HubOptions {
+        member_probe_interval: Duration::from_secs(1),
+        ..crate::HubOptions::default()
+    };
     let hub = tokio::spawn(crate::run_hub(
         config,
-        crate::HubOptions::default(),
+        hub_options,
         metrics.clone(),
         async move {
             let _ = stop_rx.await;
@@ -104,12 +232,76 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         Ok(metrics.is_ready().then_some(()))
     })
     .await?;
-    say("  kro-hub is running");
+    story.say("  kro-hub is running");
 
-    say("\n1. kubectl apply -f examples/webapp/rgd.yaml");
-    apply_all(&client, RGD).await?;
+    // The terminal table and the web page read the same reflectors.
+    let live = crate::ui::Live::start(client.clone());
+    let table = redraw(live.clone(), story.screen.clone());
+    let (ui_stop, ui_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ui = if options.serve {
+        let listener = tokio::net::TcpListener::bind(options.ui_addr)
+            .await
+            .map_err(|source| crate::ui::UiError::Serve {
+                addr: options.ui_addr.to_string(),
+                source,
+            })?;
+        story.say(&format!("  live view: http://{}/", options.ui_addr));
+        Some(tokio::spawn(crate::ui::serve_on(
+            listener,
+            live.clone(),
+            async move {
+                let _ = ui_stopped.await;
+            },
+        )))
+    } else {
+        None
+    };
+
+    let mut members = Vec::new();
+    let outcome = tokio::select! {
+        outcome = tour(&client, &options, &story, &mut members) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(DemoError::Interrupted),
+    };
+    story.end();
+    if outcome.is_ok() && options.serve {
+        story.say(&format!(
+            "\nEverything stays up. Try:\n  open http://{}/\n  KUBECONFIG={} kubectl get clusters,globalapplications -A\n  KUBECONFIG={} kro-hub status --watch\n  KUBECONFIG={} kubectl get deployments -n web\nPress Ctrl-C to stop.",
+            options.ui_addr,
+            kubeconfig.display(),
+            kubeconfig.display(),
+            options.dir.join("eu-1.kubeconfig").display()
+        ));
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    // The table stays as last drawn; what follows prints below it.
+    table.abort();
+    story.screen.release();
+    let _ = ui_stop.send(());
+    if let Some(ui) = ui {
+        let _ = tokio::time::timeout(Duration::from_secs(5), ui).await;
+    }
+    drop(live);
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), hub).await;
+    for member in members {
+        member.stop().await;
+    }
+    sandbox.stop().await;
+    story.say(&story.summary(&outcome));
+    outcome
+}
+
+/// The story: kro on one cluster, then many.
+async fn tour(
+    client: &Client,
+    options: &DemoOptions,
+    story: &Story,
+    members: &mut Vec<kro_sandbox::Sandbox>,
+) -> Result<(), DemoError> {
+    story.step("1. kubectl apply -f examples/webapp/rgd.yaml");
+    apply_all(client, RGD).await?;
     let rgd = wait_for(
-        &client,
+        client,
         "kro.run/v1alpha1",
         "ResourceGraphDefinition",
         None,
@@ -117,18 +309,18 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         |r| r["status"]["state"] == "Active",
     )
     .await?;
-    say(&format!(
+    story.say(&format!(
         "   RGD web-app is {} with order {}; CRD applications.kro.run serves kind Application",
         rgd["status"]["state"].as_str().unwrap_or("?"),
         rgd["status"]["topologicalOrder"]
     ));
 
-    say("\n2. kubectl apply -f examples/webapp/app1.yaml -f examples/webapp/app2.yaml");
-    apply_all(&client, APP1).await?;
-    apply_all(&client, APP2).await?;
+    story.step("2. kubectl apply -f examples/webapp/app1.yaml -f examples/webapp/app2.yaml");
+    apply_all(client, APP1).await?;
+    apply_all(client, APP2).await?;
     for (app, replicas) in [("web-app-1", 3), ("web-app-2", 1)] {
         let inst = wait_for(
-            &client,
+            client,
             "kro.run/v1alpha1",
             "Application",
             Some("default"),
@@ -137,14 +329,14 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         )
         .await?;
         let svc = get(
-            &client,
+            client,
             "v1",
             "Service",
             Some("default"),
             &format!("{app}-service"),
         )
         .await?;
-        say(&format!(
+        story.say(&format!(
             "   {app}: state {}, availableReplicas {}, Deployment {app} + Service {}-service ({})",
             inst["status"]["state"].as_str().unwrap_or("?"),
             inst["status"]["availableReplicas"],
@@ -155,10 +347,10 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         ));
     }
 
-    say("\n3. kubectl apply -f examples/webapp/app2-update.yaml  (replicas 6, NodePort)");
-    apply_all(&client, APP2_UPDATE).await?;
+    story.step("3. kubectl apply -f examples/webapp/app2-update.yaml  (replicas 6, NodePort)");
+    apply_all(client, APP2_UPDATE).await?;
     wait_for(
-        &client,
+        client,
         "apps/v1",
         "Deployment",
         Some("default"),
@@ -167,7 +359,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     )
     .await?;
     wait_for(
-        &client,
+        client,
         "v1",
         "Service",
         Some("default"),
@@ -175,13 +367,13 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         |s| s["spec"]["type"] == "NodePort",
     )
     .await?;
-    say("   web-app-2 scaled to 6 replicas, its Service is now NodePort");
+    story.say("   web-app-2 scaled to 6 replicas, its Service is now NodePort");
 
-    say("\n4. kubectl delete application web-app-1");
-    delete(&client, "kro.run/v1alpha1", "Application", "web-app-1").await?;
+    story.step("4. kubectl delete application web-app-1");
+    delete(client, "kro.run/v1alpha1", "Application", "web-app-1").await?;
     wait("web-app-1 and its resources to be deleted", || async {
         let d = get(
-            &client,
+            client,
             "apps/v1",
             "Deployment",
             Some("default"),
@@ -189,7 +381,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         )
         .await?;
         let s = get(
-            &client,
+            client,
             "v1",
             "Service",
             Some("default"),
@@ -199,40 +391,24 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
         Ok((d.is_none() && s.is_none()).then_some(()))
     })
     .await?;
-    say("   Service and Deployment of web-app-1 deleted (reverse order), instance gone");
+    story.say("   Service and Deployment of web-app-1 deleted (reverse order), instance gone");
 
-    let members = many_clusters(&client, &options).await?;
-
-    if options.serve {
-        say(&format!(
-            "\nEverything stays up. Try:\n  KUBECONFIG={} kubectl get clusters,globalapplications -A\n  KUBECONFIG={} kro-hub status\n  KUBECONFIG={} kubectl get deployments -n web\nPress Ctrl-C to stop.",
-            kubeconfig.display(),
-            kubeconfig.display(),
-            options.dir.join("eu-1.kubeconfig").display()
-        ));
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    let _ = stop_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), hub).await;
-    for member in members {
-        member.stop().await;
-    }
-    sandbox.stop().await;
-    say("\ndemo finished");
-    Ok(())
+    many_clusters(client, options, story, members).await
 }
 
 /// The second part of the tour: members, placement, per-cluster values, a
 /// member going down and coming back, and a deletion that cleans every
-/// member. Returns the member sandboxes, to stop at the end.
+/// member. The member sandboxes go into `members`, for the caller to stop
+/// however the tour ends.
 async fn many_clusters(
     client: &Client,
     options: &DemoOptions,
-) -> Result<Vec<kro_sandbox::Sandbox>, DemoError> {
-    say(
-        "\n5. kro-hub cluster add  (three member clusters, each with its own API server and token)",
+    story: &Story,
+    members: &mut Vec<kro_sandbox::Sandbox>,
+) -> Result<(), DemoError> {
+    story.step(
+        "5. kro-hub cluster add  (three member clusters, each with its own API server and token)",
     );
-    let mut members = Vec::new();
     for (name, env, region) in MEMBERS {
         let member = kro_sandbox::SandboxBuilder::new(name)
             .token(&format!("demo-token-{name}"))
@@ -267,11 +443,9 @@ async fn many_clusters(
     let table = crate::members::cli::list(client)
         .await
         .map_err(|e| step_err("listing members")(e.to_string()))?;
-    for line in table.lines() {
-        say(&format!("   {line}"));
-    }
+    story.screen.print_table(&table);
 
-    say("\n6. kubectl apply -f examples/multicluster/  (placed on env=prod: eu-1 and us-1)");
+    story.step("6. kubectl apply -f examples/multicluster/  (placed on env=prod: eu-1 and us-1)");
     apply(
         client,
         &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}),
@@ -301,17 +475,17 @@ async fn many_clusters(
         )
         .await?;
     }
-    show_table(client).await?;
+    show_table(client, story).await?;
     let eu = &members[0];
     let eu_client = eu.client().await?;
     let site = get(&eu_client, "v1", "ConfigMap", Some("web"), "shop-site").await?;
-    say(&format!(
+    story.say(&format!(
         "   on eu-1, ConfigMap shop-site says region {}; shop's availableReplicas is the sum over members",
         site.as_ref()
             .map_or(Value::Null, |s| s["data"]["region"].clone())
     ));
 
-    say("\n7. member us-1 goes down: only its entry turns Unreachable, eu-1 stays Ready");
+    story.step("7. member us-1 goes down: only its entry turns Unreachable, eu-1 stays Ready");
     members[1].faults().refuse_connections(true);
     wait_for(
         client,
@@ -327,9 +501,9 @@ async fn many_clusters(
         },
     )
     .await?;
-    show_table(client).await?;
+    show_table(client, story).await?;
 
-    say("\n8. us-1 comes back: its copies converge with no action");
+    story.step("8. us-1 comes back: its copies converge with no action");
     members[1].faults().refuse_connections(false);
     wait_for(
         client,
@@ -340,9 +514,10 @@ async fn many_clusters(
         |a| a["status"]["state"] == "ACTIVE",
     )
     .await?;
-    show_table(client).await?;
+    show_table(client, story).await?;
 
-    say("\n9. kubectl delete globalapplication blog -n web  (its copies go from every member)");
+    story
+        .step("9. kubectl delete globalapplication blog -n web  (its copies go from every member)");
     delete_in(
         client,
         "kro.run/v1alpha1",
@@ -373,18 +548,21 @@ async fn many_clusters(
         Ok(gone.then_some(()))
     })
     .await?;
-    say("   blog's Service, Deployment and ConfigMap deleted on eu-1 and us-1, instance gone");
-    Ok(members)
+    story
+        .say("   blog's Service, Deployment and ConfigMap deleted on eu-1 and us-1, instance gone");
+    Ok(())
 }
 
-/// Prints `kro-hub status`'s table of instances by cluster.
-async fn show_table(client: &Client) -> Result<(), DemoError> {
+/// Prints `kro-hub status`'s table of instances by cluster, when no live
+/// table shows it already.
+async fn show_table(client: &Client, story: &Story) -> Result<(), DemoError> {
+    if story.screen.is_terminal() {
+        return Ok(());
+    }
     let rows = crate::view::rows(client, Some("web"))
         .await
         .map_err(|e| step_err("reading instances")(e.to_string()))?;
-    for line in crate::view::table(&rows).lines() {
-        say(&format!("   {line}"));
-    }
+    story.screen.print_table(&crate::view::table(&rows));
     Ok(())
 }
 

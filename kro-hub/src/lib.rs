@@ -26,6 +26,7 @@ pub mod revisions;
 pub mod rgd_controller;
 pub mod schemas;
 pub mod status;
+pub mod ui;
 pub mod view;
 
 /// The field manager of every server-side apply the hub makes.

@@ -46,12 +46,21 @@ enum Command {
     /// three members.
     #[cfg(feature = "demo")]
     Demo {
-        /// Folder for the clusters' kubeconfigs.
+        /// Folder for the clusters' kubeconfigs (`hub.kubeconfig`,
+        /// `<member>.kubeconfig`).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Keep the cluster and the hub running after the tour, until Ctrl-C.
-        #[arg(long)]
+        /// Serve the live view on --ui-addr and keep the clusters and the
+        /// hub running after the tour, until Ctrl-C.
+        #[arg(long, conflicts_with = "once")]
         serve: bool,
+        /// Run the tour once and exit (the default): a summary of the
+        /// steps, and a non-zero exit code if one failed.
+        #[arg(long)]
+        once: bool,
+        /// Address of the live view with --serve.
+        #[arg(long, value_name = "ADDR", default_value = kro_hub::demo::DEFAULT_UI_ADDR)]
+        ui_addr: SocketAddr,
     },
     /// Check RGD files offline with the engine the hub runs.
     Validate {
@@ -253,6 +262,10 @@ struct RunArgs {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, default_value = "127.0.0.1:8080")]
     probe_addr: SocketAddr,
+    /// Serve the read-only live view (members, RGD graphs, instances by
+    /// cluster) on this address; off by default.
+    #[arg(long, value_name = "ADDR")]
+    ui_addr: Option<SocketAddr>,
     /// Take a Lease before acting, so only one replica works at a time.
     #[arg(long)]
     leader_elect: bool,
@@ -361,6 +374,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_from(config.clone()).context("connecting to the hub cluster")?;
     let metrics = Metrics::new();
     let probes = tokio::spawn(kro_hub::health::serve(args.probe_addr, metrics.clone()));
+    // The view only reads, so every replica serves it, leader or not.
+    let (ui_stop, ui_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ui = match args.ui_addr {
+        Some(addr) => {
+            let client = kro_hub::api_calls::counted_client(config.clone(), metrics.clone(), "hub")
+                .context("connecting to the hub cluster")?;
+            let stopped = async move {
+                let _ = ui_stopped.await;
+            };
+            Some(tokio::spawn(kro_hub::ui::serve(addr, client, stopped)))
+        }
+        None => None,
+    };
+    let ui_failed = async {
+        match ui {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
     let mut leadership = None;
     if args.leader_elect {
         let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
@@ -414,12 +446,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
         _ = lost => anyhow::bail!("leadership lost; exiting so a new leader can take over"),
         res = probes => res.context("probe server task")?.context("probe server")?,
+        res = ui_failed => res.context("live view task")?.context("live view")?,
         res = &mut hub => {
             res.context("hub task")?.context("hub")?;
             anyhow::bail!("the hub stopped unexpectedly");
         }
     }
     let _ = stop_tx.send(());
+    let _ = ui_stop.send(());
     hub.await.context("hub task")?.context("hub")?;
     Ok(())
 }
@@ -473,10 +507,24 @@ async fn main() -> anyhow::Result<()> {
             status_command(&client, namespace.as_deref(), watch).await
         }
         #[cfg(feature = "demo")]
-        Command::Demo { dir, serve } => {
+        Command::Demo {
+            dir,
+            serve,
+            once: _,
+            ui_addr,
+        } => {
             let dir = dir.unwrap_or_else(kro_hub::demo::default_dir);
-            kro_hub::demo::run(kro_hub::demo::DemoOptions { dir, serve }).await?;
-            Ok(())
+            match kro_hub::demo::run(kro_hub::demo::DemoOptions {
+                dir,
+                serve,
+                ui_addr,
+            })
+            .await
+            {
+                // The summary said so; 130 is the shell's code for Ctrl-C.
+                Err(kro_hub::demo::DemoError::Interrupted) => std::process::exit(130),
+                other => Ok(other?),
+            }
         }
         Command::Validate {
             files,
