@@ -30,6 +30,7 @@ const APP2_UPDATE: &str = include_str!("../../examples/webapp/app2-update.yaml")
 const GLOBAL_RGD: &str = include_str!("../../examples/multicluster/rgd.yaml");
 const SHOP: &str = include_str!("../../examples/multicluster/shop.yaml");
 const BLOG: &str = include_str!("../../examples/multicluster/blog.yaml");
+const SHOP_UPDATE: &str = include_str!("../../examples/multicluster/shop-update.yaml");
 
 /// The demo's members: name and labels (environment and region).
 const MEMBERS: [(&str, &str, &str); 3] = [
@@ -485,7 +486,64 @@ async fn many_clusters(
             .map_or(Value::Null, |s| s["data"]["region"].clone())
     ));
 
-    story.step("7. member us-1 goes down: only its entry turns Unreachable, eu-1 stays Ready");
+    story.step(
+        "7. kubectl apply -f examples/multicluster/shop-update.yaml  (new image, wave by wave: eu, then the rest)",
+    );
+    apply_all(client, SHOP_UPDATE).await?;
+    let us_client = members[1].client().await?;
+    let image_on = |c: Option<Value>| {
+        c.and_then(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .map(str::to_owned)
+        })
+    };
+    wait("eu-1 to get the new image", || async {
+        let eu = image_on(get(&eu_client, "apps/v1", "Deployment", Some("web"), "shop").await?);
+        let us = image_on(get(&us_client, "apps/v1", "Deployment", Some("web"), "shop").await?);
+        Ok((eu.as_deref() == Some("httpd:2.4")).then_some(us))
+    })
+    .await
+    .map(|us| {
+        story.say(&format!(
+            "   wave eu: eu-1 runs httpd:2.4; us-1 still runs {} until eu has been Ready 3s",
+            us.unwrap_or_else(|| "its old image".to_owned())
+        ));
+    })?;
+    show_table(client, story).await?;
+    let shop = wait_for(
+        client,
+        "kro.run/v1alpha1",
+        "GlobalApplication",
+        Some("web"),
+        "shop",
+        |a| {
+            a["status"]["rollout"]["state"] == "Complete" && a["status"]["rollout"]["revision"] == 2
+        },
+    )
+    .await?;
+    story.say(&format!(
+        "   wave rest: us-1 runs {}; revision 2 is Ready on every cluster",
+        image_on(get(&us_client, "apps/v1", "Deployment", Some("web"), "shop").await?)
+            .unwrap_or_default()
+    ));
+    let waves: Vec<String> = shop["status"]["rollout"]["waves"]
+        .as_array()
+        .map(|ws| {
+            ws.iter()
+                .map(|w| {
+                    format!(
+                        "{} {}",
+                        w["name"].as_str().unwrap_or(""),
+                        w["state"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    story.say(&format!("   status.rollout.waves: {}", waves.join(", ")));
+
+    story.step("8. member us-1 goes down: only its entry turns Unreachable, eu-1 stays Ready");
     members[1].faults().refuse_connections(true);
     wait_for(
         client,
@@ -503,7 +561,7 @@ async fn many_clusters(
     .await?;
     show_table(client, story).await?;
 
-    story.step("8. us-1 comes back: its copies converge with no action");
+    story.step("9. us-1 comes back: its copies converge with no action");
     members[1].faults().refuse_connections(false);
     wait_for(
         client,
@@ -516,8 +574,9 @@ async fn many_clusters(
     .await?;
     show_table(client, story).await?;
 
-    story
-        .step("9. kubectl delete globalapplication blog -n web  (its copies go from every member)");
+    story.step(
+        "10. kubectl delete globalapplication blog -n web  (its copies go from every member)",
+    );
     delete_in(
         client,
         "kro.run/v1alpha1",
