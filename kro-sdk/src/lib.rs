@@ -94,6 +94,8 @@ mod instance;
 mod placement;
 mod ready;
 mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{ClusterNotReady, Error};
 pub use install::install_rgd;

@@ -12,39 +12,19 @@ pub mod wordpress;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
-use tokio::sync::oneshot;
 
-/// Starts a sandbox cluster named `name`, runs the hub against it and gives
-/// `body` a client; stops both afterwards.
+/// Starts a hub on in-process API servers ([`kro_sdk::testing::TestHub`]),
+/// gives `body` a client of it, and stops it afterwards. `name` says which
+/// test or program it is for, in the logs.
 pub async fn run_on_sandbox<F, Fut, T>(name: &str, body: F) -> anyhow::Result<T>
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    let sandbox = kro_sandbox::Sandbox::start(name).await?;
-    let client = sandbox.client().await?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let metrics = kro_hub::metrics::Metrics::new();
-    let hub_config = sandbox.config().await?;
-    let hub = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        if let Err(e) = kro_hub::run_hub(
-            hub_config,
-            kro_hub::HubOptions::default(),
-            metrics,
-            shutdown,
-        )
-        .await
-        {
-            tracing::error!(error = %e, "hub stopped");
-        }
-    });
-    ensure_namespace(&client, "default").await?;
-    let result = body(client).await;
-    let _ = stop.send(());
-    let _ = hub.await;
+    tracing::debug!(name, "starting a test hub");
+    let hub = kro_sdk::testing::TestHub::start().await?;
+    let result = body(hub.client()).await;
+    hub.stop().await;
     result
 }
 

@@ -94,3 +94,52 @@ async fn typed_client_lists_patches_watches_deletes_and_reports_not_ready() {
     .await
     .unwrap();
 }
+
+/// What another project's tests do with `kro-sdk`'s `testing` feature: a
+/// hub with members, a placed graph, and its copies checked on a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_hub_with_members_runs_a_placed_graph() {
+    use kro_sdk::ResourceGraph as _;
+    use kro_sdk_examples::edge::{EdgeApp, EdgeAppSpec};
+    let hub = kro_sdk::testing::TestHub::builder()
+        .member("eu-1", [("env", "prod"), ("region", "eu")])
+        .member("us-1", [("env", "prod"), ("region", "us")])
+        .start()
+        .await
+        .unwrap();
+    kro_sdk::install_rgd::<EdgeApp>(&hub.client(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let apps = Instances::<EdgeApp>::namespaced(hub.client(), "default");
+    let spec = EdgeAppSpec {
+        name: "edge".to_owned(),
+        image: "nginx:1.27".to_owned(),
+        replicas: 2,
+        regions: vec!["eu".to_owned()],
+    };
+    apps.create(&EdgeApp::new("edge", spec)).await.unwrap();
+    apps.wait_ready_on("edge", "eu-1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    // The graph has no readyWhen: Ready once applied; its replicas show
+    // up in eu-1's values when the Deployment reports them.
+    apps.wait_until("edge", Duration::from_secs(60), |a| {
+        a.clusters().iter().any(|c| {
+            c.name == "eu-1" && c.values.as_ref().and_then(|v| v.available_replicas) == Some(2)
+        })
+    })
+    .await
+    .unwrap();
+    let eu = hub.member_client("eu-1").await.unwrap();
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(eu, "default");
+    assert!(deployments.get_opt("edge").await.unwrap().is_some());
+    let us = hub.member_client("us-1").await.unwrap();
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(us, "default");
+    assert!(
+        deployments.get_opt("edge").await.unwrap().is_none(),
+        "us is not in the instance's regions"
+    );
+    hub.stop().await;
+}
