@@ -602,6 +602,10 @@ pub(crate) fn assemble(
         }
         None => {}
     }
+    if let Some(r) = &g.rollout {
+        ctx.spans.add("spec.rollout", r.span());
+        rgd_spec.insert("rollout".into(), yaml(r, "rollout", &r.value())?);
+    }
     let rgd = json!({
         "apiVersion": "kro.run/v1alpha1",
         "kind": "ResourceGraphDefinition",

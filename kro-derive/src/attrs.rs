@@ -180,6 +180,8 @@ pub(crate) struct GraphAttrs {
     pub printer_columns: Vec<PrinterColumn>,
     pub validations: Vec<Validation>,
     pub placement: Option<PlacementAttr>,
+    /// `rollout = "<yaml>"`: `spec.rollout`, checked by the engine.
+    pub rollout: Option<LitStr>,
 }
 
 /// A struct or enum as the macros see it.
@@ -528,6 +530,7 @@ impl Default for GraphAttrs {
             printer_columns: Vec::new(),
             validations: Vec::new(),
             placement: None,
+            rollout: None,
         }
     }
 }
@@ -560,6 +563,12 @@ fn graph_attrs(attrs: &[Attribute]) -> syn::Result<GraphAttrs> {
                     }
                     g.placement = Some(placement_attr(&meta)?);
                 }
+                "rollout" => {
+                    if g.rollout.is_some() {
+                        return Err(meta.error("rollout is given twice"));
+                    }
+                    g.rollout = Some(meta.value()?.parse()?);
+                }
                 "resource" => g.resources.push(resource_attr(&meta)?),
                 "printer_column" => g.printer_columns.push(printer_column(&meta)?),
                 "validation" => {
@@ -583,7 +592,7 @@ fn graph_attrs(attrs: &[Attribute]) -> syn::Result<GraphAttrs> {
                 _ => {
                     return Err(meta.error(
                         "unknown kro container attribute (expected rgd, builtin_kinds, kind, group, version, \
-                         scope, plural, status, short_name, category, placement, resource, \
+                         scope, plural, status, short_name, category, placement, rollout, resource, \
                          printer_column or validation)",
                     ));
                 }

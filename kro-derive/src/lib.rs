@@ -58,6 +58,10 @@
 //!   `validation(expression, message)`;
 //! - `placement(...)`: place each instance on member clusters of the hub
 //!   (see below); `placement = "<yaml>"` takes `spec.placement` as YAML.
+//! - `rollout = "<yaml>"`: `spec.rollout`, how a change reaches the placed
+//!   clusters wave by wave (`waves`, `maxConcurrency`, `minReadySeconds`,
+//!   ...); checked by the engine, so a mistake is a compile error naming
+//!   the field.
 //!
 //! ## Placement
 //!

@@ -1,7 +1,7 @@
 //! A web application placed on member clusters of the hub: a Deployment on
 //! each production cluster in the regions the instance asks for, and a
 //! ConfigMap on the hub recording it. Shows `placement(...)`,
-//! `target = "Hub"` and the typed per-cluster status.
+//! `rollout = "..."`, `target = "Hub"` and the typed per-cluster status.
 
 use std::fmt::Write as _;
 
@@ -29,6 +29,14 @@ pub struct EdgeAppStatus {
         when = "${cluster.labels.region in schema.spec.regions}",
         on_deselect = "Delete",
     ),
+    // A change reaches European members first, the rest once those have
+    // been Ready for ten seconds.
+    rollout = r#"
+waves:
+- {name: eu, clusterSelector: {matchLabels: {region: eu}}}
+- {name: rest}
+minReadySeconds: 10
+"#,
     resource(id = "deployment", template = "templates/edge/deployment.yaml"),
     resource(id = "record", target = "Hub", template = "templates/edge/record.yaml")
 )]

@@ -34,6 +34,12 @@ fn the_rgd_places_the_deployment_and_keeps_the_record_on_the_hub() {
         ["properties"];
     assert!(status.get("clusters").is_some(), "{status}");
     assert!(status.get("placement").is_some(), "{status}");
+    assert!(status.get("rollout").is_some(), "{status}");
+    // `rollout = "..."` became spec.rollout, validated by the engine.
+    let rollout = graph.rollout().expect("the RGD has a rollout");
+    let names: Vec<&str> = rollout.waves.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["eu", "rest"]);
+    assert_eq!(rollout.min_ready_seconds, 10);
 }
 
 #[test]
