@@ -148,14 +148,22 @@ fn every_manifest_in_deploy_is_listed_by_its_kustomization() {
     let mut listed = BTreeSet::new();
     for k in &kustomizations {
         for r in resources(k) {
-            assert!(r.exists(), "{} lists {}, which does not exist", k.display(), r.display());
+            assert!(
+                r.exists(),
+                "{} lists {}, which does not exist",
+                k.display(),
+                r.display()
+            );
             listed.insert(r.canonicalize().unwrap());
         }
     }
     for file in manifests.iter().filter(|p| !is_kustomization(p)) {
-        let k = owner(file, &top).unwrap_or_else(|| panic!("{} is in no kustomization", file.display()));
+        let k = owner(file, &top)
+            .unwrap_or_else(|| panic!("{} is in no kustomization", file.display()));
         assert!(
-            resources(&k).iter().any(|r| r.canonicalize().ok().as_ref() == Some(file)),
+            resources(&k)
+                .iter()
+                .any(|r| r.canonicalize().ok().as_ref() == Some(file)),
             "{} is not listed in {}",
             file.display(),
             k.display()
@@ -165,7 +173,11 @@ fn every_manifest_in_deploy_is_listed_by_its_kustomization() {
 
 fn kubectl() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("kubectl")).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("kubectl"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .find(|p| p.is_file());
@@ -269,7 +281,10 @@ fn the_deployment_elects_a_leader_and_runs_locked_down() {
         .iter()
         .find_map(|a| a.strip_prefix("--probe-addr="))
         .expect("--probe-addr");
-    assert!(addr.starts_with("0.0.0.0:"), "probes must be reachable: {addr}");
+    assert!(
+        addr.starts_with("0.0.0.0:"),
+        "probes must be reachable: {addr}"
+    );
     let port = addr.rsplit(':').next().unwrap().parse::<u64>().unwrap();
     let port_name = c["ports"]
         .as_array()
@@ -296,7 +311,10 @@ fn the_deployment_elects_a_leader_and_runs_locked_down() {
     assert_eq!(sc["runAsNonRoot"], true);
     assert_eq!(strings(&sc["capabilities"]["drop"]), ["ALL"]);
     assert!(sc["capabilities"]["add"].is_null());
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     // A numeric user, or the kubelet cannot check runAsNonRoot against the
     // image's named one.
@@ -360,7 +378,11 @@ fn shell_scripts_pass_shellcheck() {
             "{}",
             script.display()
         );
-        assert!(text.contains("\nset -euo pipefail\n"), "{}", script.display());
+        assert!(
+            text.contains("\nset -euo pipefail\n"),
+            "{}",
+            script.display()
+        );
     }
     let shellcheck = Command::new("shellcheck").arg("--version").output();
     if shellcheck.is_err() {
