@@ -411,7 +411,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 lease_duration: Duration::from_secs(15),
             },
         );
-        leadership = Some(elector.lead().await);
+        // A standby waiting for the Lease stops at once when asked to.
+        tokio::select! {
+            l = elector.lead() => leadership = Some(l),
+            () = shutdown_signal() => return Ok(()),
+        }
     }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = kro_hub::HubOptions {
@@ -443,7 +447,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        () = shutdown_signal() => tracing::info!("shutting down"),
         _ = lost => anyhow::bail!("leadership lost; exiting so a new leader can take over"),
         res = probes => res.context("probe server task")?.context("probe server")?,
         res = ui_failed => res.context("live view task")?.context("live view")?,
@@ -581,5 +585,31 @@ async fn main() -> anyhow::Result<()> {
             print!("{yaml}");
             Ok(())
         }
+    }
+}
+
+/// Ctrl-C, or SIGTERM: how Kubernetes stops a pod. On either the hub stops
+/// its controllers and returns, rather than being killed mid-write at the
+/// end of the grace period.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "SIGTERM cannot be handled; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

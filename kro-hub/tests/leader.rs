@@ -59,3 +59,83 @@ async fn one_replica_leads_and_another_takes_over_only_after_expiry() {
     assert_eq!(spec.holder_identity.as_deref(), Some("replica-b"));
     assert_eq!(spec.lease_transitions, Some(1));
 }
+
+/// Kubernetes stops a pod with SIGTERM: the hub (leading, or waiting for
+/// the Lease) stops cleanly and exits 0 rather than being killed at the end
+/// of the grace period.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_hub_cleanly() {
+    let sandbox = kro_sandbox::Sandbox::start("sigterm").await.unwrap();
+    let client = sandbox.client().await.unwrap();
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some("kro-system".into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("kro-hub-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, sandbox.kubeconfig_yaml()).unwrap();
+    let spawn = |identity: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kro-hub"))
+            .args([
+                "run",
+                "--leader-elect",
+                "--probe-addr",
+                "127.0.0.1:0",
+                "--kubeconfig",
+            ])
+            .arg(&kubeconfig)
+            .env("POD_NAME", identity)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut leader = spawn("replica-a");
+    // The leader has installed its CRDs: it runs.
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while crds
+        .get_opt("graphrevisions.hub.kro.run")
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hub did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut standby = spawn("replica-b");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (name, child) in [("standby", &mut standby), ("leader", &mut leader)] {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the {name} ignored SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(status.success(), "the {name} exited with {status}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

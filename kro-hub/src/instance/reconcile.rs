@@ -992,10 +992,20 @@ impl<'a> Reconciler<'a> {
                 Err(e) => return Err(not_served(&self.target.name, gvk, &e)),
             };
             let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
-            let existing = api
-                .list_metadata(&ListParams::default().labels(&self.children_selector()))
-                .await
-                .map_err(|e| api_message(&e))?;
+            let params = ListParams::default().labels(&self.children_selector());
+            let existing = match (api.list_metadata(&params).await, &self.identity.namespace) {
+                (Ok(list), _) => list,
+                // An identity bound to the instance's namespace (an
+                // impersonated ServiceAccount with a Role) may not list
+                // across namespaces; it can only have written there.
+                (Err(kube::Error::Api(s)), Some(ns)) if s.code == 403 => {
+                    Api::<DynamicObject>::namespaced_with(self.target.client.clone(), ns, &ar)
+                        .list_metadata(&params)
+                        .await
+                        .map_err(|e| api_message(&e))?
+                }
+                (Err(e), _) => return Err(api_message(&e)),
+            };
             for child in existing.items {
                 let node = child
                     .metadata
