@@ -431,4 +431,62 @@ async fn rgd_revisions_are_numbered_kept_and_named_when_an_update_is_refused() {
     })
     .await;
     assert_eq!(rollout(&i)["revision"], 2);
+    // Each cluster records the graph revision its copy was rendered from.
+    let i = wait_instance(&fleet, "every cluster at graph revision 2", |i| {
+        i["status"]["clusters"]
+            .as_array()
+            .is_some_and(|es| es.len() == 4 && es.iter().all(|e| e["graphRevision"] == 2))
+    })
+    .await;
+    assert_eq!(i["status"]["state"], "ACTIVE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rgd_change_is_rolled_back_to_the_previous_graph_revision() {
+    let fleet = fleet().await;
+    let policy = waves(json!({"progressDeadlineSeconds": 3, "onFailure": "Rollback"}));
+    converged_at_v1(&fleet, policy.clone()).await;
+
+    // Graph revision 2 adds a field and breaks the ConfigMap on c1.
+    let mut changed = rgd(policy);
+    changed["spec"]["resources"][0]["template"]["data"]["extra"] = json!("from-revision-2");
+    changed["spec"]["resources"][0]["template"]["data"]["healthy"] =
+        json!("${cluster.name == 'c1' ? 'no' : 'yes'}");
+    fleet.hub.apply(&changed).await.unwrap();
+    let i = wait_instance(&fleet, "the rollback of graph revision 2", |i| {
+        rollout(i)["state"] == "RolledBack" && rollout(i)["graphRevision"] == 2
+    })
+    .await;
+    assert_eq!(rollout(&i)["stable"]["graphRevision"], 1, "{}", rollout(&i));
+    // The canaries are rendered from graph revision 1 again: no `extra`.
+    for c in WAVE_ONE {
+        fleet
+            .wait_on(c, "v1", "ConfigMap", Some("apps"), "s1", |cm| {
+                cm.is_some_and(|cm| {
+                    cm["data"].get("extra").is_none() && cm["data"]["healthy"] == "yes"
+                })
+            })
+            .await
+            .unwrap();
+    }
+    let i = wait_instance(&fleet, "the canaries to report graph revision 1", |i| {
+        i["status"]["clusters"].as_array().is_some_and(|es| {
+            es.iter()
+                .filter(|e| e["name"] == "c1" || e["name"] == "c2")
+                .all(|e| e["graphRevision"] == 1 && e["state"] == "Ready")
+        })
+    })
+    .await;
+    assert_eq!(i["status"]["state"], "ERROR");
+    for c in WAVE_TWO {
+        let cm = fleet
+            .get_on(c, "v1", "ConfigMap", Some("apps"), "s1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            cm["data"].get("extra").is_none(),
+            "{c} never got revision 2: {cm}"
+        );
+    }
 }

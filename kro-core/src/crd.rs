@@ -398,6 +398,7 @@ pub fn cluster_status_schema(status_fields: &Value) -> Value {
                 "resourcesReady": {"type": "string"},
                 "observedGeneration": {"type": "integer"},
                 "revision": {"type": "integer"},
+                "graphRevision": {"type": "integer"},
                 "lastSeen": {"type": "string"},
                 "stale": {"type": "boolean"},
                 "conditions": conditions_schema(),

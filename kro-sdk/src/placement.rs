@@ -107,6 +107,9 @@ pub struct ClusterStatus<S = serde_json::Value> {
     /// `spec.rollout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,
+    /// The RGD's graph revision the cluster's copy was rendered from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_revision: Option<i64>,
     /// The RGD's status fields as evaluated on the cluster.
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
     pub values: Option<S>,

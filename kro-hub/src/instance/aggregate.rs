@@ -45,6 +45,9 @@ pub struct ClusterEntry {
     /// The rollout revision the cluster runs (RGDs with `spec.rollout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,
+    /// The RGD's graph revision the cluster's copy was rendered from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph_revision: Option<i64>,
     /// The RGD's status fields as evaluated on the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<Value>,

@@ -38,6 +38,14 @@ struct MemberOutcome {
     entry: ClusterEntry,
 }
 
+/// Which revisions a member's pass renders: the rollout's (with
+/// `spec.rollout`) and the RGD's graph revision.
+#[derive(Debug, Clone, Copy)]
+struct Revisions {
+    rollout: Option<i64>,
+    graph: i64,
+}
+
 fn is_hub_node(node: &kro_core::ResourceNode) -> bool {
     node.target() == Some(ResourceTarget::Hub)
 }
@@ -198,19 +206,25 @@ impl Reconciler<'_> {
                             hub_states,
                             prev,
                             generation,
-                            rollout_revision,
+                            Revisions {
+                                rollout: rollout_revision,
+                                graph: self.ctx.revision,
+                            },
                         )
                         .await
                     }
                     Step::Rollback => match (stable, stable_rec, stable_eval) {
-                        (Some(Ok((_, _, revision))), Some(rec), Some(eval)) => {
+                        (Some(Ok((_, _, stable))), Some(rec), Some(eval)) => {
                             rec.member_pass(
                                 member,
                                 eval,
                                 hub_states,
                                 prev,
                                 generation,
-                                Some(*revision),
+                                Revisions {
+                                    rollout: Some(stable.revision),
+                                    graph: stable.graph_revision,
+                                },
                             )
                             .await
                         }
@@ -424,7 +438,7 @@ impl Reconciler<'_> {
         hub_states: &[ResourceState],
         previous: Option<&ClusterEntry>,
         generation: Option<i64>,
-        revision: Option<i64>,
+        revisions: Revisions,
     ) -> MemberOutcome {
         let kept = |state: &str, message: String| {
             let mut entry = previous.cloned().unwrap_or_else(|| ClusterEntry {
@@ -529,7 +543,8 @@ impl Reconciler<'_> {
             message: crate::conditions::cap_message(message),
             resources_ready: Some(format!("{ready}/{total}")),
             observed_generation: generation,
-            revision,
+            revision: revisions.rollout,
+            graph_revision: Some(revisions.graph),
             values,
             last_seen: Some(now()),
             stale: false,
@@ -707,12 +722,19 @@ impl Reconciler<'_> {
     }
 
     /// What a rollback renders: the instance with the stable revision's
-    /// spec, that revision's graph, and its rollout revision. `Err` says why
+    /// spec, that revision's graph, and the stable revision itself. `Err` says why
     /// it cannot be rendered (its graph revision is no longer kept).
     async fn stable_render(
         &self,
         rollout: &rollout::RolloutStatus,
-    ) -> Result<(DynamicObject, std::sync::Arc<kro_core::CompiledGraph>, i64), String> {
+    ) -> Result<
+        (
+            DynamicObject,
+            std::sync::Arc<kro_core::CompiledGraph>,
+            rollout::Stable,
+        ),
+        String,
+    > {
         let stable = rollout
             .stable
             .as_ref()
@@ -722,7 +744,7 @@ impl Reconciler<'_> {
             data.insert("spec".to_owned(), stable.spec.clone());
         }
         let graph = self.graph_at(stable.graph_revision).await?;
-        Ok((obj, graph, stable.revision))
+        Ok((obj, graph, stable.clone()))
     }
 
     /// The RGD's graph at revision `number`: the current one, or an earlier
