@@ -38,6 +38,15 @@ struct MemberOutcome {
     entry: ClusterEntry,
 }
 
+/// This pass's part of a rollout: the policy, the status it goes on from,
+/// what each selected cluster gets, and the transitions to report.
+struct RolloutPlan<'p> {
+    policy: &'p kro_core::rollout::RolloutPolicy,
+    status: rollout::RolloutStatus,
+    steps: std::collections::BTreeMap<String, Step>,
+    transitions: Vec<rollout::Transition>,
+}
+
 /// Which revisions a member's pass renders: the rollout's (with
 /// `spec.rollout`) and the RGD's graph revision.
 #[derive(Debug, Clone, Copy)]
@@ -170,13 +179,18 @@ impl Reconciler<'_> {
                     now: now_at,
                 },
             );
-            (policy, status, steps, transitions)
+            RolloutPlan {
+                policy,
+                status,
+                steps,
+                transitions,
+            }
         });
-        let rollout_revision = plan.as_ref().map(|(_, st, _, _)| st.revision);
+        let rollout_revision = plan.as_ref().map(|p| p.status.revision);
         // A rollback renders the stable revision: its graph and its spec.
         let stable = match &plan {
-            Some((_, st, steps, _)) if steps.values().any(|s| *s == Step::Rollback) => {
-                Some(self.stable_render(st).await)
+            Some(p) if p.steps.values().any(|s| *s == Step::Rollback) => {
+                Some(self.stable_render(&p.status).await)
             }
             _ => None,
         };
@@ -189,7 +203,7 @@ impl Reconciler<'_> {
                 .with_now(std::time::SystemTime::now())
                 .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget))
         });
-        let steps = plan.as_ref().map(|(_, _, steps, _)| steps);
+        let steps = plan.as_ref().map(|p| &p.steps);
         let passes = selected.iter().map(|member| {
             let prev = previous.iter().find(|e| e.name == member.name);
             let step = steps
@@ -248,7 +262,13 @@ impl Reconciler<'_> {
             .map(|o| o.entry)
             .collect();
         let mut rollout_wait = None;
-        if let Some((policy, status, _, transitions)) = &mut plan {
+        if let Some(RolloutPlan {
+            policy,
+            status,
+            transitions,
+            ..
+        }) = &mut plan
+        {
             let pass = rollout::Pass {
                 entries: &entries,
                 generation,
@@ -307,9 +327,10 @@ impl Reconciler<'_> {
                 "HubResourcesFailed",
                 format!("on the hub: {hub_message}"),
             )
-        } else if let Some((_, r, _, _)) = plan
+        } else if let Some(r) = plan
             .as_ref()
-            .filter(|(_, r, _, _)| r.state != rollout::COMPLETE)
+            .map(|p| &p.status)
+            .filter(|r| r.state != rollout::COMPLETE)
         {
             match r.state.as_str() {
                 rollout::HALTED => (state::ERROR, "RolloutHalted", r.message.clone()),
@@ -376,7 +397,7 @@ impl Reconciler<'_> {
             Condition::new("Ready", ready, reason, message, generation),
         ];
         let mut conds = conds;
-        if let Some((_, r, _, _)) = &plan {
+        if let Some(RolloutPlan { status: r, .. }) = &plan {
             let (status, reason, message) = rollout::progressing_condition(r);
             let mut c = Condition::new(
                 "Progressing",
@@ -393,7 +414,7 @@ impl Reconciler<'_> {
         let mut status = state::status_object(aggregate::fold(&entries), state_name, &conds);
         status[kro_core::crd::CLUSTERS_STATUS_FIELD] = json!(entries);
         status[kro_core::crd::PLACEMENT_STATUS_FIELD] = counts;
-        if let Some((_, r, _, _)) = &plan {
+        if let Some(RolloutPlan { status: r, .. }) = &plan {
             status[kro_core::crd::ROLLOUT_STATUS_FIELD] = json!(r);
         }
         let ready_before = crate::conditions::read(self.obj.data.get("status"))
@@ -404,7 +425,7 @@ impl Reconciler<'_> {
             self.publish_transition(ready_before.as_ref(), now, state_name)
                 .await;
         }
-        if let Some((_, _, _, transitions)) = &plan {
+        if let Some(RolloutPlan { transitions, .. }) = &plan {
             for t in transitions {
                 self.publish_event(t.warning, t.reason, "Rollout", &t.message)
                     .await;
