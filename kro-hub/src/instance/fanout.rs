@@ -507,7 +507,7 @@ impl Reconciler<'_> {
         let rec = self.for_target(target);
         // Drift on this member re-queues the instance (one shared watch per
         // member and kind).
-        for gvk in self.ctx.child_kinds() {
+        for gvk in self.ctx.child_kinds(false) {
             if let Ok((ar, _)) = rec.target.resolve(&gvk).await {
                 self.ctx
                     .env

@@ -327,7 +327,7 @@ async fn run(
     // Drift: any change to a child re-queues its instance.
     let selector = labels::rgd_children_selector(&ctx.rgd_name);
     let mut gaps: Vec<String> = Vec::new();
-    for gvk in ctx.child_kinds() {
+    for gvk in ctx.child_kinds(true) {
         match ctx.env.discovery.resolve(&ctx.env.client, &gvk).await {
             Ok((child_ar, _)) => {
                 let child_api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &child_ar);

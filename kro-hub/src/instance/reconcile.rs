@@ -97,10 +97,23 @@ impl InstanceCtx {
         out
     }
 
-    /// The distinct kinds of the graph's templates.
-    pub fn child_kinds(&self) -> Vec<GroupVersionKind> {
+    /// The distinct kinds of the graph's templates applied on the hub
+    /// (`on_hub`) or on the members.
+    pub fn child_kinds(&self, on_hub: bool) -> Vec<GroupVersionKind> {
         let mut out: Vec<GroupVersionKind> = Vec::new();
-        for node in self.graph.resources().filter(|n| !n.is_external()) {
+        // With a placement, a resource lives either on the hub (`target:
+        // Hub`) or on the members, never both: each side watches only its
+        // own kinds.
+        let here = |n: &&kro_core::ResourceNode| {
+            let hub_node = n.target() == Some(kro_core::rgd::ResourceTarget::Hub);
+            !self.graph.is_placed() || hub_node == on_hub
+        };
+        for node in self
+            .graph
+            .resources()
+            .filter(|n| !n.is_external())
+            .filter(here)
+        {
             let Some(gvk) =
                 children::gvk_of(&json!({"apiVersion": node.api_version(), "kind": node.kind()}))
             else {
