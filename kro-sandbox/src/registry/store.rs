@@ -93,9 +93,11 @@ fn decode_continue(token: &str) -> Option<(u64, String, String)> {
 
 /// Reads one object (or its `Scale`).
 pub fn get(req: &Request<'_>) -> ApiResult<Out> {
-    let data = req.sh.data();
-    let stored = data
+    let stored = req
+        .sh
+        .data_read()
         .get(&req.res_key(), &req.obj_key(&req.name))
+        .cloned()
         .ok_or_else(|| ApiError::not_found(req.target(&req.name)))?;
     if req.is_scale() {
         return Ok(Out::Value(scale_of(&req.def, &parse_stored(&stored.json)?)));
@@ -105,7 +107,7 @@ pub fn get(req: &Request<'_>) -> ApiResult<Out> {
 
 /// The current resourceVersion of the storage.
 pub fn current_rv(req: &Request<'_>) -> u64 {
-    req.sh.data().current_rv()
+    req.sh.data_read().current_rv()
 }
 
 /// Lists objects with selectors and paging.
@@ -119,29 +121,39 @@ pub fn list(req: &Request<'_>, opts: &ListOptions) -> ApiResult<Listed> {
         })?),
         None => None,
     };
-    let data = req.sh.data();
+    // Only the texts' handles are taken under the lock; parsing for selectors happens
+    // after, and writers wait for nothing but the copy of the handles.
     let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
+    let (candidates, current) = {
+        let data = req.sh.data_read();
+        let candidates: Vec<(String, String, Arc<str>)> = data
+            .list(&req.res_key(), ns)
+            .filter(|((ons, oname), _)| match &after {
+                Some((_, ans, aname)) => {
+                    (ons.as_str(), oname.as_str()) > (ans.as_str(), aname.as_str())
+                }
+                None => true,
+            })
+            .map(|((ons, oname), stored)| (ons.clone(), oname.clone(), stored.json.clone()))
+            .collect();
+        (candidates, data.current_rv())
+    };
     let mut items: Vec<Arc<str>> = Vec::new();
     let mut remaining = 0usize;
     let mut next: Option<(String, String)> = None;
-    for ((ons, oname), stored) in data.list(&req.res_key(), ns) {
-        if let Some((_, ans, aname)) = &after
-            && (ons.as_str(), oname.as_str()) <= (ans.as_str(), aname.as_str())
-        {
-            continue;
-        }
+    for (ons, oname, text) in candidates {
         // Objects are parsed only when a selector needs them.
-        if !filter.is_empty() && !filter.matches(&parse_stored(&stored.json)?) {
+        if !filter.is_empty() && !filter.matches(&parse_stored(&text)?) {
             continue;
         }
         if opts.limit > 0 && items.len() >= opts.limit {
             remaining += 1;
             continue;
         }
-        next = Some((ons.clone(), oname.clone()));
-        items.push(stored.json.clone());
+        next = Some((ons, oname));
+        items.push(text);
     }
-    let rv = after.as_ref().map_or(data.current_rv(), |(rv, _, _)| *rv);
+    let rv = after.as_ref().map_or(current, |(rv, _, _)| *rv);
     let continue_token = match (&next, remaining) {
         (Some((ns, name)), r) if r > 0 => Some(encode_continue(rv, ns, name)),
         _ => None,
