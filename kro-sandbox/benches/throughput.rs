@@ -123,6 +123,51 @@ async fn main() {
         "memory without watchers: {rss:.0} B RSS per object for {json_len:.0} B of JSON (overhead {:.0} B)",
         rss - json_len
     );
+    // Reads side by side: clients getting single objects while others list the whole
+    // namespace through a label selector (parsed for every object) and a writer creates.
+    // Reads share the storage lock and parse and encode after letting go of it, so
+    // neither the gets nor the creates queue behind the lists.
+    let lists = env("LISTS", 32);
+    let l = api.clone();
+    let listing = tokio::spawn(parallel(clients / 2, lists, move |_| {
+        let api = l.clone();
+        async move {
+            let got = api
+                .list(&kube::api::ListParams::default().labels("bench=yes"))
+                .await
+                .unwrap();
+            assert!(got.items.len() >= quiet_total);
+        }
+    }));
+    let g = api.clone();
+    let gets = quiet_total;
+    let get_time = parallel(clients / 2, gets, move |i| {
+        let api = g.clone();
+        async move {
+            api.get(&format!("quiet-{i}")).await.unwrap();
+        }
+    })
+    .await;
+    let w = api.clone();
+    let side_writes = 1_000;
+    let write_time = parallel(2, side_writes, move |i| {
+        let api = w.clone();
+        async move {
+            api.create(&PostParams::default(), &cm(&format!("side-{i}")))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let list_time = listing.await.unwrap();
+    println!(
+        "reads side by side ({quiet_total} objects): {:.0} gets/s and {:.0} creates/s while {lists} selector lists ran in {:.2}s ({:.1} lists/s)",
+        gets as f64 / get_time.as_secs_f64(),
+        side_writes as f64 / write_time.as_secs_f64(),
+        list_time.as_secs_f64(),
+        lists as f64 / list_time.as_secs_f64()
+    );
+
     nss.create(
         &PostParams::default(),
         &serde_json::from_value(json!({"metadata": {"name": "bench2"}})).unwrap(),

@@ -29,6 +29,7 @@ pub mod selector;
 pub mod simulator;
 pub mod state;
 pub mod storage;
+pub mod validation;
 
 pub use error::ApiError;
 pub use sandbox::{Clusters, Faults, Sandbox, SandboxBuilder, SandboxError};

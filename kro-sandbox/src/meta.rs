@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::Cause;
+use crate::validation;
 
 /// How a kind's names are validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,69 +28,35 @@ pub fn name_rule(group: &str, plural: &str) -> NameRule {
     }
 }
 
-fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+/// The messages of a kind's name function (apimachinery's `NameIsDNSSubdomain`,
+/// `NameIsDNSLabel`, `NameIsDNS1035Label`, `ValidatePathSegmentName`). For a
+/// `generateName` prefix (`prefix`), a trailing dash is masked first, as
+/// `maskTrailingDash` in `pkg/api/validation/generic.go` does: it replaces the last two
+/// characters by `a`.
+pub fn name_messages(rule: NameRule, name: &str, prefix: bool) -> Vec<String> {
+    let masked;
+    let name = if prefix && rule != NameRule::PathSegment && name.len() > 1 && name.ends_with('-') {
+        masked = format!("{}a", name.get(..name.len() - 2).unwrap_or_default());
+        masked.as_str()
+    } else {
+        name
+    };
+    match rule {
+        NameRule::Subdomain => validation::dns1123_subdomain(name),
+        NameRule::Label => validation::dns1123_label(name),
+        NameRule::Dns1035 => validation::dns1035_label(name),
+        NameRule::PathSegment if prefix => validation::path_segment_prefix(name),
+        NameRule::PathSegment => validation::path_segment_name(name),
+    }
 }
 
 /// Validates a name, returning the causes the real server reports.
 pub fn validate_name(rule: NameRule, name: &str, field: &str) -> Vec<Cause> {
     let v = Value::String(name.to_owned());
-    match rule {
-        NameRule::Subdomain => {
-            let mut out = Vec::new();
-            if name.len() > 253 {
-                out.push(Cause::invalid(
-                    field,
-                    &v,
-                    "must be no more than 253 characters",
-                ));
-            }
-            if !name.split('.').all(is_label) {
-                out.push(Cause::invalid(field, &v, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"));
-            }
-            out
-        }
-        NameRule::Label => {
-            if is_label(name) {
-                vec![]
-            } else {
-                vec![Cause::invalid(
-                    field,
-                    &v,
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-                )]
-            }
-        }
-        NameRule::Dns1035 => {
-            if is_label(name) && name.starts_with(|c: char| c.is_ascii_lowercase()) {
-                vec![]
-            } else {
-                vec![Cause::invalid(
-                    field,
-                    &v,
-                    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
-                )]
-            }
-        }
-        NameRule::PathSegment => {
-            if name == "." || name == ".." {
-                vec![Cause::invalid(field, &v, &format!("may not be '{name}'"))]
-            } else if let Some(bad) = ["/", "%"].iter().find(|s| name.contains(**s)) {
-                vec![Cause::invalid(
-                    field,
-                    &v,
-                    &format!("may not contain '{bad}'"),
-                )]
-            } else {
-                vec![]
-            }
-        }
-    }
+    name_messages(rule, name, false)
+        .iter()
+        .map(|m| Cause::invalid(field, &v, m))
+        .collect()
 }
 
 /// ObjectMeta's fields in Go struct order, which is how the real server

@@ -13,7 +13,7 @@ use crate::storage::Stored;
 /// Writes every object to `path` (atomically, through a temporary file).
 pub fn save(sh: &Shared, path: &Path) -> Result<(), SandboxError> {
     let (rv, items) = {
-        let data = sh.data();
+        let data = sh.data_read();
         (data.current_rv(), data.snapshot())
     };
     let objects: Vec<Value> = items
@@ -101,7 +101,7 @@ pub async fn run(sh: Weak<Shared>, path: PathBuf) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(sh) = sh.upgrade() else { return };
-        let rv = sh.data().current_rv();
+        let rv = sh.data_read().current_rv();
         if rv != saved {
             match save(&sh, &path) {
                 Ok(()) => saved = rv,

@@ -1,7 +1,7 @@
 //! The state one sandbox's HTTP handlers share.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -76,7 +76,7 @@ pub struct Shared {
     /// Configuration.
     pub opts: Options,
     /// Stored objects and the event log.
-    data: Mutex<Data>,
+    data: RwLock<Data>,
     /// Served resources.
     catalog: RwLock<Catalog>,
     /// Fault switches.
@@ -101,7 +101,7 @@ impl Shared {
         }
         Self {
             opts,
-            data: Mutex::new(Data::new(history)),
+            data: RwLock::new(Data::new(history)),
             catalog: RwLock::new(Catalog::builtin()),
             faults: Faults::default(),
             next_ip: AtomicU32::new(10),
@@ -167,11 +167,21 @@ impl Shared {
         }
     }
 
-    /// Locks the storage. A panic while holding it cannot leave a half-written object
-    /// (writes are single map inserts), so a poisoned lock is taken over.
-    pub fn data(&self) -> MutexGuard<'_, Data> {
+    /// Locks the storage for a write. A panic while holding it cannot leave a
+    /// half-written object (writes are single map inserts), so a poisoned lock is taken
+    /// over.
+    pub fn data(&self) -> RwLockWriteGuard<'_, Data> {
         self.data
-            .lock()
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Locks the storage for reading: reads run side by side and only wait for writes.
+    /// Readers take the stored texts (shared `Arc`s) and parse, filter and encode them
+    /// after letting go, so a large list never holds up a write for its encoding.
+    pub fn data_read(&self) -> RwLockReadGuard<'_, Data> {
+        self.data
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

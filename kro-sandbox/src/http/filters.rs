@@ -69,7 +69,7 @@ pub fn run(
     if attrs.user.in_group(crate::auth::SYSTEM_MASTERS) {
         return Ok(attrs.user);
     }
-    let verdict = authz::authorize(&*sh.data(), &attrs);
+    let verdict = authz::authorize(&*sh.data_read(), &attrs);
     if verdict.allowed() {
         return Ok(attrs.user);
     }
@@ -107,7 +107,7 @@ pub fn authenticate(sh: &Shared, path: &str, headers: &HeaderMap) -> Result<User
     match sh.tokens.get(token) {
         Some(TokenSubject::User(u)) => Ok(u.authenticated()),
         Some(TokenSubject::ServiceAccount { namespace, name }) => {
-            let data = sh.data();
+            let data = sh.data_read();
             let key = (String::new(), "serviceaccounts".to_owned());
             let stored = data
                 .get(&key, &(namespace.clone(), name.clone()))
@@ -312,7 +312,7 @@ pub fn impersonate(
                 user.uid.clone_from(u);
             }
         }
-        let verdict = authz::authorize(&*sh.data(), &attrs);
+        let verdict = authz::authorize(&*sh.data_read(), &attrs);
         if !verdict.allowed() {
             return Err(Rejection::Status(authz::forbidden(&attrs, &verdict.reason)));
         }

@@ -203,7 +203,7 @@ fn answer(sh: &Shared, review: Review, rp: &ResourcePath, call: &Call) -> Result
                 }
             };
             let attrs = attributes(user, &spec);
-            let verdict = authz::authorize(&*sh.data(), &attrs);
+            let verdict = authz::authorize(&*sh.data_read(), &attrs);
             let mut status = Map::new();
             status.insert("allowed".into(), json!(verdict.decision == Decision::Allow));
             if verdict.decision == Decision::Deny {
@@ -235,7 +235,7 @@ fn answer(sh: &Shared, review: Review, rp: &ResourcePath, call: &Call) -> Result
             if namespace.is_empty() {
                 return Err(ApiError::bad_request("no namespace on request"));
             }
-            let set = authz::rules_for(&*sh.data(), &call.user, &namespace);
+            let set = authz::rules_for(&*sh.data_read(), &call.user, &namespace);
             let mut resource_rules = Vec::new();
             let mut non_resource_rules = Vec::new();
             for r in &set.rules {
@@ -320,7 +320,8 @@ fn resolve_token(sh: &Shared, token: &str) -> Option<UserInfo> {
         TokenSubject::User(u) => Some(u.authenticated()),
         TokenSubject::ServiceAccount { namespace, name } => {
             let key = (String::new(), "serviceaccounts".to_owned());
-            sh.data().get(&key, &(namespace.clone(), name.clone()))?;
+            sh.data_read()
+                .get(&key, &(namespace.clone(), name.clone()))?;
             Some(UserInfo::service_account(&namespace, &name))
         }
     }

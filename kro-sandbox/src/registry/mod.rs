@@ -12,6 +12,7 @@ pub mod crd;
 pub mod delete;
 pub mod events;
 pub mod fields;
+pub mod objectmeta;
 pub mod options;
 pub mod patching;
 pub mod scale;

@@ -12,8 +12,8 @@ use super::patching::{self, PatchKind};
 use super::scale::{apply_scale, scale_of};
 use super::strategy::{self, Strategy};
 use super::{
-    Out, Outcome, Request, admission, decode, fields, parse_stored, present, present_stored,
-    to_storage,
+    Out, Outcome, Request, admission, decode, fields, objectmeta, parse_stored, present,
+    present_stored, to_storage,
 };
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::ids;
@@ -93,9 +93,11 @@ fn decode_continue(token: &str) -> Option<(u64, String, String)> {
 
 /// Reads one object (or its `Scale`).
 pub fn get(req: &Request<'_>) -> ApiResult<Out> {
-    let data = req.sh.data();
-    let stored = data
+    let stored = req
+        .sh
+        .data_read()
         .get(&req.res_key(), &req.obj_key(&req.name))
+        .cloned()
         .ok_or_else(|| ApiError::not_found(req.target(&req.name)))?;
     if req.is_scale() {
         return Ok(Out::Value(scale_of(&req.def, &parse_stored(&stored.json)?)));
@@ -105,7 +107,7 @@ pub fn get(req: &Request<'_>) -> ApiResult<Out> {
 
 /// The current resourceVersion of the storage.
 pub fn current_rv(req: &Request<'_>) -> u64 {
-    req.sh.data().current_rv()
+    req.sh.data_read().current_rv()
 }
 
 /// Lists objects with selectors and paging.
@@ -119,29 +121,39 @@ pub fn list(req: &Request<'_>, opts: &ListOptions) -> ApiResult<Listed> {
         })?),
         None => None,
     };
-    let data = req.sh.data();
+    // Only the texts' handles are taken under the lock; parsing for selectors happens
+    // after, and writers wait for nothing but the copy of the handles.
     let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
+    let (candidates, current) = {
+        let data = req.sh.data_read();
+        let candidates: Vec<(String, String, Arc<str>)> = data
+            .list(&req.res_key(), ns)
+            .filter(|((ons, oname), _)| match &after {
+                Some((_, ans, aname)) => {
+                    (ons.as_str(), oname.as_str()) > (ans.as_str(), aname.as_str())
+                }
+                None => true,
+            })
+            .map(|((ons, oname), stored)| (ons.clone(), oname.clone(), stored.json.clone()))
+            .collect();
+        (candidates, data.current_rv())
+    };
     let mut items: Vec<Arc<str>> = Vec::new();
     let mut remaining = 0usize;
     let mut next: Option<(String, String)> = None;
-    for ((ons, oname), stored) in data.list(&req.res_key(), ns) {
-        if let Some((_, ans, aname)) = &after
-            && (ons.as_str(), oname.as_str()) <= (ans.as_str(), aname.as_str())
-        {
-            continue;
-        }
+    for (ons, oname, text) in candidates {
         // Objects are parsed only when a selector needs them.
-        if !filter.is_empty() && !filter.matches(&parse_stored(&stored.json)?) {
+        if !filter.is_empty() && !filter.matches(&parse_stored(&text)?) {
             continue;
         }
         if opts.limit > 0 && items.len() >= opts.limit {
             remaining += 1;
             continue;
         }
-        next = Some((ons.clone(), oname.clone()));
-        items.push(stored.json.clone());
+        next = Some((ons, oname));
+        items.push(text);
     }
-    let rv = after.as_ref().map_or(data.current_rv(), |(rv, _, _)| *rv);
+    let rv = after.as_ref().map_or(current, |(rv, _, _)| *rv);
     let continue_token = match (&next, remaining) {
         (Some((ns, name)), r) if r > 0 => Some(encode_continue(rv, ns, name)),
         _ => None,
@@ -171,12 +183,49 @@ pub fn create(req: &Request<'_>, mut obj: Value, opts: &WriteOptions) -> ApiResu
     }
     let mut data = req.sh.data();
     let mut warnings = Vec::new();
-    let stored = create_locked(req, &mut data, obj, opts, Operation::Update, &mut warnings)?;
+    let stored = create_locked(req, &mut data, obj, opts, CreateVia::Post, &mut warnings)?;
     Ok(Outcome {
         object: stored,
         created: true,
         warnings,
     })
+}
+
+/// `maxNameGenerationCreateAttempts` of the generic store.
+const MAX_NAME_GENERATION_ATTEMPTS: usize = 8;
+
+/// `SimpleNameGenerator`: the prefix, cut to leave room, and five random characters.
+fn generate_name(prefix: &str) -> String {
+    const MAX_PREFIX: usize = 63 - 5;
+    let mut cut = prefix.len().min(MAX_PREFIX);
+    while !prefix.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}{}",
+        prefix.get(..cut).unwrap_or_default(),
+        ids::name_suffix()
+    )
+}
+
+/// How a create arrived: the storage layer refuses a resourceVersion only on a plain
+/// create; PUT and apply create through an update, which ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreateVia {
+    /// POST to the collection.
+    Post,
+    /// PUT to a missing object of a kind that allows it.
+    Put,
+    /// Server-side apply to a missing object.
+    Apply,
+}
+
+/// Whether the object names a resourceVersion the storage would have to honour: the
+/// real server's versioner reads an unparseable or zero version as none.
+fn names_resource_version(obj: &Value) -> bool {
+    meta_str(obj, "resourceVersion")
+        .and_then(|rv| rv.parse::<u64>().ok())
+        .is_some_and(|rv| rv != 0)
 }
 
 /// Creates an object under the storage lock (create, and apply to a missing object).
@@ -185,13 +234,17 @@ fn create_locked(
     data: &mut Data,
     mut obj: Value,
     opts: &WriteOptions,
-    op: Operation,
+    via: CreateVia,
     warnings: &mut Vec<String>,
 ) -> ApiResult<Out> {
     let def = &req.def;
     let strat = strategy::of(def);
+    let refuse_rv = via == CreateVia::Post && !opts.dry_run && names_resource_version(&obj);
     {
-        // What a client may not choose on create.
+        // What a client may not choose on create: the create handler wipes the system
+        // fields (`rest.WipeObjectMetaSystemFields`) and the storage the version. The
+        // generation is the strategy's: kinds that track it start at 1
+        // (`PrepareForCreate`), the others keep what the client sent.
         let m = meta_mut(&mut obj);
         for k in [
             "uid",
@@ -199,10 +252,12 @@ fn create_locked(
             "creationTimestamp",
             "deletionTimestamp",
             "deletionGracePeriodSeconds",
-            "generation",
             "selfLink",
         ] {
             m.shift_remove(k);
+        }
+        if strat.tracks_generation() {
+            m.insert("generation".into(), json!(1));
         }
         if def.namespaced {
             m.insert("namespace".into(), json!(req.ns));
@@ -212,8 +267,9 @@ fn create_locked(
     let gen_name = meta_str(&obj, "generateName")
         .unwrap_or_default()
         .to_owned();
-    if name.is_empty() && !gen_name.is_empty() {
-        name = format!("{gen_name}{}", ids::name_suffix());
+    let generated = name.is_empty() && !gen_name.is_empty();
+    if generated {
+        name = generate_name(&gen_name);
         meta_mut(&mut obj).insert("name".into(), json!(name));
     }
     admission::namespace_lifecycle(def, data, &req.ns, &name, true)?;
@@ -225,37 +281,54 @@ fn create_locked(
         opts.field_validation,
     )?);
     strat.default(req.sh, def, &mut obj, None);
-    let mut causes = Vec::new();
-    if name.is_empty() {
-        causes.push(Cause::required(
-            "metadata.name",
-            "name or generateName is required",
-        ));
-    } else {
-        causes.extend(meta::validate_name(
-            meta::name_rule(&def.group, &def.plural),
-            &name,
-            "metadata.name",
-        ));
-    }
+    // The kind's validation checks its metadata (`ValidateObjectMeta` with its name
+    // function) along with the rest.
+    let mut causes = objectmeta::on_create(
+        &obj,
+        def.namespaced,
+        meta::name_rule(&def.group, &def.plural),
+        strat.meta_flavor(),
+    );
     causes.extend(strat.validate(def, &obj, None));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&def.group, &def.kind, &name, causes));
     }
+    if refuse_rv {
+        // etcd3's `store.Create`: a plain error, which the server answers as a 500
+        // without a reason.
+        return Err(ApiError::new(
+            500,
+            "",
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
+    // A generated name that is taken is drawn again, as `createWithGenerateNameRetry`
+    // does (up to 8 attempts), since the names are random.
+    let mut attempts = 1;
+    while generated
+        && attempts < MAX_NAME_GENERATION_ATTEMPTS
+        && data.get(&req.res_key(), &req.obj_key(&name)).is_some()
+    {
+        name = generate_name(&gen_name);
+        meta_mut(&mut obj).insert("name".into(), json!(name));
+        attempts += 1;
+    }
     let key = req.obj_key(&name);
-    if data.get(&req.res_key(), &key).is_some() {
-        return Err(ApiError::already_exists(req.target(&name)));
+    if let Some(existing) = data.get(&req.res_key(), &key) {
+        let mut err = ApiError::already_exists(req.target(&name));
+        // `Store.create` tells a client the name is held by an object on its way out.
+        if is_deleting(&parse_stored(&existing.json)?) {
+            err.message = format!("object is being deleted: {}", err.message);
+        }
+        return Err(err);
     }
     let now = ids::now_rfc3339();
     {
         let m = meta_mut(&mut obj);
         m.insert("uid".into(), json!(ids::new_uid()));
         m.insert("creationTimestamp".into(), json!(now));
-        if strat.tracks_generation() {
-            m.insert("generation".into(), json!(1));
-        }
     }
-    if op == Operation::Update {
+    if via != CreateVia::Apply {
         fields::record(
             def,
             None,
@@ -281,6 +354,9 @@ fn create_locked(
 
 /// Replaces an object (PUT).
 pub fn update(req: &Request<'_>, mut obj: Value, opts: &WriteOptions) -> ApiResult<Outcome> {
+    // handlers/update.go: the namespace first (`EnsureObjectNamespaceMatchesRequestNamespace`),
+    // then the name (`checkName`).
+    ensure_namespace(req, &mut obj)?;
     let body_name = meta_str(&obj, "name").unwrap_or_default().to_owned();
     if body_name != req.name && !req.is_scale() {
         return Err(ApiError::bad_request(format!(
@@ -288,21 +364,37 @@ pub fn update(req: &Request<'_>, mut obj: Value, opts: &WriteOptions) -> ApiResu
             req.name
         )));
     }
-    if req.def.namespaced {
-        let body_ns = meta_str(&obj, "namespace").unwrap_or_default();
-        if !body_ns.is_empty() && body_ns != req.ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        meta_mut(&mut obj).insert("namespace".into(), json!(req.ns));
-    }
+    let strat = strategy::of(&req.def);
     let mut data = req.sh.data();
     admission::namespace_lifecycle(&req.def, &data, &req.ns, &req.name, false)?;
     let Some(stored) = data.get(&req.res_key(), &req.obj_key(&req.name)) else {
+        if strat.allow_create_on_update(&req.def) && req.sub.is_none() {
+            let mut warnings = Vec::new();
+            let object = create_locked(req, &mut data, obj, opts, CreateVia::Put, &mut warnings)?;
+            return Ok(Outcome {
+                object,
+                created: true,
+                warnings,
+            });
+        }
         return Err(ApiError::not_found(req.target(&req.name)));
     };
     let old = decode(&req.def, &stored.json)?;
+    // A uid in the body is a precondition on the stored object (`defaultUpdatedObjectInfo`
+    // `.Preconditions`), checked by the storage before anything else.
+    if !req.is_scale()
+        && let Some(uid) = meta_str(&obj, "uid").filter(|u| !u.is_empty())
+    {
+        let have = meta_str(&old, "uid").unwrap_or_default();
+        if uid != have {
+            return Err(storage_precondition_failed(
+                req,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+                ),
+            ));
+        }
+    }
     if req.is_scale() {
         obj = apply_scale(&req.def, &old, &obj)?;
     }
@@ -321,6 +413,67 @@ pub fn update(req: &Request<'_>, mut obj: Value, opts: &WriteOptions) -> ApiResu
         created: false,
         warnings,
     })
+}
+
+/// `EnsureObjectNamespaceMatchesRequestNamespace`: an object without a namespace takes
+/// the request's, a cluster-scoped one (and a Namespace) loses any it names, and any
+/// other difference is refused.
+fn ensure_namespace(req: &Request<'_>, obj: &mut Value) -> ApiResult<()> {
+    let body_ns = meta_str(obj, "namespace").unwrap_or_default().to_owned();
+    if !req.def.namespaced {
+        if !body_ns.is_empty() {
+            meta_mut(obj).shift_remove("namespace");
+        }
+        return Ok(());
+    }
+    if body_ns.is_empty() {
+        meta_mut(obj).insert("namespace".into(), json!(req.ns));
+    } else if body_ns != req.ns {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
+/// A failed storage precondition, as `storeerr.InterpretUpdateError` words it: a
+/// Conflict quoting the etcd3 `StorageError` (code 4, invalid object).
+fn storage_precondition_failed(req: &Request<'_>, why: &str) -> ApiError {
+    let key = strategy::etcd_key(&req.def, &req.ns, &req.name);
+    ApiError::conflict_msg(
+        req.target(&req.name),
+        &format!(
+            "StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: {why}"
+        ),
+    )
+}
+
+/// `rest.BeforeUpdate`'s normalisation: what the client may not change is taken from the
+/// stored object when the client left it out (uid, deletion grace period) or always
+/// (generation, creation and deletion timestamps); what it did change is then refused by
+/// validation.
+fn before_update(old: &Value, obj: &mut Value) {
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let m = meta_mut(obj);
+    let keep = |m: &mut Map<String, Value>, k: &str, only_if_unset: bool| {
+        let unset = m
+            .get(k)
+            .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+        match old_meta.get(k) {
+            Some(v) if !v.is_null() && (unset || !only_if_unset) => {
+                m.insert(k.into(), v.clone());
+            }
+            _ if k == "generation" => {
+                m.shift_remove(k);
+            }
+            _ => {}
+        }
+    };
+    keep(m, "generation", false);
+    keep(m, "uid", true);
+    keep(m, "creationTimestamp", false);
+    keep(m, "deletionTimestamp", false);
+    keep(m, "deletionGracePeriodSeconds", true);
 }
 
 /// The object without fields that change on every write, for no-op detection.
@@ -386,39 +539,28 @@ fn update_locked(
     let old_rv = meta_str(old, "resourceVersion")
         .unwrap_or_default()
         .to_owned();
-    if let Some(rv) = meta_str(&obj, "resourceVersion")
-        && !rv.is_empty()
-        && rv != old_rv
-    {
-        return Err(ApiError::conflict(req.target(&req.name)));
+    // `Store.Update`: without a version the update is unconditional where the strategy
+    // allows it and refused otherwise (naming the resource, not the kind); a stale one
+    // is a conflict.
+    match meta_str(&obj, "resourceVersion").filter(|rv| !rv.is_empty()) {
+        None if !strat.allow_unconditional_update() => {
+            return Err(ApiError::invalid(
+                &def.group,
+                &def.plural,
+                &req.name,
+                vec![Cause::new(
+                    "FieldValueInvalid",
+                    "metadata.resourceVersion",
+                    "Invalid value: 0x0: must be specified for an update",
+                )],
+            ));
+        }
+        Some(rv) if rv != old_rv => return Err(ApiError::conflict(req.target(&req.name))),
+        _ => {}
     }
     let mut obj = reset_for_endpoint(req, old, obj);
-    // Server-owned metadata is kept from the stored object; an update never moves the
-    // deletion timestamp nor the generation.
-    {
-        let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
-        let m = meta_mut(&mut obj);
-        for k in [
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-            "name",
-            "namespace",
-            "generateName",
-        ] {
-            match old_meta.get(k) {
-                Some(v) => {
-                    m.insert(k.into(), v.clone());
-                }
-                None => {
-                    m.shift_remove(k);
-                }
-            }
-        }
-        m.insert("resourceVersion".into(), json!(old_rv));
-    }
+    before_update(old, &mut obj);
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(old_rv));
     warnings.extend(strategy::prune_unknown(
         strat,
         def,
@@ -427,8 +569,15 @@ fn update_locked(
         opts.field_validation,
     )?);
     strat.default(req.sh, def, &mut obj, Some(old));
-    let mut causes = strat.validate(def, &obj, Some(old));
-    causes.extend(finalizer_causes(old, &obj));
+    let mut causes = objectmeta::on_update(
+        &obj,
+        old,
+        def.namespaced,
+        meta::name_rule(&def.group, &def.plural),
+        strat.meta_flavor(),
+        strat.update_recheck(),
+    );
+    causes.extend(strat.validate(def, &obj, Some(old)));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&def.group, &def.kind, &req.name, causes));
     }
@@ -490,34 +639,6 @@ fn update_locked(
     present_stored(def, &text)
 }
 
-/// No finalizer may be added to an object being deleted (object metadata validation; the
-/// real server reports the cause twice).
-fn finalizer_causes(old: &Value, new: &Value) -> Vec<Cause> {
-    if !is_deleting(old) {
-        return Vec::new();
-    }
-    let before = finalizers(old);
-    let added: Vec<String> = finalizers(new)
-        .into_iter()
-        .filter(|f| !before.contains(f))
-        .collect();
-    if added.is_empty() {
-        return Vec::new();
-    }
-    let quoted = added
-        .iter()
-        .map(|f| format!("{f:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let msg = format!(
-        "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{quoted}}}"
-    );
-    vec![
-        Cause::forbidden("metadata.finalizers", &msg),
-        Cause::forbidden("metadata.finalizers", &msg),
-    ]
-}
-
 /// Applies a patch (any of the four types) to an object; an apply may create it.
 pub fn patch(
     req: &Request<'_>,
@@ -542,7 +663,14 @@ pub fn patch(
                 return Err(ApiError::not_found(req.target(&req.name)));
             }
             let applied = patching::apply(req, kind, None, body, opts)?;
-            let object = create_locked(req, &mut data, applied, opts, op, &mut warnings)?;
+            let object = create_locked(
+                req,
+                &mut data,
+                applied,
+                opts,
+                CreateVia::Apply,
+                &mut warnings,
+            )?;
             Ok(Outcome {
                 object,
                 created: true,
@@ -563,6 +691,11 @@ pub fn patch(
             } else {
                 patched
             };
+            let mut patched = patched;
+            if !req.is_scale() {
+                // patch.go: the patched object's namespace, then its name.
+                ensure_namespace(req, &mut patched)?;
+            }
             if meta_str(&patched, "name").is_some_and(|n| n != req.name) {
                 return Err(ApiError::bad_request(format!(
                     "the name of the object ({}) does not match the name on the URL ({})",

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::catalog::ResourceDef;
 use crate::error::{ApiError, ApiResult, Cause};
+use crate::registry::objectmeta::{MetaFlavor, UpdateRecheck};
 use crate::registry::options::FieldValidation;
 use crate::registry::{builtin, crd};
 use crate::state::Shared;
@@ -34,6 +35,39 @@ pub trait Strategy: Sync + std::fmt::Debug {
     /// spec changed.
     fn bumps_generation(&self, _def: &ResourceDef, old: &Value, new: &Value) -> bool {
         old.get("spec") != new.get("spec")
+    }
+
+    /// Whose `ObjectMeta` rules the kind's validation applies.
+    fn meta_flavor(&self) -> MetaFlavor {
+        MetaFlavor::Builtin
+    }
+
+    /// How the kind's `ValidateUpdate` revisits `metadata`. Most built-in kinds validate
+    /// the whole new object again after the update rules.
+    fn update_recheck(&self) -> UpdateRecheck {
+        UpdateRecheck::UpdateAndCreate
+    }
+
+    /// `AllowUnconditionalUpdate`: whether an update without `resourceVersion` writes
+    /// over whatever is stored (every built-in kind) or is refused (custom resources and
+    /// CRDs).
+    fn allow_unconditional_update(&self) -> bool {
+        true
+    }
+
+    /// `AllowCreateOnUpdate`: whether a PUT to a missing object creates it. The kinds
+    /// whose strategies say so in the Kubernetes sources (`pkg/registry/*/strategy.go`).
+    fn allow_create_on_update(&self, def: &ResourceDef) -> bool {
+        matches!(
+            (def.group.as_str(), def.plural.as_str()),
+            ("", "services" | "endpoints" | "events" | "limitranges")
+                | ("events.k8s.io", "events")
+                | ("coordination.k8s.io", "leases")
+                | (
+                    "rbac.authorization.k8s.io",
+                    "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings"
+                )
+        )
     }
 
     /// Drops fields the kind's schema does not know; returns their paths.
@@ -106,6 +140,9 @@ impl Strategy for Plain {}
 #[derive(Debug)]
 pub struct Generational;
 impl Strategy for Generational {
+    fn update_recheck(&self) -> UpdateRecheck {
+        UpdateRecheck::UpdateOnly
+    }
     fn tracks_generation(&self) -> bool {
         true
     }
@@ -116,6 +153,9 @@ impl Strategy for Generational {
 #[derive(Debug)]
 pub struct Deployments;
 impl Strategy for Deployments {
+    fn update_recheck(&self) -> UpdateRecheck {
+        UpdateRecheck::UpdateOnly
+    }
     fn tracks_generation(&self) -> bool {
         true
     }
@@ -130,6 +170,9 @@ impl Strategy for Deployments {
 #[derive(Debug)]
 pub struct Pods;
 impl Strategy for Pods {
+    fn update_recheck(&self) -> UpdateRecheck {
+        UpdateRecheck::UpdateOnly
+    }
     fn returns_deleted_object(&self) -> bool {
         true
     }
@@ -140,6 +183,9 @@ impl Strategy for Pods {
 #[derive(Debug)]
 pub struct Namespaces;
 impl Strategy for Namespaces {
+    fn update_recheck(&self) -> UpdateRecheck {
+        UpdateRecheck::UpdateOnly
+    }
     fn own_deletion(&self) -> bool {
         true
     }
@@ -165,6 +211,15 @@ impl Strategy for Namespaces {
 #[derive(Debug)]
 pub struct Crds;
 impl Strategy for Crds {
+    fn meta_flavor(&self) -> MetaFlavor {
+        MetaFlavor::Generic
+    }
+    fn update_recheck(&self) -> UpdateRecheck {
+        UpdateRecheck::UpdateOnly
+    }
+    fn allow_unconditional_update(&self) -> bool {
+        false
+    }
     fn own_deletion(&self) -> bool {
         true
     }
@@ -200,6 +255,15 @@ impl Strategy for Crds {
 #[derive(Debug)]
 pub struct CustomResources;
 impl Strategy for CustomResources {
+    fn meta_flavor(&self) -> MetaFlavor {
+        MetaFlavor::Generic
+    }
+    fn update_recheck(&self) -> UpdateRecheck {
+        UpdateRecheck::UpdateOnly
+    }
+    fn allow_unconditional_update(&self) -> bool {
+        false
+    }
     fn tracks_generation(&self) -> bool {
         true
     }
@@ -263,6 +327,26 @@ pub fn of(def: &ResourceDef) -> &'static dyn Strategy {
         | ("networking.k8s.io", "ingresses" | "networkpolicies" | "ingressclasses")
         | ("policy", "poddisruptionbudgets") => &Generational,
         _ => &Plain,
+    }
+}
+
+/// The object's key in the real server's etcd (`/registry` and the resource's prefix),
+/// which storage errors quote. Most resources use their plural; a few keep historical
+/// prefixes (`test/integration/etcd/data.go` in the Kubernetes sources lists them).
+pub fn etcd_key(def: &ResourceDef, ns: &str, name: &str) -> String {
+    let prefix = match (def.group.as_str(), def.plural.as_str()) {
+        ("", "services") => "services/specs".to_owned(),
+        ("", "endpoints") => "services/endpoints".to_owned(),
+        ("", "nodes") => "minions".to_owned(),
+        ("networking.k8s.io", "ingresses") => "ingress".to_owned(),
+        ("events.k8s.io", "events") => "events".to_owned(),
+        (g, p) if def.custom.is_some() || g == "apiextensions.k8s.io" => format!("{g}/{p}"),
+        (_, p) => p.to_owned(),
+    };
+    if ns.is_empty() {
+        format!("/registry/{prefix}/{name}")
+    } else {
+        format!("/registry/{prefix}/{ns}/{name}")
     }
 }
 

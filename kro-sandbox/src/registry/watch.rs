@@ -51,18 +51,17 @@ pub fn start(req: &Request<'_>, opts: &ListOptions) -> ApiResult<Watch> {
     };
     let res = req.res_key();
     let ns = req.ns.clone();
-    let data = req.sh.data();
+    // The subscription, the initial state and the replay are taken under one read lock,
+    // so no write falls between them; selectors are applied after letting go.
+    let data = req.sh.data_read();
     let live = data.subscribe();
     let initial_wanted = opts.send_initial_events.unwrap_or(want_rv.is_none());
-    let mut initial = Vec::new();
+    let mut initial: Vec<Arc<str>> = Vec::new();
     if initial_wanted {
-        for (_, stored) in data.list(&res, (!ns.is_empty()).then_some(ns.as_str())) {
-            let wanted = filter.is_empty()
-                || serde_json::from_str::<Value>(&stored.json).is_ok_and(|o| filter.matches(&o));
-            if wanted {
-                initial.push(stored.json.clone());
-            }
-        }
+        initial = data
+            .list(&res, (!ns.is_empty()).then_some(ns.as_str()))
+            .map(|(_, stored)| stored.json.clone())
+            .collect();
     }
     let (replay, start_rv, expired) = match want_rv.filter(|_| !initial_wanted) {
         Some(rv) => match data.since(&res, rv) {
@@ -72,6 +71,10 @@ pub fn start(req: &Request<'_>, opts: &ListOptions) -> ApiResult<Watch> {
         None => (Vec::new(), data.current_rv(), false),
     };
     drop(data);
+    if !filter.is_empty() {
+        initial
+            .retain(|text| serde_json::from_str::<Value>(text).is_ok_and(|o| filter.matches(&o)));
+    }
     Ok(Watch {
         def: req.def.clone(),
         initial,

@@ -124,9 +124,11 @@ impl Data {
         res: &ResourceKey,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a ObjectKey, &'a Stored)> + 'a {
+        // Keys sort by namespace first, so one namespace is one contiguous range.
+        let start = (namespace.unwrap_or_default().to_owned(), String::new());
         self.objects.get(res).into_iter().flat_map(move |m| {
-            m.iter()
-                .filter(move |((ns, _), _)| namespace.is_none_or(|want| ns == want))
+            m.range(start.clone()..)
+                .take_while(move |((ns, _), _)| namespace.is_none_or(|want| ns == want))
         })
     }
 
