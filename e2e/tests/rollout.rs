@@ -490,3 +490,47 @@ async fn an_rgd_change_is_rolled_back_to_the_previous_graph_revision() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_member_never_blocks_the_rollout_and_catches_up_when_back() {
+    let fleet = fleet().await;
+    converged_at_v1(&fleet, waves(json!({"progressDeadlineSeconds": 5}))).await;
+
+    fleet.member("c2").faults().refuse_connections(true);
+    fleet.wait_cluster("c2", "Unreachable").await.unwrap();
+    fleet
+        .hub
+        .apply(&instance("v2", "", json!({})))
+        .await
+        .unwrap();
+    let i = wait_instance(&fleet, "the rollout to complete without c2", |i| {
+        rollout(i)["state"] == "Complete" && rollout(i)["revision"] == 2
+    })
+    .await;
+    assert!(rollout(&i).get("failures").is_none(), "{}", rollout(&i));
+    assert!(
+        rollout(&i)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("c2 unreachable")),
+        "{}",
+        rollout(&i)
+    );
+    for c in ["c1", "c3", "c4"] {
+        assert_eq!(version_on(&fleet, c).await.as_deref(), Some("v2"), "{c}");
+    }
+    // Back: c2 gets the revision of its wave by itself.
+    fleet.member("c2").faults().refuse_connections(false);
+    fleet
+        .wait_on("c2", "v1", "ConfigMap", Some("apps"), "s1", |cm| {
+            cm.is_some_and(|cm| cm["data"]["version"] == "v2")
+        })
+        .await
+        .unwrap();
+    wait_instance(&fleet, "every cluster Ready at revision 2", |i| {
+        i["status"]["state"] == "ACTIVE"
+            && i["status"]["clusters"]
+                .as_array()
+                .is_some_and(|es| es.iter().all(|e| e["revision"] == 2))
+    })
+    .await;
+}

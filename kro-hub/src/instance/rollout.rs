@@ -208,6 +208,13 @@ pub fn read(status: Option<&Value>) -> Option<RolloutStatus> {
         .and_then(|r| serde_json::from_value(r.clone()).ok())
 }
 
+/// Whether the cluster of `entry` does not answer. A rollout skips it,
+/// neither waiting for it nor counting it as failed (a dead member never
+/// blocks the others); it gets the revision of its wave when it answers.
+fn unreachable(entry: &ClusterEntry) -> bool {
+    entry.state == aggregate::UNREACHABLE
+}
+
 /// Whether `entry` runs rollout revision `revision` and is Ready at
 /// `generation`.
 pub fn ready_at_revision(entry: &ClusterEntry, revision: i64, generation: Option<i64>) -> bool {
@@ -384,7 +391,9 @@ pub fn begin<'c>(
                     .iter()
                     .filter(|c| !failed.contains(*c))
                     .filter(|c| {
-                        !entry(c).is_some_and(|e| ready_at_revision(e, status.revision, generation))
+                        !entry(c).is_some_and(|e| {
+                            ready_at_revision(e, status.revision, generation) || unreachable(e)
+                        })
                     })
                     .count();
                 let mut slots = policy
@@ -465,6 +474,9 @@ pub fn advance(
                 continue;
             }
             let e = entry(c);
+            if e.is_some_and(unreachable) {
+                continue;
+            }
             let ready = e.is_some_and(|e| ready_at_revision(e, revision, generation));
             let errored = w.updated.contains(c)
                 && e.is_some_and(|e| e.revision == Some(revision) && e.state == aggregate::ERROR);
@@ -542,7 +554,8 @@ pub fn advance(
         }
         let done = w.clusters.iter().all(|c| {
             status.failures.iter().any(|f| &f.cluster == c)
-                || entry(c).is_some_and(|e| ready_at_revision(e, revision, generation))
+                || entry(c)
+                    .is_some_and(|e| ready_at_revision(e, revision, generation) || unreachable(e))
         });
         if !done {
             // Ready must hold for the whole window: it starts again.
@@ -588,7 +601,20 @@ pub fn advance(
                 });
             }
             status.state = COMPLETE.to_owned();
-            status.message = format!("revision {revision} is Ready on every cluster");
+            let skipped: Vec<&str> = entries
+                .iter()
+                .filter(|e| unreachable(e))
+                .map(|e| e.name.as_str())
+                .collect();
+            status.message = if skipped.is_empty() {
+                format!("revision {revision} is Ready on every cluster")
+            } else {
+                format!(
+                    "revision {revision} is Ready on every cluster that answers; {} unreachable, \
+                     updated when it answers",
+                    skipped.join(", ")
+                )
+            };
             status.stable = Some(Stable {
                 revision,
                 graph_revision: status.graph_revision,
@@ -1000,6 +1026,47 @@ mod tests {
         );
         assert_eq!((st.revision, st.state.as_str()), (3, PROGRESSING));
         assert_eq!(st.stable.map(|s| s.revision), Some(1));
+    }
+
+    #[test]
+    fn an_unreachable_cluster_is_skipped_not_failed() {
+        let p = two_waves();
+        let fleet = Fleet::new();
+        let (mut st, _, _) = begin(
+            &p,
+            None,
+            &target(1),
+            fleet.iter(),
+            &[],
+            Some(1),
+            false,
+            Now::at_second(0),
+        );
+        let mut down = entry("b", aggregate::UNREACHABLE, 0);
+        down.revision = None;
+        let seen = [entry("a", "Ready", 1), down];
+        // Past the deadline: b is not a failure, and the wave completes.
+        advance(
+            &p,
+            &mut st,
+            &seen,
+            Some(1),
+            false,
+            &json!({}),
+            Now::at_second(200),
+        );
+        assert!(st.failures.is_empty(), "{:?}", st.failures);
+        advance(
+            &p,
+            &mut st,
+            &seen,
+            Some(1),
+            false,
+            &json!({}),
+            Now::at_second(240),
+        );
+        assert_eq!(st.waves[0].state, WAVE_READY, "{st:?}");
+        assert_eq!(st.state, PROGRESSING);
     }
 
     #[test]
