@@ -55,9 +55,6 @@ macro_rules! validate_tests {
 validate_tests! {
     validates_simple_deployment => "simple-deployment.yaml",
     validates_webapp => "webapp.yaml",
-    #[ignore = "kro-core simpleschema rejects the printColumn marker \
-                (`string | default=\"nginx\" printColumn=\"IMAGE\"`), which upstream's \
-                additionalPrinterColumns example uses to add a column per field"]
     validates_additional_printer_columns => "additional-printer-columns.yaml",
     validates_cel_functions => "cel-functions.yaml",
     validates_configmap_checksum_restart => "configmap-checksum-restart.yaml",

@@ -72,6 +72,17 @@ pub enum CrdError {
         /// The value.
         value: String,
     },
+    /// A `printColumn` marker where no column can point (inside a list or
+    /// a map).
+    #[error(
+        "RGD {rgd}: spec.schema.spec.{path}: printColumn is only for fields of objects, not inside a list or a map (a column shows one value per instance)"
+    )]
+    PrintColumnPlacement {
+        /// RGD name.
+        rgd: String,
+        /// Where the marker is.
+        path: String,
+    },
     /// A printer column the API server would refuse.
     #[error("RGD {rgd}: spec.schema.additionalPrinterColumns[{index}] ({name:?}): {message}")]
     InvalidPrinterColumn {
@@ -183,6 +194,17 @@ pub fn instance_crd(
         check_label(&rgd_name, &format!("spec.schema.categories[{i}]"), category)?;
     }
     let mut columns = printer_columns(&rgd_name, &schema.additional_printer_columns)?;
+    // `printColumn` markers add their columns after those, as upstream's
+    // additionalPrinterColumns example shows.
+    let (spec, marked) = take_print_columns(&rgd_name, spec)?;
+    if let Value::Array(cols) = &mut columns {
+        for c in marked {
+            if !cols.iter().any(|e| e["name"] == c["name"]) {
+                cols.push(c);
+            }
+        }
+    }
+    let spec = &spec;
     if rgd.spec.placement.is_some()
         && let Value::Array(cols) = &mut columns
         && !cols.iter().any(|c| c["name"] == "Clusters")
@@ -282,6 +304,58 @@ pub fn default_printer_columns() -> Value {
             "jsonPath": ".metadata.creationTimestamp"
         }
     ])
+}
+
+/// The key under which SimpleSchema's `printColumn` marker leaves its title
+/// in a field's schema, for [`take_print_columns`].
+pub const PRINT_COLUMN_KEY: &str = "x-kro-print-column";
+
+/// `spec` without the `printColumn` titles, and the printer columns they
+/// ask for (`.spec.<path>`, typed as the field), in field order.
+pub fn take_print_columns(rgd: &str, spec: &Value) -> Result<(Value, Vec<Value>), CrdError> {
+    fn walk(
+        rgd: &str,
+        node: &mut Value,
+        path: &mut Vec<String>,
+        in_collection: bool,
+        out: &mut Vec<Value>,
+    ) -> Result<(), CrdError> {
+        let Value::Object(m) = node else {
+            return Ok(());
+        };
+        if let Some(title) = m.remove(PRINT_COLUMN_KEY) {
+            if in_collection || path.is_empty() {
+                return Err(CrdError::PrintColumnPlacement {
+                    rgd: rgd.to_owned(),
+                    path: path.join("."),
+                });
+            }
+            out.push(json!({
+                "name": title,
+                "type": m.get("type").cloned().unwrap_or_else(|| json!("string")),
+                "jsonPath": format!(".spec.{}", path.join(".")),
+            }));
+        }
+        if let Some(Value::Object(props)) = m.get_mut("properties") {
+            for (name, sub) in props.iter_mut() {
+                path.push(name.clone());
+                walk(rgd, sub, path, in_collection, out)?;
+                path.pop();
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(sub) = m.get_mut(key) {
+                path.push(if key == "items" { "[]" } else { "{}" }.to_owned());
+                walk(rgd, sub, path, true, out)?;
+                path.pop();
+            }
+        }
+        Ok(())
+    }
+    let mut spec = spec.clone();
+    let mut columns = Vec::new();
+    walk(rgd, &mut spec, &mut Vec::new(), false, &mut columns)?;
+    Ok((spec, columns))
 }
 
 /// Status field kro-hub writes with the counts of an instance's placement.

@@ -382,3 +382,57 @@ fn kro_hub_s_own_apis_and_kubernetes_groups_are_refused() {
             .is_ok()
     );
 }
+
+#[test]
+fn print_column_markers_become_printer_columns_and_leave_the_schema() {
+    let r: ResourceGraphDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "app"},
+        "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "App", "spec": {
+            "image": "string | default=\"nginx\" printColumn=\"IMAGE\"",
+            "ingress": {"enabled": "boolean | default=false printColumn=\"ENABLED\""}
+        }}}
+    }))
+    .unwrap();
+    let graph = crate::compile(&r).unwrap();
+    let version = &graph.crd()["spec"]["versions"][0];
+    let columns = version["additionalPrinterColumns"].as_array().unwrap();
+    let image = columns.iter().find(|c| c["name"] == "IMAGE").unwrap();
+    assert_eq!(image["jsonPath"], ".spec.image");
+    assert_eq!(image["type"], "string");
+    let enabled = columns.iter().find(|c| c["name"] == "ENABLED").unwrap();
+    assert_eq!(enabled["jsonPath"], ".spec.ingress.enabled");
+    assert_eq!(enabled["type"], "boolean");
+    assert!(
+        columns.iter().any(|c| c["name"] == "State"),
+        "defaults kept"
+    );
+    let schema = version["schema"].to_string();
+    assert!(!schema.contains(PRINT_COLUMN_KEY), "{schema}");
+}
+
+#[test]
+fn print_column_is_refused_where_no_column_can_point() {
+    let compile = |spec: Value, types: Value| {
+        let r: ResourceGraphDefinition = serde_json::from_value(json!({
+            "metadata": {"name": "app"},
+            "spec": {"schema": {"apiVersion": "v1alpha1", "kind": "App", "spec": spec, "types": types}}
+        }))
+        .unwrap();
+        crate::compile(&r).map(|_| ()).unwrap_err().to_string()
+    };
+    let e = compile(
+        json!({"items": "[]Item"}),
+        json!({"Item": {"name": "string | printColumn=\"N\""}}),
+    );
+    assert!(
+        e.contains("spec.schema.spec.items.[].name") && e.contains("not inside a list or a map"),
+        "{e}"
+    );
+    let e = compile(json!({"f": "object | printColumn=\"F\""}), json!({}));
+    assert!(
+        e.contains("printColumn") && e.contains("only valid on"),
+        "{e}"
+    );
+    let e = compile(json!({"f": "string | printColumn=\"\""}), json!({}));
+    assert!(e.contains("non-empty title"), "{e}");
+}

@@ -459,6 +459,16 @@ fn apply_marker(
                 schema.insert("x-kubernetes-list-type".into(), json!("set"));
             }
         }
+        MarkerKind::PrintColumn => {
+            let title = value.trim();
+            if title.is_empty() {
+                return Err(bad("printColumn needs a non-empty title".into()));
+            }
+            only(&["string", "integer", "number", "boolean"])?;
+            // Read (and removed) by the CRD generator, which knows the
+            // field's path: see `crd::take_print_columns`.
+            schema.insert(crate::crd::PRINT_COLUMN_KEY.into(), json!(title));
+        }
         // Handled by the caller: they need the parent and the final schema.
         MarkerKind::Required | MarkerKind::Default => {}
     }

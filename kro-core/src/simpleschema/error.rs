@@ -52,7 +52,7 @@ pub enum Reason {
     TooDeep(usize),
     /// A marker key upstream does not know.
     #[error(
-        "unknown marker {0:?} (valid markers: required, default, description, enum, minimum, maximum, pattern, minLength, maxLength, uniqueItems, minItems, maxItems, immutable, validation)"
+        "unknown marker {0:?} (valid markers: required, default, description, enum, minimum, maximum, pattern, minLength, maxLength, uniqueItems, minItems, maxItems, immutable, validation, printColumn)"
     )]
     UnknownMarker(String),
     /// The marker list after `|` cannot be tokenised.

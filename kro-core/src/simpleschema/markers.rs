@@ -41,11 +41,14 @@ pub enum MarkerKind {
     MinItems,
     /// `maxItems=<int>`: arrays only.
     MaxItems,
+    /// `printColumn="TITLE"`: a printer column of the generated CRD showing
+    /// this field; scalar fields only.
+    PrintColumn,
 }
 
 impl MarkerKind {
     /// All markers, in the order the documentation lists them.
-    pub const ALL: [MarkerKind; 14] = [
+    pub const ALL: [MarkerKind; 15] = [
         MarkerKind::Required,
         MarkerKind::Default,
         MarkerKind::Description,
@@ -60,6 +63,7 @@ impl MarkerKind {
         MarkerKind::MaxLength,
         MarkerKind::MinItems,
         MarkerKind::MaxItems,
+        MarkerKind::PrintColumn,
     ];
 
     /// The marker's key as written in SimpleSchema.
@@ -79,6 +83,7 @@ impl MarkerKind {
             MarkerKind::MaxLength => "maxLength",
             MarkerKind::MinItems => "minItems",
             MarkerKind::MaxItems => "maxItems",
+            MarkerKind::PrintColumn => "printColumn",
         }
     }
 

@@ -45,6 +45,7 @@
 //! | `minItems=`, `maxItems=<n>` | item counts, `n >= 0` | arrays |
 //! | `uniqueItems=<bool>` | `x-kubernetes-list-type: set` | arrays of scalars |
 //! | `immutable=<bool>` | rule `self == oldSelf`, message `field is immutable` | not inside list items |
+//! | `printColumn="TITLE"` | a printer column of the generated CRD (`.spec.<path>`) | scalar fields, not inside lists or maps |
 //! | `validation=<CEL>` | rule with message `validation failed` (must parse) | not with `oldSelf` inside list items |
 //!
 //! Booleans are Go's (`true`, `True`, `TRUE`, `t`, `1`, ...). In a quoted
