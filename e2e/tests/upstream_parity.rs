@@ -344,10 +344,6 @@ async fn multi_resource(env: &Env, rgd: &Value, expected: &[Value]) -> Value {
 /// A four-resource graph: every child rendered and labelled, and an update
 /// of the instance reaches the Deployment and the HPA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kro-sandbox/src/catalog.rs does not serve autoscaling/v2 HorizontalPodAutoscaler \
-            (discovery 404), so the instance goes ERROR with 'resource autoscaler: kind \
-            autoscaling/v2 HorizontalPodAutoscaler is not served by cluster hub'; kro-hub is \
-            not at fault (see check_multi_resource_rgd_without_autoscaler)"]
 async fn check_multi_resource_rgd() {
     let env = Env::start().await.unwrap();
     let rgd = install_rgd(&env, "multi-resource/rgd.yaml").await;

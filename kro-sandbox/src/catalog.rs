@@ -403,6 +403,15 @@ const BUILTINS: &[B] = &[
         &[],
     )
     .create_only(),
+    b(
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        true,
+        &["hpa"],
+    )
+    .all()
+    .status(),
     b("batch/v1", "cronjobs", "CronJob", true, &["cj"])
         .all()
         .status(),

@@ -32,6 +32,11 @@ const DOCS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../../openapi/v3/apis_apps_v1.json.gz"),
     ),
     (
+        "autoscaling",
+        "v2",
+        include_bytes!("../../../openapi/v3/apis_autoscaling_v2.json.gz"),
+    ),
+    (
         "batch",
         "v1",
         include_bytes!("../../../openapi/v3/apis_batch_v1.json.gz"),
