@@ -434,3 +434,129 @@ fn kubectl_generators_send_protobuf_and_work() {
     drop(sb);
     rt.shutdown_timeout(Duration::from_secs(1));
 }
+
+/// The rest of a first session with kubectl: `label`, `scale`, `rollout
+/// status` (with the workload simulator), `describe` listing Events written
+/// through `events.k8s.io/v1` (as the hub writes them), server-side apply
+/// refusing an unknown field as the real server does, `create
+/// --validate=false` pruning it, and `delete --wait`.
+#[test]
+fn kubectl_label_scale_rollout_describe_validate_and_delete() {
+    if !kubectl_present() {
+        eprintln!("SKIPPED: kubectl is not installed; this test drives the real kubectl binary");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sb = rt
+        .block_on(
+            SandboxBuilder::new("kubectl-verbs")
+                .simulator_delay(Duration::from_millis(200))
+                .start(),
+        )
+        .unwrap();
+    let dir =
+        std::env::temp_dir().join(format!("kro-sandbox-kubectl-verbs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    sb.write_kubeconfig(&kubeconfig).unwrap();
+    let k = Kubectl { kubeconfig };
+
+    k.ok(&["create", "namespace", "shop"]);
+    k.ok(&["create", "deployment", "web", "--image=nginx", "-n", "shop"]);
+    assert!(
+        k.ok(&["label", "deployment", "web", "tier=front", "-n", "shop"])
+            .contains("labeled")
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.metadata.labels.tier}"
+        ]),
+        "front"
+    );
+    assert!(
+        k.ok(&["scale", "deployment", "web", "--replicas=3", "-n", "shop"])
+            .contains("scaled")
+    );
+    let status = k.ok(&[
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        "shop",
+        "--timeout=30s",
+    ]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+
+    // An Event written as the hub writes them (events.k8s.io/v1, regarding
+    // with the uid) shows in `describe` and `get events` (core/v1).
+    let uid = k.ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let event = format!(
+        "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata: {{name: web.1, namespace: shop}}\n\
+         eventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: kro-hub\n\
+         reportingInstance: kro-hub-0\naction: Apply\nreason: ResourcesReady\n\
+         note: every resource is ready\ntype: Normal\n\
+         regarding: {{apiVersion: apps/v1, kind: Deployment, name: web, namespace: shop, uid: {uid}}}\n"
+    );
+    let file = dir.join("event.yaml");
+    std::fs::write(&file, event).unwrap();
+    k.ok(&["create", "-f", file.to_str().unwrap()]);
+    let described = k.ok(&["describe", "deployment", "web", "-n", "shop"]);
+    let events = described.split("Events:").nth(1).unwrap_or_default();
+    assert!(
+        events.contains("ResourcesReady") && events.contains("every resource is ready"),
+        "{described}"
+    );
+    assert!(
+        k.ok(&["get", "events", "-n", "shop"])
+            .contains("deployment/web")
+    );
+
+    // An unknown field: refused by server-side apply (strict), pruned by
+    // a create without validation.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad, namespace: shop}\ndata: {a: b}\nbogus: 1\n",
+    )
+    .unwrap();
+    let (ok, text) = k.run(&["apply", "--server-side", "-f", bad.to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(".bogus: field not declared in schema"),
+        "{text}"
+    );
+    k.ok(&["create", "--validate=false", "-f", bad.to_str().unwrap()]);
+    let stored = k.ok(&["get", "configmap", "bad", "-n", "shop", "-o", "yaml"]);
+    assert!(
+        !stored.contains("bogus") && stored.contains("a: b"),
+        "{stored}"
+    );
+
+    let started = Instant::now();
+    assert!(
+        k.ok(&["delete", "deployment", "web", "-n", "shop", "--wait"])
+            .contains("deleted")
+    );
+    let (found, _) = k.run(&["get", "deployment", "web", "-n", "shop"]);
+    assert!(!found, "gone once delete --wait returns");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let _ = std::fs::remove_dir_all(&dir);
+}
