@@ -81,6 +81,8 @@ pub struct ApiError {
     pub message: String,
     /// `Status.details`, when the real server sends one (boxed to keep results small).
     pub details: Option<Box<Value>>,
+    /// `Status.metadata.continue`: a token to go on with after an expired one.
+    pub list_continue: Option<String>,
 }
 
 /// Identifies the resource an error is about, for `details`.
@@ -124,6 +126,7 @@ impl ApiError {
             reason: reason.to_owned(),
             message: message.into(),
             details: None,
+            list_continue: None,
         }
     }
 
@@ -265,7 +268,13 @@ impl ApiError {
         let mut m = Map::new();
         m.insert("kind".into(), json!("Status"));
         m.insert("apiVersion".into(), json!("v1"));
-        m.insert("metadata".into(), json!({}));
+        m.insert(
+            "metadata".into(),
+            match &self.list_continue {
+                Some(c) => json!({"continue": c}),
+                None => json!({}),
+            },
+        );
         m.insert("status".into(), json!("Failure"));
         m.insert("message".into(), json!(self.message));
         if !self.reason.is_empty() {

@@ -3,13 +3,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The current time as Kubernetes writes it (`2006-01-02T15:04:05Z`, second precision).
-pub fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
+/// The current time in seconds since the epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
+        .unwrap_or(0)
+}
+
+/// The current time as Kubernetes writes it (`2006-01-02T15:04:05Z`, second precision).
+pub fn now_rfc3339() -> String {
+    rfc3339(now_secs())
 }
 
 /// The current time with microseconds (`MicroTime`, used by Events and Leases).

@@ -1,8 +1,10 @@
 //! The workload simulator (like kwok): workloads report ready after a delay, PVCs bind and
 //! Jobs complete, so `readyWhen` conditions can be tested without a kubelet.
 //!
-//! It plays the controllers a bare API server lacks, writing `status` the way they do (as
-//! `kube-controller-manager` through the status subresource).
+//! It plays the controllers a bare API server lacks, writing the way they do: `status`
+//! through the registry's status subresource as `kube-controller-manager` (so versions,
+//! `managedFields` and watch events are those of a real controller's writes), and the PVC
+//! protection controller's release of deleted claims.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -13,9 +15,9 @@ use serde_json::{Value, json};
 use crate::catalog::ResourceDef;
 use crate::ids;
 use crate::meta::{self, meta_mut};
-use crate::registry::fields;
+use crate::registry::{Request, WriteOptions, store};
 use crate::state::Shared;
-use crate::storage::{EventType, ObjectKey, ResourceKey};
+use crate::storage::{ObjectKey, ResourceKey};
 
 /// The resources the simulator drives.
 const DRIVEN: &[(&str, &str)] = &[
@@ -47,7 +49,15 @@ pub async fn run(sh: Weak<Shared>) {
     }
 }
 
-/// One scan: objects whose status lags their spec get it after `delay`.
+/// The manager kube-controller-manager's writes are recorded under.
+const MANAGER: &str = "kube-controller-manager";
+
+/// The finalizer the `StorageObjectInUseProtection` admission puts on every claim.
+const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+
+/// One scan: objects whose status lags their spec get it after `delay`, written through
+/// the registry's status subresource as the controllers write it; claims being deleted
+/// lose their protection once no pod uses them.
 fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending) {
     let defs: Vec<Arc<ResourceDef>> = {
         let cat = sh.catalog();
@@ -56,68 +66,133 @@ fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending) {
             .filter_map(|(g, p)| cat.get(g, "v1", p))
             .collect()
     };
-    let mut data = sh.data();
+    // The objects are read first and written one by one after, each write a request of
+    // its own that may lose to a concurrent one (it is then retried on a later pass).
+    let snapshot: Vec<(Arc<ResourceDef>, ObjectKey, Arc<str>)> = {
+        let data = sh.data_read();
+        defs.iter()
+            .flat_map(|def| {
+                let res: ResourceKey = (def.group.clone(), def.plural.clone());
+                data.list(&res, None)
+                    .map(|(k, s)| (def.clone(), k.clone(), s.json.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
     let now = Instant::now();
     let mut seen = Vec::new();
-    for def in &defs {
-        let res: ResourceKey = (def.group.clone(), def.plural.clone());
-        let objs: Vec<(ObjectKey, Arc<str>)> = data
-            .list(&res, None)
-            .map(|(k, s)| (k.clone(), s.json.clone()))
-            .collect();
-        for (key, text) in objs {
-            let Ok(obj) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if meta::is_deleting(&obj) {
-                continue;
+    for (def, key, text) in &snapshot {
+        let Ok(obj) = serde_json::from_str::<Value>(text) else {
+            continue;
+        };
+        if meta::is_deleting(&obj) {
+            if def.group.is_empty() && def.plural == "persistentvolumeclaims" {
+                release_claim(sh, def, key, &obj, &snapshot);
             }
-            let Some(status) = desired_status(def, &obj) else {
-                continue;
-            };
-            if obj.get("status") == Some(&status) {
-                continue;
-            }
-            // The clock starts when the object was first seen needing work, per generation.
-            let generation = obj
-                .pointer("/metadata/generation")
-                .map(Value::to_string)
-                .unwrap_or_default();
-            let id = (res.clone(), key.clone());
-            seen.push(id.clone());
-            let entry = pending
-                .entry(id)
-                .or_insert_with(|| (generation.clone(), now));
-            if entry.0 != generation {
-                *entry = (generation, now);
-            }
-            if now.duration_since(entry.1) < delay {
-                continue;
-            }
-            let mut new = obj.clone();
-            new["status"] = status;
-            let stamp = ids::now_rfc3339();
-            fields::record(
-                def,
-                Some(&obj),
-                &mut new,
-                "kube-controller-manager",
-                Some("status"),
-                &stamp,
-            );
-            let rv = data.next_rv();
-            meta_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
-            meta::canonical_order(&mut new);
-            data.put(
-                &res,
-                key,
-                rv,
-                Arc::from(serde_json::to_string(&new).unwrap_or_default()),
-                EventType::Modified,
-            );
+            continue;
         }
+        let Some(status) = desired_status(def, &obj) else {
+            continue;
+        };
+        if obj.get("status") == Some(&status) {
+            continue;
+        }
+        // The clock starts when the object was first seen needing work, per generation.
+        let generation = obj
+            .pointer("/metadata/generation")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        let id = ((def.group.clone(), def.plural.clone()), key.clone());
+        seen.push(id.clone());
+        let entry = pending
+            .entry(id)
+            .or_insert_with(|| (generation.clone(), now));
+        if entry.0 != generation {
+            *entry = (generation, now);
+        }
+        if now.duration_since(entry.1) < delay {
+            continue;
+        }
+        let mut new = obj;
+        new["status"] = status;
+        write(sh, def, key, Some("status"), new);
     }
     pending.retain(|k, _| seen.contains(k));
+}
+
+/// An update as the controller sends it: the object read, at its resourceVersion.
+fn write(sh: &Arc<Shared>, def: &Arc<ResourceDef>, key: &ObjectKey, sub: Option<&str>, obj: Value) {
+    let req = Request {
+        sh,
+        def: def.clone(),
+        ns: key.0.clone(),
+        name: key.1.clone(),
+        sub: sub.map(str::to_owned),
+    };
+    let opts = WriteOptions {
+        field_manager: MANAGER.to_owned(),
+        explicit_manager: true,
+        ..WriteOptions::default()
+    };
+    if let Err(e) = store::update(&req, obj, &opts) {
+        // A conflict or a vanished object is the next pass's business.
+        tracing::debug!(resource = %def.plural, name = %key.1, error = %e, "simulated controller write refused");
+    }
+}
+
+/// The PVC protection controller: a claim being deleted keeps its finalizer while a pod
+/// that runs uses it. The real controller counts scheduled pods; the simulator schedules
+/// nothing but runs every pod, so a pod counts unless it has finished.
+fn release_claim(
+    sh: &Arc<Shared>,
+    def: &Arc<ResourceDef>,
+    key: &ObjectKey,
+    claim: &Value,
+    snapshot: &[(Arc<ResourceDef>, ObjectKey, Arc<str>)],
+) {
+    let fins = meta::finalizers(claim);
+    if !fins.iter().any(|f| f == PVC_PROTECTION) {
+        return;
+    }
+    let in_use = snapshot
+        .iter()
+        .filter(|(d, k, _)| d.group.is_empty() && d.plural == "pods" && k.0 == key.0)
+        .filter_map(|(_, _, text)| serde_json::from_str::<Value>(text).ok())
+        .any(|pod| pod_uses_claim(&pod, &key.1));
+    if in_use {
+        return;
+    }
+    let mut released = claim.clone();
+    let rest: Vec<String> = fins.into_iter().filter(|f| f != PVC_PROTECTION).collect();
+    meta_mut(&mut released).insert("finalizers".into(), json!(rest));
+    write(sh, def, key, None, released);
+}
+
+/// Whether a pod that has not finished mounts the claim, directly or as the ephemeral
+/// volume's claim (`<pod>-<volume>`).
+fn pod_uses_claim(pod: &Value, claim: &str) -> bool {
+    if matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    ) {
+        return false;
+    }
+    let pod_name = meta::meta_str(pod, "name").unwrap_or_default();
+    pod.pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|v| {
+            let direct = v
+                .pointer("/persistentVolumeClaim/claimName")
+                .and_then(Value::as_str)
+                == Some(claim);
+            let ephemeral = v.get("ephemeral").is_some()
+                && v.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| format!("{pod_name}-{n}") == claim);
+            direct || ephemeral
+        })
 }
 
 fn int(obj: &Value, ptr: &str, default: i64) -> i64 {

@@ -233,18 +233,10 @@ fn list(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
                     "metadata": lm, "items": items}),
         ));
     }
-    let mut lm = Map::new();
-    if let Some(c) = &listed.continue_token {
-        lm.insert("continue".into(), json!(c));
-        lm.insert("remainingItemCount".into(), json!(listed.remaining));
-    } else if custom {
-        lm.insert("continue".into(), json!(""));
-    }
-    lm.insert("resourceVersion".into(), json!(listed.rv.to_string()));
     let head = json!({
         "kind": format!("{}List", def.kind),
         "apiVersion": def.api_version(),
-        "metadata": Value::Object(lm),
+        "metadata": list_meta(&listed, custom),
     });
     let mut text = serde_json::to_string(&head).unwrap_or_default();
     text.pop();
@@ -421,37 +413,58 @@ fn patch(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
 
 fn delete(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
     let opts = options::delete(call, content_type(call))?;
-    Ok(Answer::outcome(registry::store::delete(req, &opts)?))
+    let deletion = registry::store::delete(req, &opts)?;
+    // handlers/delete.go: a delete that leaves the object in place with the deprecated
+    // `orphanDependents: false` is answered 202 Accepted.
+    let code = if !deletion.removed && opts.orphan_dependents == Some(false) {
+        202
+    } else {
+        200
+    };
+    Ok(Answer::out(code, deletion.object))
 }
 
 fn delete_collection(req: &Request<'_>, call: &Call) -> ApiResult<Answer> {
     let list_opts = options::list(call, false)?;
     let opts = options::delete(call, content_type(call))?;
-    let (items, rv) = registry::store::delete_collection(req, &list_opts, &opts)?;
+    let listed = registry::store::delete_collection(req, &list_opts, &opts)?;
     let def: &ResourceDef = &req.def;
     let custom = def.custom.is_some();
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|mut o| {
+    let items: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|t| {
+            let mut o = present(def, parse_stored(t)?);
             if !custom && let Value::Object(m) = &mut o {
                 m.shift_remove("apiVersion");
                 m.shift_remove("kind");
             }
-            o
+            Ok(o)
         })
-        .collect();
-    let mut lm = Map::new();
-    if custom {
-        lm.insert("continue".into(), json!(""));
-    }
-    lm.insert("resourceVersion".into(), json!(rv.to_string()));
+        .collect::<ApiResult<_>>()?;
     Ok(Answer::json(
         200,
         &json!({
             "kind": format!("{}List", def.kind),
             "apiVersion": def.api_version(),
-            "metadata": Value::Object(lm),
+            "metadata": list_meta(&listed, custom),
             "items": items,
         }),
     ))
+}
+
+/// A list's metadata: the continuation and the count of what follows when there is
+/// more, the empty `continue` custom resources always carry, the version.
+fn list_meta(listed: &store::Listed, custom: bool) -> Value {
+    let mut lm = Map::new();
+    if let Some(c) = &listed.continue_token {
+        lm.insert("continue".into(), json!(c));
+        if let Some(r) = listed.remaining {
+            lm.insert("remainingItemCount".into(), json!(r));
+        }
+    } else if custom {
+        lm.insert("continue".into(), json!(""));
+    }
+    lm.insert("resourceVersion".into(), json!(listed.rv.to_string()));
+    Value::Object(lm)
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod fields;
 pub mod objectmeta;
 pub mod options;
+pub mod paging;
 pub mod patching;
 pub mod scale;
 pub mod store;
@@ -106,16 +107,6 @@ pub struct Outcome {
     pub created: bool,
     /// Warnings for the client.
     pub warnings: Vec<String>,
-}
-
-impl Outcome {
-    fn ok(object: Out) -> Self {
-        Self {
-            object,
-            created: false,
-            warnings: Vec::new(),
-        }
-    }
 }
 
 /// Parses stored JSON; it was serialized by us, so failure means corruption.

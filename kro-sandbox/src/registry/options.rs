@@ -205,6 +205,9 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     /// The propagation asked for, if any.
     pub propagation: Option<Propagation>,
+    /// The deprecated `orphanDependents`, as sent: `false` makes a delete that leaves the
+    /// object in place answer 202 Accepted.
+    pub orphan_dependents: Option<bool>,
     /// `gracePeriodSeconds`.
     pub grace_period: Option<i64>,
     /// `dryRun=All`.
@@ -266,6 +269,7 @@ impl DeleteOptions {
             precondition_rv: text("/preconditions/resourceVersion"),
             precondition_uid: text("/preconditions/uid"),
             propagation,
+            orphan_dependents: orphan,
             grace_period: v.get("gracePeriodSeconds").and_then(Value::as_i64),
             dry_run: !dry_run.is_empty(),
         })

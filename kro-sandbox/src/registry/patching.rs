@@ -18,6 +18,7 @@ fn to_api(e: &PatchError) -> ApiError {
         reason: e.reason().to_owned(),
         message: e.message(),
         details: e.details().map(Box::new),
+        list_continue: None,
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::delete::{self, Decision};
 use super::options::{DeleteOptions, ListOptions, WriteOptions};
+use super::paging;
 use super::patching::{self, PatchKind};
 use super::scale::{apply_scale, scale_of};
 use super::strategy::{self, Strategy};
@@ -66,29 +67,20 @@ pub struct Listed {
     pub items: Vec<Arc<str>>,
     /// The list's resourceVersion.
     pub rv: u64,
-    /// The continue token when more items remain.
+    /// The continue token when more objects follow.
     pub continue_token: Option<String>,
-    /// How many items remain after this page.
-    pub remaining: usize,
+    /// How many objects follow the page (only for lists without selectors).
+    pub remaining: Option<usize>,
 }
 
-fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
-    let raw = format!("{rv}\u{1}{ns}\u{1}{name}");
-    raw.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_continue(token: &str) -> Option<(u64, String, String)> {
-    if !token.len().is_multiple_of(2) {
-        return None;
+/// An object's key below the listed collection, which pages and tokens follow: its name,
+/// or `namespace/name` when the list spans namespaces.
+fn list_key(req: &Request<'_>, ns: &str, name: &str) -> String {
+    if req.ns.is_empty() && req.def.namespaced {
+        format!("{ns}/{name}")
+    } else {
+        name.to_owned()
     }
-    let bytes: Option<Vec<u8>> = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect();
-    let text = String::from_utf8(bytes?).ok()?;
-    let mut parts = text.split('\u{1}');
-    let rv = parts.next()?.parse().ok()?;
-    Some((rv, parts.next()?.to_owned(), parts.next()?.to_owned()))
 }
 
 /// Reads one object (or its `Scale`).
@@ -113,56 +105,73 @@ pub fn current_rv(req: &Request<'_>) -> u64 {
 /// Lists objects with selectors and paging.
 pub fn list(req: &Request<'_>, opts: &ListOptions) -> ApiResult<Listed> {
     let filter = Filter::new(req, opts)?;
-    let after = match opts.continue_token.as_deref().filter(|c| !c.is_empty()) {
-        Some(tok) => Some(decode_continue(tok).ok_or_else(|| {
-            ApiError::bad_request(
-                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
-            )
-        })?),
-        None => None,
-    };
     // Only the texts' handles are taken under the lock; parsing for selectors happens
     // after, and writers wait for nothing but the copy of the handles.
-    let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
-    let (candidates, current) = {
+    let (candidates, versions) = {
         let data = req.sh.data_read();
-        let candidates: Vec<(String, String, Arc<str>)> = data
-            .list(&req.res_key(), ns)
-            .filter(|((ons, oname), _)| match &after {
-                Some((_, ans, aname)) => {
-                    (ons.as_str(), oname.as_str()) > (ans.as_str(), aname.as_str())
-                }
-                None => true,
-            })
-            .map(|((ons, oname), stored)| (ons.clone(), oname.clone(), stored.json.clone()))
-            .collect();
-        (candidates, data.current_rv())
+        (candidates(req, &data), versions(&data))
     };
-    let mut items: Vec<Arc<str>> = Vec::new();
-    let mut remaining = 0usize;
-    let mut next: Option<(String, String)> = None;
-    for (ons, oname, text) in candidates {
-        // Objects are parsed only when a selector needs them.
-        if !filter.is_empty() && !filter.matches(&parse_stored(&text)?) {
-            continue;
-        }
-        if opts.limit > 0 && items.len() >= opts.limit {
-            remaining += 1;
-            continue;
-        }
-        next = Some((ons, oname));
-        items.push(text);
+    page(opts, &filter, candidates, versions)
+}
+
+fn versions(data: &Data) -> paging::Versions {
+    paging::Versions {
+        current: data.current_rv(),
+        compacted: data.compacted_rv(),
     }
-    let rv = after.as_ref().map_or(current, |(rv, _, _)| *rv);
-    let continue_token = match (&next, remaining) {
-        (Some((ns, name)), r) if r > 0 => Some(encode_continue(rv, ns, name)),
-        _ => None,
+}
+
+/// The collection's objects by list key, in the key order etcd ranges follow.
+fn candidates(req: &Request<'_>, data: &Data) -> Vec<(String, Arc<str>)> {
+    let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
+    let mut all: Vec<(String, Arc<str>)> = data
+        .list(&req.res_key(), ns)
+        .map(|((ons, oname), stored)| (list_key(req, ons, oname), stored.json.clone()))
+        .collect();
+    if ns.is_none() && req.def.namespaced {
+        // `namespace/name` keys do not sort like (namespace, name) pairs: `-` sorts
+        // before `/`.
+        all.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    }
+    all
+}
+
+/// Cuts the page the options ask for from the collection.
+fn page(
+    opts: &ListOptions,
+    filter: &Filter,
+    candidates: Vec<(String, Arc<str>)>,
+    versions: paging::Versions,
+) -> ApiResult<Listed> {
+    let nonempty = |o: &Option<String>| o.clone().filter(|s| !s.is_empty());
+    let (token, rv, rv_match) = (
+        nonempty(&opts.continue_token),
+        nonempty(&opts.resource_version),
+        nonempty(&opts.resource_version_match),
+    );
+    let preq = paging::PageRequest {
+        limit: opts.limit,
+        continue_token: token.as_deref(),
+        resource_version: rv.as_deref(),
+        resource_version_match: rv_match.as_deref(),
+        filtered: !filter.is_empty(),
     };
+    let start = paging::start(&preq, versions)?;
+    let mut matched = Vec::new();
+    for (key, text) in candidates {
+        if !paging::after(&key, &start) {
+            continue;
+        }
+        // Objects are parsed only when a selector needs them.
+        let ok = filter.is_empty() || filter.matches(&parse_stored(&text)?);
+        matched.push((key, text, ok));
+    }
+    let cut = paging::cut(matched.into_iter(), &preq, &start);
     Ok(Listed {
-        items,
-        rv,
-        continue_token,
-        remaining,
+        items: cut.items,
+        rv: start.rv,
+        continue_token: cut.continue_token,
+        remaining: cut.remaining,
     })
 }
 
@@ -610,8 +619,17 @@ fn update_locked(
         // A no-op write changes nothing, not even the resourceVersion.
         return Ok(answer(old));
     }
-    // An object being deleted leaves storage once its last finalizer goes.
-    if is_deleting(old) && finalizers(&obj).is_empty() && !strat.graceful_delete(&obj) {
+    // An object being deleted leaves storage once its last finalizer goes, unless a
+    // graceful deletion still runs (`ShouldDeleteDuringUpdate`).
+    let grace_left = old
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .is_some_and(|g| g != 0);
+    if is_deleting(old)
+        && finalizers(&obj).is_empty()
+        && !grace_left
+        && !strat.graceful_delete(&obj)
+    {
         if !opts.dry_run {
             remove_locked(req, data, old, &req.name);
         }
@@ -713,16 +731,23 @@ pub fn patch(
     }
 }
 
+/// The result of a delete.
+#[derive(Debug)]
+pub struct Deletion {
+    /// The answer: the object, or a `Status` for kinds that answer a finished delete so.
+    pub object: Out,
+    /// Whether the object left storage (a delete that only marked it may be a 202).
+    pub removed: bool,
+}
+
 /// Deletes one object (or starts its deletion).
-pub fn delete(req: &Request<'_>, opts: &DeleteOptions) -> ApiResult<Outcome> {
+pub fn delete(req: &Request<'_>, opts: &DeleteOptions) -> ApiResult<Deletion> {
     let mut data = req.sh.data();
     let Some(stored) = data.get(&req.res_key(), &req.obj_key(&req.name)) else {
         return Err(ApiError::not_found(req.target(&req.name)));
     };
     let old = decode(&req.def, &stored.json)?;
-    delete::check_preconditions(&req.def.group, &req.def.kind, &old, opts)?;
-    let (object, _) = delete_locked(req, &mut data, &req.name, old, opts)?;
-    Ok(Outcome::ok(object))
+    delete_locked(req, &mut data, &req.name, old, opts)
 }
 
 /// Removes an object from storage, stamping the DELETED event's object with the new
@@ -743,105 +768,108 @@ fn remove_locked(req: &Request<'_>, data: &mut Data, old: &Value, name: &str) ->
     last
 }
 
-/// Deletes (or marks) one object under the storage lock; returns the answer and the
-/// object's last state.
+/// `finalizeDelete`: what a finished delete answers, the object for kinds that return it,
+/// otherwise a success `Status` naming it (with the resource as `kind`).
+fn finished(req: &Request<'_>, strat: &dyn Strategy, obj: Value, name: &str) -> Out {
+    let def = &req.def;
+    if strat.returns_deleted_object() {
+        return Out::Value(present(def, obj));
+    }
+    let mut details = Map::new();
+    details.insert("name".into(), json!(name));
+    if !def.group.is_empty() {
+        details.insert("group".into(), json!(def.group));
+    }
+    details.insert("kind".into(), json!(def.plural));
+    details.insert(
+        "uid".into(),
+        json!(meta_str(&obj, "uid").unwrap_or_default()),
+    );
+    Out::Value(json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Success", "details": details}))
+}
+
+/// Stores a new state of an object being deleted; returns it as stored.
+fn write_deleting(
+    req: &Request<'_>,
+    data: &mut Data,
+    name: &str,
+    old: &Value,
+    mut obj: Value,
+) -> Value {
+    let rv = data.next_rv();
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
+    to_storage(&req.def, &mut obj);
+    meta::canonical_order(&mut obj);
+    let ns = meta_str(old, "namespace").unwrap_or_default().to_owned();
+    data.put(
+        &req.res_key(),
+        (ns, name.to_owned()),
+        rv,
+        Arc::from(serde_json::to_string(&obj).unwrap_or_default()),
+        EventType::Modified,
+    );
+    strategy::of(&req.def).after_write(req.sh, data, &obj, Some(old));
+    obj
+}
+
+/// Deletes (or marks) one object under the storage lock, as `Store.Delete` does: the
+/// preconditions, then the kind's deletion decision, then the writes it implies.
 fn delete_locked(
     req: &Request<'_>,
     data: &mut Data,
     name: &str,
     old: Value,
     opts: &DeleteOptions,
-) -> ApiResult<(Out, Value)> {
+) -> ApiResult<Deletion> {
     let def = &req.def;
+    delete::check_preconditions(&def.group, &def.kind, &old, opts)?;
     let strat: &dyn Strategy = strategy::of(def);
-    let now = ids::now_rfc3339();
+    let now = ids::now_secs();
     let decision = if strat.own_deletion() {
-        delete::decide_own(strat, &old, opts, &now)?
+        delete::decide_own(strat, &old, opts, now)?
     } else {
-        delete::decide(strat, &old, opts, &now)
+        delete::decide(strat, &old, opts, now)
     };
-    match decision {
-        Decision::Unchanged => Ok((Out::Value(present(def, old.clone())), old)),
-        Decision::Mark(mut obj) => {
-            if opts.dry_run {
-                return Ok((Out::Value(present(def, obj.clone())), obj));
-            }
-            let rv = data.next_rv();
-            meta_mut(&mut obj).insert("resourceVersion".into(), json!(rv.to_string()));
-            to_storage(def, &mut obj);
-            meta::canonical_order(&mut obj);
-            let ns = meta_str(&old, "namespace").unwrap_or_default().to_owned();
-            data.put(
-                &req.res_key(),
-                (ns, name.to_owned()),
-                rv,
-                Arc::from(serde_json::to_string(&obj).unwrap_or_default()),
-                EventType::Modified,
-            );
-            strat.after_write(req.sh, data, &obj, Some(&old));
-            Ok((Out::Value(present(def, obj.clone())), obj))
+    let removed = decision.removes();
+    let object = match decision {
+        Decision::Unchanged => Out::Value(present(def, old)),
+        Decision::Pending => finished(req, strat, old, name),
+        Decision::Mark(obj) if opts.dry_run => Out::Value(present(def, obj)),
+        Decision::Mark(obj) => Out::Value(present(def, write_deleting(req, data, name, &old, obj))),
+        // A dry run answers the updated object as is, without the finishing step.
+        Decision::MarkThenRemove(obj) if opts.dry_run => Out::Value(present(def, obj)),
+        Decision::MarkThenRemove(obj) => {
+            let written = write_deleting(req, data, name, &old, obj);
+            remove_locked(req, data, &written, name);
+            finished(req, strat, written, name)
         }
+        // The storage's delete answers the object as it was stored before the removal.
+        Decision::Remove if opts.dry_run => finished(req, strat, old, name),
         Decision::Remove => {
-            let mut details = Map::new();
-            details.insert("name".into(), json!(name));
-            if !def.group.is_empty() {
-                details.insert("group".into(), json!(def.group));
-            }
-            details.insert("kind".into(), json!(def.plural));
-            details.insert(
-                "uid".into(),
-                json!(meta_str(&old, "uid").unwrap_or_default()),
-            );
-            let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                "status": "Success", "details": details});
-            if opts.dry_run {
-                return Ok((Out::Value(status), old));
-            }
-            let last = remove_locked(req, data, &old, name);
-            let answer = if strat.returns_deleted_object() {
-                present(def, last.clone())
-            } else {
-                status
-            };
-            Ok((Out::Value(answer), last))
+            remove_locked(req, data, &old, name);
+            finished(req, strat, old, name)
         }
-    }
+    };
+    Ok(Deletion { object, removed })
 }
 
-/// Deletes every object a list would return; returns their last states and the
-/// resourceVersion after.
+/// Deletes what a list with these options returns (`Store.DeleteCollection`): with a
+/// `limit`, only its first page. Each object goes through the single delete, whose
+/// failures (a precondition) end the request; the answer lists the objects as they were
+/// listed, with the list's metadata.
 pub fn delete_collection(
     req: &Request<'_>,
     list_opts: &ListOptions,
     opts: &DeleteOptions,
-) -> ApiResult<(Vec<Value>, u64)> {
+) -> ApiResult<Listed> {
     let filter = Filter::new(req, list_opts)?;
     let mut data = req.sh.data();
-    let ns = (!req.ns.is_empty()).then_some(req.ns.as_str());
-    let mut victims = Vec::new();
-    for ((_, name), stored) in data.list(&req.res_key(), ns) {
-        // Selectors read the stored form, as the real server's selectable fields do.
-        let obj = parse_stored(&stored.json)?;
-        if filter.matches(&obj) {
-            victims.push((name.clone(), present(&req.def, obj)));
-        }
+    let listed = page(list_opts, &filter, candidates(req, &data), versions(&data))?;
+    for text in &listed.items {
+        let obj = decode(&req.def, text)?;
+        let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+        delete_locked(req, &mut data, &name, obj, opts)?;
     }
-    let mut items = Vec::new();
-    for (name, obj) in victims {
-        let (_, last) = delete_locked(req, &mut data, &name, obj, opts)?;
-        items.push(present(&req.def, last));
-    }
-    Ok((items, data.current_rv()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn continue_tokens_round_trip() {
-        let t = encode_continue(42, "ns", "c2");
-        assert_eq!(decode_continue(&t), Some((42, "ns".into(), "c2".into())));
-        assert_eq!(decode_continue("zz"), None);
-    }
+    Ok(listed)
 }

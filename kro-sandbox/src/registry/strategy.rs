@@ -17,11 +17,17 @@ use crate::registry::{builtin, crd};
 use crate::state::Shared;
 use crate::storage::Data;
 
-/// The garbage collection policy a kind applies when the client names none.
+/// The garbage collection policy a kind applies when the client names none
+/// (`rest.GarbageCollectionPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcPolicy {
-    /// Dependents are deleted in the background (every current kind).
+    /// Dependents are deleted in the background (the served versions of every kind).
     DeleteDependents,
+    /// Dependents are orphaned unless the client asks otherwise (older API versions).
+    OrphanDependents,
+    /// The kind takes no part in garbage collection: deletes never add or keep the
+    /// collector's finalizers (Events).
+    Unsupported,
 }
 
 /// One kind's rules. Every method has the generic answer as its default.
@@ -105,6 +111,13 @@ pub trait Strategy: Sync + std::fmt::Debug {
         false
     }
 
+    /// `CheckGracefulDelete` of kinds with graceful deletion: the grace period a delete
+    /// of `obj` gets, given the one requested (already made non-negative). `None` for
+    /// kinds without graceful deletion, whose deletes ignore `gracePeriodSeconds`.
+    fn graceful_period(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+
     /// A finalizer the server adds itself when deletion starts.
     fn deletion_finalizer(&self) -> Option<&'static str> {
         None
@@ -165,16 +178,48 @@ impl Strategy for Deployments {
     }
 }
 
-/// Pods: a deleted pod that was never scheduled goes at once, and the delete answers with
-/// the pod.
+/// Pods: deleted gracefully (the kubelet finishes the deletion), except that a pod never
+/// scheduled or already finished goes at once; the delete answers with the pod.
 #[derive(Debug)]
 pub struct Pods;
 impl Strategy for Pods {
     fn update_recheck(&self) -> UpdateRecheck {
         UpdateRecheck::UpdateOnly
     }
+    /// `pkg/registry/core/pod/strategy.go` `CheckGracefulDelete`: the requested period,
+    /// else the pod's `terminationGracePeriodSeconds`; zero for a pod without a node or
+    /// in a terminal phase, since no kubelet has anything to stop.
+    fn graceful_period(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
+        let mut period = requested
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(0);
+        let unscheduled = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        let finished = matches!(
+            obj.pointer("/status/phase").and_then(Value::as_str),
+            Some("Failed" | "Succeeded")
+        );
+        if unscheduled || finished {
+            period = 0;
+        }
+        Some(if period < 0 { 1 } else { period })
+    }
     fn returns_deleted_object(&self) -> bool {
         true
+    }
+}
+
+/// Events (core and `events.k8s.io`, one storage): no part in garbage collection.
+#[derive(Debug)]
+pub struct Events;
+impl Strategy for Events {
+    fn gc_policy(&self) -> GcPolicy {
+        GcPolicy::Unsupported
     }
 }
 
@@ -321,6 +366,7 @@ pub fn of(def: &ResourceDef) -> &'static dyn Strategy {
         ("apiextensions.k8s.io", "customresourcedefinitions") => &Crds,
         ("", "namespaces") => &Namespaces,
         ("", "pods") => &Pods,
+        ("", "events") | ("events.k8s.io", "events") => &Events,
         ("apps", "deployments") => &Deployments,
         ("apps", "replicasets" | "statefulsets" | "daemonsets")
         | ("batch", "jobs" | "cronjobs")

@@ -107,6 +107,12 @@ impl Data {
         self.rv
     }
 
+    /// The newest resourceVersion whose events are gone from the log (0 while the log
+    /// still holds everything): reads at or before it cannot be served consistently.
+    pub fn compacted_rv(&self) -> u64 {
+        self.compacted
+    }
+
     /// Reserves the next resourceVersion.
     pub fn next_rv(&mut self) -> u64 {
         self.rv += 1;
