@@ -26,6 +26,10 @@ use serde_json::{Value, json};
 use clusters::{Clusters, Counts, by_verb, delta, is_write, sum};
 use hub_process::{HubProcess, HubReport};
 
+/// Pause between the last instance turning Ready and the start of the
+/// idle window.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// Namespace of the hub run's instances.
 const NAMESPACE: &str = "fanout-bench";
 /// Namespace of the baseline's instances (on existing clusters, where
@@ -205,24 +209,39 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
 
     // Creation until every instance is Ready everywhere.
     let hub_time = workload::create_and_wait(&cl, NAMESPACE, n, timeout).await?;
+    // The Event announcing the last Ready is published just after the
+    // status write that made it Ready: it belongs to the creation, not to
+    // the idle window.
+    tokio::time::sleep(SETTLE).await;
     let rep1 = hub.report().await?;
     let c1 = hub_requests(&cl, &rep1);
     let creation = delta(&c0, &c1);
 
     // Two resync periods of a converged fleet.
+    let converged = workload::statuses(&cl, NAMESPACE).await?;
     tokio::time::sleep(resync * 2 + Duration::from_millis(500)).await;
+    let later = workload::statuses(&cl, NAMESPACE).await?;
+    // What changed, for whoever has to find out why.
+    let changed: Vec<Value> = converged
+        .iter()
+        .filter(|(name, status)| later.get(*name) != Some(status))
+        .take(2)
+        .map(|(name, status)| json!({"instance": name, "at_convergence": status, "later": later.get(name)}))
+        .collect();
     let rep2 = hub.report().await?;
     let c2 = hub_requests(&cl, &rep2);
     let idle = delta(&c1, &c2);
     let idle_writes = sum(&idle, None, None, is_write, |_| true);
     let idle_requests = sum(&idle, None, Some("hub"), |_| true, |_| true);
-    let mut last = hub.stop().await?;
+    let last = hub.stop().await?;
+    // The peak of the run that created the instances; a restart's is
+    // reported with the restart.
+    let peak_rss_mib = last.peak_rss_mib;
 
     // A cold start on the converged fleet.
     let restart = if args.restart {
         let list_watch = workload::list_and_watch(&cl, NAMESPACE).await?;
         let (took, report, counts) = restart(&cl, n, resync, timeout).await?;
-        last.peak_rss_mib = last.peak_rss_mib.max(report.peak_rss_mib);
         let writes = sum(&counts, None, Some("hub"), is_write, |_| true);
         json!({"seconds": f2(took.as_secs_f64()), "list_watch_seconds": f2(list_watch.as_secs_f64()),
             "ratio": f2(took.as_secs_f64() / list_watch.as_secs_f64().max(1e-3)),
@@ -282,9 +301,11 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
         "baseline_seconds": baseline_seconds.map(f2),
         "ratio": baseline_seconds.map(|b| f2(hub_seconds / b.max(1e-3))),
         "writes_after_convergence": idle_writes,
+        "idle_writes_by_resource": by_resource(&idle.iter().filter(|((_, _, v, _), _)| is_write(v)).map(|(k, n)| (k.clone(), *n)).collect(), "hub"),
         "requests_after_convergence": idle_requests,
+        "statuses_changed_after_convergence": changed,
         "idle_seconds": f2((resync * 2).as_secs_f64()),
-        "hub_peak_rss_mib": f2(last.peak_rss_mib),
+        "hub_peak_rss_mib": f2(peak_rss_mib),
         "hub_cpu_seconds": f2(rep1.cpu_seconds - rep0.cpu_seconds),
         "hub_cpu_seconds_idle": f2(rep2.cpu_seconds - rep1.cpu_seconds),
         "hub_cpu_seconds_total": f2(last.cpu_seconds),

@@ -266,6 +266,28 @@ pub async fn create_and_wait(
     }
 }
 
+/// Every instance's status, by name.
+pub async fn statuses(
+    clusters: &Clusters,
+    namespace: &str,
+) -> anyhow::Result<HashMap<String, Value>> {
+    let api = Api::<DynamicObject>::namespaced_with(
+        clusters.hub.clone(),
+        namespace,
+        &instance_resource(),
+    );
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(|o| {
+            let status = o.data.get("status").cloned().unwrap_or(Value::Null);
+            (o.metadata.name.unwrap_or_default(), status)
+        })
+        .collect())
+}
+
 /// The time a minimal client takes to list and start watching what a
 /// restarted hub must read: the instances on the hub and their children on
 /// every member.
