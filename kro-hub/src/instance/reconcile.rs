@@ -916,7 +916,7 @@ impl<'a> Reconciler<'a> {
             _ => None,
         };
         let live = match cached {
-            Some(Some(found)) => Some(found),
+            Some(Some(found)) => Some(children::with_type_of(found, &desired)),
             // The store holds only the hub's children: an object someone
             // else made under that name is only seen by asking.
             Some(None) | None => api
