@@ -71,25 +71,35 @@ pub fn cluster_value(
     serde_json::json!({"name": name, "labels": labels, "annotations": annotations})
 }
 
+/// What discovery found for one kind, filled once.
+type Resolved = std::sync::Arc<tokio::sync::OnceCell<(ApiResource, ApiCapabilities)>>;
+
 /// A cache of API discovery per group/version/kind.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    cache: Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
+    cache: Mutex<HashMap<GroupVersionKind, Resolved>>,
 }
 
 impl Discovery {
-    /// The ApiResource and scope serving `gvk`.
+    /// The ApiResource and scope serving `gvk`. Concurrent callers of a
+    /// kind not yet resolved share one discovery request: a hub starting
+    /// on a fleet of instances would otherwise send one per pass in flight.
+    /// A failure is not kept; the next caller asks again.
     pub async fn resolve(
         &self,
         client: &Client,
         gvk: &GroupVersionKind,
     ) -> Result<(ApiResource, ApiCapabilities), kube::Error> {
-        if let Some(hit) = self.cache.lock().await.get(gvk) {
-            return Ok(hit.clone());
-        }
-        let found = kube::discovery::pinned_kind(client, gvk).await?;
-        self.cache.lock().await.insert(gvk.clone(), found.clone());
-        Ok(found)
+        let cell = self
+            .cache
+            .lock()
+            .await
+            .entry(gvk.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| kube::discovery::pinned_kind(client, gvk))
+            .await
+            .cloned()
     }
 }
 
