@@ -167,6 +167,10 @@ impl InstanceCtx {
     }
 }
 
+/// Longest a member pass waits for the first list of a member's watch
+/// before it GETs the children it needs instead.
+const STORE_SYNC_WAIT: Duration = Duration::from_secs(10);
+
 /// Longest one reconcile of one instance may take: API calls that hang and
 /// evaluations queued behind costly ones give up and retry rather than
 /// hold the instance (and a controller slot) forever.
@@ -906,7 +910,8 @@ impl<'a> Reconciler<'a> {
                     self.ctx
                         .env
                         .drift
-                        .cached(&self.target.name, &ar, ns, &name)
+                        .cached_after_sync(&self.target.name, &ar, ns, &name, STORE_SYNC_WAIT)
+                        .await
                         .map(|found| {
                             found.map(|o| serde_json::to_value(&*o).unwrap_or(Value::Null))
                         })
