@@ -61,8 +61,8 @@ pub struct InstanceCtx {
     /// `kro_core::namespaces`).
     pub instance_chosen_namespaces: std::collections::BTreeSet<String>,
     /// Instances already swept for such children since this controller
-    /// started: the sweep costs a list per kind, so it runs once per
-    /// instance per graph version, not on every resync.
+    /// started (or [`SWEPT_EVERY_INSTANCE`]): the sweep costs a list per
+    /// kind, so it runs once per graph version, not on every resync.
     pub pruned: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Which instances read which external objects.
     pub externals: super::externals::ExternalIndex,
@@ -166,6 +166,10 @@ impl InstanceCtx {
         }
     }
 }
+
+/// The key in [`InstanceCtx::pruned`] saying that one sweep covered every
+/// instance of the RGD (no instance uid is empty).
+const SWEPT_EVERY_INSTANCE: &str = "";
 
 /// Longest a member pass waits for the first list of a member's watch
 /// before it GETs the children it needs instead.
@@ -960,17 +964,28 @@ impl<'a> Reconciler<'a> {
         Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
     }
 
-    /// Deletes children of this instance whose resource id is no longer in
-    /// the graph (the RGD dropped or renamed it), once per controller run.
+    /// Deletes children whose resource id is no longer in the graph (the RGD
+    /// dropped or renamed it), once per controller run. With the hub's own
+    /// identity one sweep covers every instance of the RGD: a list per kind
+    /// per instance would cost a hub starting on thousands of instances
+    /// thousands of cluster-wide lists. An instance acting as a
+    /// ServiceAccount is swept alone, with that account's rights.
     async fn sweep_retired_once(&self) {
-        let uid = &self.identity.uid;
-        let already = self
+        let whole_rgd = self.ctx.service_accounts.is_empty();
+        let key = if whole_rgd {
+            SWEPT_EVERY_INSTANCE
+        } else {
+            self.identity.uid.as_str()
+        };
+        // Claimed before the sweep: passes that run meanwhile skip it, as
+        // the sweep under way covers their children too.
+        let claimed = self
             .ctx
             .pruned
             .lock()
-            .map(|set| set.contains(uid))
+            .map(|mut set| set.insert(key.to_owned()))
             .unwrap_or(false);
-        if already {
+        if !claimed {
             return;
         }
         let ids: std::collections::HashSet<String> = self
@@ -979,17 +994,18 @@ impl<'a> Reconciler<'a> {
             .resources()
             .map(|n| labels::label_value(n.id()))
             .collect();
-        match self
-            .delete_instance_children(|node| !ids.contains(node))
+        let selector = if whole_rgd {
+            labels::rgd_children_selector(&self.ctx.rgd_name)
+        } else {
+            self.children_selector()
+        };
+        if let Err(error) = self
+            .delete_children_matching(&selector, |node| !ids.contains(node))
             .await
         {
-            Ok(_) => {
-                if let Ok(mut set) = self.ctx.pruned.lock() {
-                    set.insert(uid.clone());
-                }
-            }
-            Err(error) => {
-                tracing::warn!(instance = %self.display, %error, "sweeping retired resources failed; will retry")
+            tracing::warn!(instance = %self.display, %error, "sweeping retired resources failed; will retry");
+            if let Ok(mut set) = self.ctx.pruned.lock() {
+                set.remove(key);
             }
         }
     }
@@ -998,6 +1014,18 @@ impl<'a> Reconciler<'a> {
     /// whose node-id label satisfies `doomed`. Returns how many still exist.
     pub(super) async fn delete_instance_children(
         &self,
+        doomed: impl Fn(&str) -> bool,
+    ) -> Result<usize, String> {
+        self.delete_children_matching(&self.children_selector(), doomed)
+            .await
+    }
+
+    /// Deletes the objects `selector` selects, of every kind the RGD ever
+    /// used, whose node-id label satisfies `doomed`. Returns how many still
+    /// exist.
+    async fn delete_children_matching(
+        &self,
+        selector: &str,
         doomed: impl Fn(&str) -> bool,
     ) -> Result<usize, String> {
         let mut remaining = 0;
@@ -1011,7 +1039,7 @@ impl<'a> Reconciler<'a> {
             };
             let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
             let existing = api
-                .list_metadata(&ListParams::default().labels(&self.children_selector()))
+                .list_metadata(&ListParams::default().labels(selector))
                 .await
                 .map_err(|e| api_message(&e))?;
             for child in existing.items {
