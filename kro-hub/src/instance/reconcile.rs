@@ -426,13 +426,7 @@ impl<'a> Reconciler<'a> {
             tracing::debug!(instance = %self.display, "reconciliation suspended");
             return Ok(Action::await_change());
         }
-        if finalizer::ensure(&api, self.obj, FINALIZER)
-            .await
-            .map_err(self.kube_err("adding finalizer"))?
-        {
-            return Ok(Action::await_change());
-        }
-        self.ensure_instance_labels(&api).await?;
+        self.ensure_finalizer_and_labels(&api).await?;
         self.sweep_retired_once().await;
         if self.ctx.graph.is_placed() {
             return self.run_placed(&api).await;
@@ -589,11 +583,16 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Labels the instance as upstream: owned, and reconciled by this RGD.
-    /// The RGD-name label is only added when absent: when the instance is
-    /// itself a child of another RGD, that RGD's value stays, so the two
-    /// controllers never overwrite each other.
-    async fn ensure_instance_labels(&self, api: &Api<DynamicObject>) -> Result<(), InstanceError> {
+    /// Adds kro's finalizer and labels the instance as upstream: owned, and
+    /// reconciled by this RGD. The RGD-name label is only added when absent:
+    /// when the instance is itself a child of another RGD, that RGD's value
+    /// stays, so the two controllers never overwrite each other. A new
+    /// instance gets both in one patch, and the pass goes on: the finalizer
+    /// is stored before any child is written either way.
+    async fn ensure_finalizer_and_labels(
+        &self,
+        api: &Api<DynamicObject>,
+    ) -> Result<(), InstanceError> {
         let current = self.obj.labels();
         let mut want: BTreeMap<&str, String> = BTreeMap::new();
         want.insert(labels::OWNED, "true".to_owned());
@@ -604,16 +603,32 @@ impl<'a> Reconciler<'a> {
         if !current.contains_key(labels::RGD_NAME) {
             want.insert(labels::RGD_NAME, labels::label_value(&self.ctx.rgd_name));
         }
-        if want.iter().all(|(k, v)| current.get(*k) == Some(v)) {
+        want.retain(|k, v| current.get(*k) != Some(v));
+        let has_finalizer = self.obj.finalizers().iter().any(|f| f == FINALIZER);
+        if has_finalizer && want.is_empty() {
             return Ok(());
         }
+        if has_finalizer {
+            api.patch(
+                &self.identity.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": want}})),
+            )
+            .await
+            .map_err(self.kube_err("labelling instance"))?;
+            return Ok(());
+        }
+        let patch = finalizer_and_labels_patch(self.obj, FINALIZER, &want);
+        let patch: json_patch::Patch = serde_json::from_value(patch)
+            .map_err(kube::Error::SerdeError)
+            .map_err(self.kube_err("adding finalizer"))?;
         api.patch(
             &self.identity.name,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": want}})),
+            &Patch::<()>::Json(patch),
         )
         .await
-        .map_err(self.kube_err("labelling instance"))?;
+        .map_err(self.kube_err("adding finalizer"))?;
         Ok(())
     }
 
@@ -1256,6 +1271,39 @@ impl<'a> Reconciler<'a> {
     }
 }
 
+/// One JSON patch adding `finalizer` and the `labels` to `obj`, on the
+/// condition that nobody changed it since it was read (so neither list is
+/// overwritten with a stale copy).
+fn finalizer_and_labels_patch(
+    obj: &DynamicObject,
+    finalizer: &str,
+    labels: &BTreeMap<&str, String>,
+) -> Value {
+    let mut ops = vec![json!({"op": "test", "path": "/metadata/resourceVersion",
+        "value": obj.metadata.resource_version})];
+    match obj.metadata.finalizers.as_deref() {
+        Some(list) if !list.is_empty() => {
+            ops.push(json!({"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}));
+        }
+        _ => ops.push(json!({"op": "add", "path": "/metadata/finalizers", "value": [finalizer]})),
+    }
+    if !labels.is_empty() {
+        match obj.metadata.labels.as_ref() {
+            Some(_) => {
+                for (k, v) in labels {
+                    // JSON pointer escaping: `~` then `/`.
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    ops.push(
+                        json!({"op": "add", "path": format!("/metadata/labels/{key}"), "value": v}),
+                    );
+                }
+            }
+            None => ops.push(json!({"op": "add", "path": "/metadata/labels", "value": labels})),
+        }
+    }
+    Value::Array(ops)
+}
+
 /// `Kind namespace/name` of a rendered object or reference, for messages.
 fn describe(obj: &Value) -> String {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
@@ -1304,5 +1352,60 @@ pub fn api_message(error: &kube::Error) -> String {
             format!("{} ({}): {}", status.reason, status.code, status.message)
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patched(obj: &Value, labels: &BTreeMap<&str, String>) -> Value {
+        let dynamic: DynamicObject = serde_json::from_value(obj.clone()).expect("object");
+        let patch: json_patch::Patch = serde_json::from_value(finalizer_and_labels_patch(
+            &dynamic,
+            "kro.run/finalizer",
+            labels,
+        ))
+        .expect("patch");
+        let mut out = obj.clone();
+        json_patch::patch(&mut out, &patch).expect("applies");
+        out
+    }
+
+    #[test]
+    fn one_patch_adds_the_finalizer_and_the_labels() {
+        let want: BTreeMap<&str, String> = [
+            ("kro.run/owned", "true".to_owned()),
+            ("a~b/c", "x".to_owned()),
+        ]
+        .into();
+        let bare = json!({"apiVersion": "kro.run/v1alpha1", "kind": "X",
+            "metadata": {"name": "a", "resourceVersion": "7"}});
+        let out = patched(&bare, &want);
+        assert_eq!(out["metadata"]["finalizers"], json!(["kro.run/finalizer"]));
+        assert_eq!(out["metadata"]["labels"]["a~b/c"], "x");
+        let labelled = json!({"apiVersion": "kro.run/v1alpha1", "kind": "X",
+            "metadata": {"name": "a", "resourceVersion": "7", "finalizers": ["other"],
+                "labels": {"keep": "me", "kro.run/owned": "false"}}});
+        let out = patched(&labelled, &want);
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["other", "kro.run/finalizer"])
+        );
+        assert_eq!(out["metadata"]["labels"]["keep"], "me");
+        assert_eq!(out["metadata"]["labels"]["kro.run/owned"], "true");
+        assert_eq!(out["metadata"]["labels"]["a~b/c"], "x");
+    }
+
+    #[test]
+    fn the_patch_holds_only_on_the_version_it_was_made_from() {
+        let obj = json!({"apiVersion": "kro.run/v1alpha1", "kind": "X",
+            "metadata": {"name": "a", "resourceVersion": "7"}});
+        let dynamic: DynamicObject = serde_json::from_value(obj).expect("object");
+        let patch: json_patch::Patch =
+            serde_json::from_value(finalizer_and_labels_patch(&dynamic, "f", &BTreeMap::new()))
+                .expect("patch");
+        let mut newer = json!({"metadata": {"name": "a", "resourceVersion": "8"}});
+        assert!(json_patch::patch(&mut newer, &patch).is_err());
     }
 }
