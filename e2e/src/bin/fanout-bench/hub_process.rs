@@ -134,7 +134,6 @@ pub async fn serve(kubeconfig: PathBuf, resync: Duration) -> anyhow::Result<()> 
     let config = source.config().await.context("hub kubeconfig")?;
     let options = kro_hub::HubOptions {
         resync,
-        member_probe_interval: Duration::from_secs(2),
         ..kro_hub::HubOptions::default()
     };
     let metrics = kro_hub::metrics::Metrics::new();
