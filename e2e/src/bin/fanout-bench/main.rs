@@ -276,6 +276,7 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
     cl.stop().await;
 
     let per = (n * m).max(1) as f64;
+    let by_servers = cl_counts_label(args);
     let member_requests = sum(&creation, None, Some("hub"), |_| true, |_| true)
         - sum(&creation, Some("hub"), Some("hub"), |_| true, |_| true);
     let member_writes = sum(&creation, None, Some("hub"), is_write, |_| true)
@@ -290,7 +291,7 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
     let (baseline_seconds, baseline_requests) = match &baseline {
         Some((t, counts)) => (
             Some(t.as_secs_f64()),
-            Some(verbs_json(counts, &cluster_names, "client")),
+            by_servers.then(|| verbs_json(counts, &cluster_names, "client")),
         ),
         None => (None, None),
     };
@@ -311,13 +312,14 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
         "hub_cpu_seconds_total": f2(last.cpu_seconds),
         "requests_per_instance_cluster": f2(member_requests as f64 / per),
         "member_writes_per_instance_cluster": f2(member_writes as f64 / per),
-        "status_writes_per_instance": f2(status_writes as f64 / n.max(1) as f64),
-        "instance_patches_per_instance": f2(instance_patches as f64 / n.max(1) as f64),
+        // The hub's own counter knows verbs, not resources.
+        "status_writes_per_instance": by_servers.then(|| f2(status_writes as f64 / n.max(1) as f64)),
+        "instance_patches_per_instance": by_servers.then(|| f2(instance_patches as f64 / n.max(1) as f64)),
         "hub_requests": verbs_json(&creation, &cluster_names, "hub"),
         "hub_requests_by_resource": by_resource(&creation, "hub"),
         "baseline_requests": baseline_requests,
         "restart": restart,
-        "requests_counted_by": if cl_counts_label(args) { "api-servers" } else { "hub-client" },
+        "requests_counted_by": if by_servers { "api-servers" } else { "hub-client" },
         "cpu_and_rss_of": "the hub's own process (this binary's `hub` subcommand), from /proc/self",
     }))
 }

@@ -624,6 +624,16 @@ pub async fn clean_up(clusters: &Clusters, namespaces: &[&str]) -> anyhow::Resul
         )
         .await?;
     }
+    // The hub keeps the generated CRD of a deleted RGD; this one is ours.
+    let crds = Api::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>::all(hub.clone());
+    wait_until("the RGD to be gone", Duration::from_secs(120), || async {
+        rgds.get_opt(RGD)
+            .await
+            .ok()
+            .and_then(|r| r.is_none().then_some(()))
+    })
+    .await?;
+    let _ = crds.delete("benchwebapps.kro.run", &dp).await;
     let namespaces_api = Api::<k8s_openapi::api::core::v1::Namespace>::all(hub.clone());
     for ns in namespaces.iter().chain([&SECRETS_NAMESPACE]) {
         let _ = namespaces_api.delete(ns, &dp).await;
