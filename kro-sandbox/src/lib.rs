@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod authz;
 pub mod catalog;
+pub mod counters;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -89,6 +89,8 @@ pub struct Shared {
     pub changed: tokio::sync::Notify,
     /// Bearer tokens besides the admin token.
     pub tokens: Tokens,
+    /// Requests served, by user, verb and resource.
+    pub requests: crate::counters::RequestCounters,
 }
 
 impl Shared {
@@ -108,6 +110,7 @@ impl Shared {
             next_port: AtomicU32::new(30_000),
             changed: tokio::sync::Notify::new(),
             tokens,
+            requests: crate::counters::RequestCounters::default(),
         }
     }
 

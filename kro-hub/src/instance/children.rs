@@ -71,25 +71,35 @@ pub fn cluster_value(
     serde_json::json!({"name": name, "labels": labels, "annotations": annotations})
 }
 
+/// What discovery found for one kind, filled once.
+type Resolved = std::sync::Arc<tokio::sync::OnceCell<(ApiResource, ApiCapabilities)>>;
+
 /// A cache of API discovery per group/version/kind.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    cache: Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
+    cache: Mutex<HashMap<GroupVersionKind, Resolved>>,
 }
 
 impl Discovery {
-    /// The ApiResource and scope serving `gvk`.
+    /// The ApiResource and scope serving `gvk`. Concurrent callers of a
+    /// kind not yet resolved share one discovery request: a hub starting
+    /// on a fleet of instances would otherwise send one per pass in flight.
+    /// A failure is not kept; the next caller asks again.
     pub async fn resolve(
         &self,
         client: &Client,
         gvk: &GroupVersionKind,
     ) -> Result<(ApiResource, ApiCapabilities), kube::Error> {
-        if let Some(hit) = self.cache.lock().await.get(gvk) {
-            return Ok(hit.clone());
-        }
-        let found = kube::discovery::pinned_kind(client, gvk).await?;
-        self.cache.lock().await.insert(gvk.clone(), found.clone());
-        Ok(found)
+        let cell = self
+            .cache
+            .lock()
+            .await
+            .entry(gvk.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| kube::discovery::pinned_kind(client, gvk))
+            .await
+            .cloned()
     }
 }
 
@@ -163,6 +173,24 @@ pub fn content_hash(obj: &Value) -> String {
     use sha2::{Digest as _, Sha256};
     let digest = Sha256::digest(obj.to_string().as_bytes());
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// `live` with the `apiVersion` and `kind` of `desired` where it has none.
+/// The items of a list answer for a built-in kind carry neither (as on a
+/// real API server), so an object a watch store got from its initial list
+/// would otherwise never match its rendered self, and every child would be
+/// re-applied after each relist, a restart of the hub included.
+pub fn with_type_of(mut live: Value, desired: &Value) -> Value {
+    if let Some(obj) = live.as_object_mut() {
+        for key in ["apiVersion", "kind"] {
+            if let Some(v) = desired.get(key)
+                && obj.get(key).is_none_or(Value::is_null)
+            {
+                obj.insert(key.to_owned(), v.clone());
+            }
+        }
+    }
+    live
 }
 
 /// Whether every field of `desired` has the same value in `live`. Lists must
@@ -255,6 +283,16 @@ mod tests {
         );
         let bad = json!({"matchExpressions": [{"key": "x", "operator": "Near"}]});
         assert!(label_selector_string(&bad).unwrap_err().contains("Near"));
+    }
+
+    #[test]
+    fn a_listed_object_without_its_type_still_matches_its_rendered_self() {
+        let desired = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}});
+        let listed = json!({"metadata": {"name": "a", "uid": "u"}, "spec": {}});
+        assert!(!is_subset(&desired, &listed));
+        assert!(is_subset(&desired, &with_type_of(listed, &desired)));
+        let other = json!({"apiVersion": "v2", "kind": "Service", "metadata": {"name": "a"}});
+        assert!(!is_subset(&desired, &with_type_of(other, &desired)));
     }
 
     #[test]

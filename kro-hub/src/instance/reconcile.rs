@@ -65,8 +65,8 @@ pub struct InstanceCtx {
     /// `kro_core::namespaces`).
     pub instance_chosen_namespaces: std::collections::BTreeSet<String>,
     /// Instances already swept for such children since this controller
-    /// started: the sweep costs a list per kind, so it runs once per
-    /// instance per graph version, not on every resync.
+    /// started (or [`SWEPT_EVERY_INSTANCE`]): the sweep costs a list per
+    /// kind, so it runs once per graph version, not on every resync.
     pub pruned: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Which instances read which external objects.
     pub externals: super::externals::ExternalIndex,
@@ -183,6 +183,14 @@ impl InstanceCtx {
         }
     }
 }
+
+/// The key in [`InstanceCtx::pruned`] saying that one sweep covered every
+/// instance of the RGD (no instance uid is empty).
+const SWEPT_EVERY_INSTANCE: &str = "";
+
+/// Longest a member pass waits for the first list of a member's watch
+/// before it GETs the children it needs instead.
+const STORE_SYNC_WAIT: Duration = Duration::from_secs(10);
 
 /// Longest one reconcile of one instance may take: API calls that hang and
 /// evaluations queued behind costly ones give up and retry rather than
@@ -455,13 +463,7 @@ impl<'a> Reconciler<'a> {
             tracing::debug!(instance = %self.display, "reconciliation suspended");
             return Ok(Action::await_change());
         }
-        if finalizer::ensure(&api, self.obj, FINALIZER)
-            .await
-            .map_err(self.kube_err("adding finalizer"))?
-        {
-            return Ok(Action::await_change());
-        }
-        self.ensure_instance_labels(&api).await?;
+        self.ensure_finalizer_and_labels(&api).await?;
         self.sweep_retired_once().await;
         if self.ctx.graph.is_placed() {
             return self.run_placed(&api).await;
@@ -618,11 +620,16 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Labels the instance as upstream: owned, and reconciled by this RGD.
-    /// The RGD-name label is only added when absent: when the instance is
-    /// itself a child of another RGD, that RGD's value stays, so the two
-    /// controllers never overwrite each other.
-    async fn ensure_instance_labels(&self, api: &Api<DynamicObject>) -> Result<(), InstanceError> {
+    /// Adds kro's finalizer and labels the instance as upstream: owned, and
+    /// reconciled by this RGD. The RGD-name label is only added when absent:
+    /// when the instance is itself a child of another RGD, that RGD's value
+    /// stays, so the two controllers never overwrite each other. A new
+    /// instance gets both in one patch, and the pass goes on: the finalizer
+    /// is stored before any child is written either way.
+    async fn ensure_finalizer_and_labels(
+        &self,
+        api: &Api<DynamicObject>,
+    ) -> Result<(), InstanceError> {
         let current = self.obj.labels();
         let mut want: BTreeMap<&str, String> = BTreeMap::new();
         want.insert(labels::OWNED, "true".to_owned());
@@ -633,16 +640,32 @@ impl<'a> Reconciler<'a> {
         if !current.contains_key(labels::RGD_NAME) {
             want.insert(labels::RGD_NAME, labels::label_value(&self.ctx.rgd_name));
         }
-        if want.iter().all(|(k, v)| current.get(*k) == Some(v)) {
+        want.retain(|k, v| current.get(*k) != Some(v));
+        let has_finalizer = self.obj.finalizers().iter().any(|f| f == FINALIZER);
+        if has_finalizer && want.is_empty() {
             return Ok(());
         }
+        if has_finalizer {
+            api.patch(
+                &self.identity.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": want}})),
+            )
+            .await
+            .map_err(self.kube_err("labelling instance"))?;
+            return Ok(());
+        }
+        let patch = finalizer_and_labels_patch(self.obj, FINALIZER, &want);
+        let patch: json_patch::Patch = serde_json::from_value(patch)
+            .map_err(kube::Error::SerdeError)
+            .map_err(self.kube_err("adding finalizer"))?;
         api.patch(
             &self.identity.name,
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": want}})),
+            &Patch::<()>::Json(patch),
         )
         .await
-        .map_err(self.kube_err("labelling instance"))?;
+        .map_err(self.kube_err("adding finalizer"))?;
         Ok(())
     }
 
@@ -906,7 +929,8 @@ impl<'a> Reconciler<'a> {
                     self.ctx
                         .env
                         .drift
-                        .cached(&self.target.name, &ar, ns, &name)
+                        .cached_after_sync(&self.target.name, &ar, ns, &name, STORE_SYNC_WAIT)
+                        .await
                         .map(|found| {
                             found.map(|o| serde_json::to_value(&*o).unwrap_or(Value::Null))
                         })
@@ -916,7 +940,7 @@ impl<'a> Reconciler<'a> {
             _ => None,
         };
         let live = match cached {
-            Some(Some(found)) => Some(found),
+            Some(Some(found)) => Some(children::with_type_of(found, &desired)),
             // The store holds only the hub's children: an object someone
             // else made under that name is only seen by asking.
             Some(None) | None => api
@@ -955,17 +979,28 @@ impl<'a> Reconciler<'a> {
         Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
     }
 
-    /// Deletes children of this instance whose resource id is no longer in
-    /// the graph (the RGD dropped or renamed it), once per controller run.
+    /// Deletes children whose resource id is no longer in the graph (the RGD
+    /// dropped or renamed it), once per controller run. With the hub's own
+    /// identity one sweep covers every instance of the RGD: a list per kind
+    /// per instance would cost a hub starting on thousands of instances
+    /// thousands of cluster-wide lists. An instance acting as a
+    /// ServiceAccount is swept alone, with that account's rights.
     async fn sweep_retired_once(&self) {
-        let uid = &self.identity.uid;
-        let already = self
+        let whole_rgd = self.ctx.service_accounts.is_empty();
+        let key = if whole_rgd {
+            SWEPT_EVERY_INSTANCE
+        } else {
+            self.identity.uid.as_str()
+        };
+        // Claimed before the sweep: passes that run meanwhile skip it, as
+        // the sweep under way covers their children too.
+        let claimed = self
             .ctx
             .pruned
             .lock()
-            .map(|set| set.contains(uid))
+            .map(|mut set| set.insert(key.to_owned()))
             .unwrap_or(false);
-        if already {
+        if !claimed {
             return;
         }
         let ids: std::collections::HashSet<String> = self
@@ -974,17 +1009,18 @@ impl<'a> Reconciler<'a> {
             .resources()
             .map(|n| labels::label_value(n.id()))
             .collect();
-        match self
-            .delete_instance_children(|node| !ids.contains(node))
+        let selector = if whole_rgd {
+            labels::rgd_children_selector(&self.ctx.rgd_name)
+        } else {
+            self.children_selector()
+        };
+        if let Err(error) = self
+            .delete_children_matching(&selector, |node| !ids.contains(node))
             .await
         {
-            Ok(_) => {
-                if let Ok(mut set) = self.ctx.pruned.lock() {
-                    set.insert(uid.clone());
-                }
-            }
-            Err(error) => {
-                tracing::warn!(instance = %self.display, %error, "sweeping retired resources failed; will retry")
+            tracing::warn!(instance = %self.display, %error, "sweeping retired resources failed; will retry");
+            if let Ok(mut set) = self.ctx.pruned.lock() {
+                set.remove(key);
             }
         }
     }
@@ -993,6 +1029,18 @@ impl<'a> Reconciler<'a> {
     /// whose node-id label satisfies `doomed`. Returns how many still exist.
     pub(super) async fn delete_instance_children(
         &self,
+        doomed: impl Fn(&str) -> bool,
+    ) -> Result<usize, String> {
+        self.delete_children_matching(&self.children_selector(), doomed)
+            .await
+    }
+
+    /// Deletes the objects `selector` selects, of every kind the RGD ever
+    /// used, whose node-id label satisfies `doomed`. Returns how many still
+    /// exist.
+    async fn delete_children_matching(
+        &self,
+        selector: &str,
         doomed: impl Fn(&str) -> bool,
     ) -> Result<usize, String> {
         let mut remaining = 0;
@@ -1005,7 +1053,7 @@ impl<'a> Reconciler<'a> {
                 Err(e) => return Err(not_served(&self.target.name, gvk, &e)),
             };
             let api = Api::<DynamicObject>::all_with(self.target.client.clone(), &ar);
-            let params = ListParams::default().labels(&self.children_selector());
+            let params = ListParams::default().labels(selector);
             let existing = match (api.list_metadata(&params).await, &self.identity.namespace) {
                 (Ok(list), _) => list,
                 // An identity bound to the instance's namespace (an
@@ -1233,6 +1281,39 @@ impl<'a> Reconciler<'a> {
     }
 }
 
+/// One JSON patch adding `finalizer` and the `labels` to `obj`, on the
+/// condition that nobody changed it since it was read (so neither list is
+/// overwritten with a stale copy).
+fn finalizer_and_labels_patch(
+    obj: &DynamicObject,
+    finalizer: &str,
+    labels: &BTreeMap<&str, String>,
+) -> Value {
+    let mut ops = vec![json!({"op": "test", "path": "/metadata/resourceVersion",
+        "value": obj.metadata.resource_version})];
+    match obj.metadata.finalizers.as_deref() {
+        Some(list) if !list.is_empty() => {
+            ops.push(json!({"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}));
+        }
+        _ => ops.push(json!({"op": "add", "path": "/metadata/finalizers", "value": [finalizer]})),
+    }
+    if !labels.is_empty() {
+        match obj.metadata.labels.as_ref() {
+            Some(_) => {
+                for (k, v) in labels {
+                    // JSON pointer escaping: `~` then `/`.
+                    let key = k.replace('~', "~0").replace('/', "~1");
+                    ops.push(
+                        json!({"op": "add", "path": format!("/metadata/labels/{key}"), "value": v}),
+                    );
+                }
+            }
+            None => ops.push(json!({"op": "add", "path": "/metadata/labels", "value": labels})),
+        }
+    }
+    Value::Array(ops)
+}
+
 /// `Kind namespace/name` of a rendered object or reference, for messages.
 fn describe(obj: &Value) -> String {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("object");
@@ -1281,5 +1362,60 @@ pub fn api_message(error: &kube::Error) -> String {
             format!("{} ({}): {}", status.reason, status.code, status.message)
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patched(obj: &Value, labels: &BTreeMap<&str, String>) -> Value {
+        let dynamic: DynamicObject = serde_json::from_value(obj.clone()).expect("object");
+        let patch: json_patch::Patch = serde_json::from_value(finalizer_and_labels_patch(
+            &dynamic,
+            "kro.run/finalizer",
+            labels,
+        ))
+        .expect("patch");
+        let mut out = obj.clone();
+        json_patch::patch(&mut out, &patch).expect("applies");
+        out
+    }
+
+    #[test]
+    fn one_patch_adds_the_finalizer_and_the_labels() {
+        let want: BTreeMap<&str, String> = [
+            ("kro.run/owned", "true".to_owned()),
+            ("a~b/c", "x".to_owned()),
+        ]
+        .into();
+        let bare = json!({"apiVersion": "kro.run/v1alpha1", "kind": "X",
+            "metadata": {"name": "a", "resourceVersion": "7"}});
+        let out = patched(&bare, &want);
+        assert_eq!(out["metadata"]["finalizers"], json!(["kro.run/finalizer"]));
+        assert_eq!(out["metadata"]["labels"]["a~b/c"], "x");
+        let labelled = json!({"apiVersion": "kro.run/v1alpha1", "kind": "X",
+            "metadata": {"name": "a", "resourceVersion": "7", "finalizers": ["other"],
+                "labels": {"keep": "me", "kro.run/owned": "false"}}});
+        let out = patched(&labelled, &want);
+        assert_eq!(
+            out["metadata"]["finalizers"],
+            json!(["other", "kro.run/finalizer"])
+        );
+        assert_eq!(out["metadata"]["labels"]["keep"], "me");
+        assert_eq!(out["metadata"]["labels"]["kro.run/owned"], "true");
+        assert_eq!(out["metadata"]["labels"]["a~b/c"], "x");
+    }
+
+    #[test]
+    fn the_patch_holds_only_on_the_version_it_was_made_from() {
+        let obj = json!({"apiVersion": "kro.run/v1alpha1", "kind": "X",
+            "metadata": {"name": "a", "resourceVersion": "7"}});
+        let dynamic: DynamicObject = serde_json::from_value(obj).expect("object");
+        let patch: json_patch::Patch =
+            serde_json::from_value(finalizer_and_labels_patch(&dynamic, "f", &BTreeMap::new()))
+                .expect("patch");
+        let mut newer = json!({"metadata": {"name": "a", "resourceVersion": "8"}});
+        assert!(json_patch::patch(&mut newer, &patch).is_err());
     }
 }

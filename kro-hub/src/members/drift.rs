@@ -9,8 +9,8 @@
 //! the hub did not create.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use kube::Client;
@@ -83,8 +83,8 @@ impl Routes {
 struct Watch {
     task: JoinHandle<()>,
     store: Store<DynamicObject>,
-    /// The first full list has been stored.
-    ready: Arc<AtomicBool>,
+    /// Whether the first full list has been stored.
+    ready: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Watch {
@@ -132,11 +132,14 @@ impl DriftWatches {
         let what = format!("{} on {member}", ar.kind);
         let writer = Writer::new(ar.clone());
         let store = writer.as_reader();
-        let ready = Arc::new(AtomicBool::new(false));
-        let synced = ready.clone();
+        let (synced, ready) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             let mut events = watcher(api, config)
                 .default_backoff()
+                // The store answers what a child holds, never who manages
+                // which field: without managedFields it is about half the
+                // size.
+                .modify(|child| child.metadata.managed_fields = None)
                 .reflect(writer)
                 .boxed();
             while let Some(event) = events.next().await {
@@ -147,7 +150,9 @@ impl DriftWatches {
                     // After a relist (the watch broke), what changed
                     // meanwhile arrives only this way.
                     Ok(watcher::Event::InitApply(child)) => routes.send(&child),
-                    Ok(watcher::Event::InitDone) => synced.store(true, Ordering::Release),
+                    Ok(watcher::Event::InitDone) => {
+                        synced.send_replace(true);
+                    }
                     Ok(watcher::Event::Init) => {}
                     // The watcher backs off and retries by itself; a member
                     // that is down is the Cluster controller's to report.
@@ -170,7 +175,7 @@ impl DriftWatches {
     ) -> Option<Option<Arc<DynamicObject>>> {
         let running = self.running.lock().ok()?;
         let watch = running.get(&key(member, ar))?;
-        if watch.task.is_finished() || !watch.ready.load(Ordering::Acquire) {
+        if watch.task.is_finished() || !*watch.ready.borrow() {
             return None;
         }
         let mut r = ObjectRef::new_with(name, ar.clone());
@@ -178,6 +183,34 @@ impl DriftWatches {
             r = r.within(ns);
         }
         Some(watch.store.get(&r))
+    }
+
+    /// Like [`DriftWatches::cached`], but when the watch runs and is still
+    /// listing, waits for its first list (at most `wait`) rather than
+    /// answer `None`: a hub that starts on a fleet of converged instances
+    /// then reads every child from one list per kind and member instead of
+    /// GETting each one.
+    pub async fn cached_after_sync(
+        &self,
+        member: &str,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+        wait: Duration,
+    ) -> Option<Option<Arc<DynamicObject>>> {
+        let mut ready = {
+            let running = self.running.lock().ok()?;
+            let watch = running.get(&key(member, ar))?;
+            if watch.task.is_finished() {
+                return None;
+            }
+            watch.ready.clone()
+        };
+        // An error means the watch ended: then the caller asks the member.
+        match tokio::time::timeout(wait, ready.wait_for(|r| *r)).await {
+            Ok(Ok(_)) => self.cached(member, ar, namespace, name),
+            _ => None,
+        }
     }
 
     /// Stops every watch on `member` (its client changed or it is gone).

@@ -110,6 +110,13 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
+    sh.requests.record(
+        &user.name,
+        &parts.method,
+        &route,
+        parts.uri.query(),
+        &parts.headers,
+    );
     let query = parts
         .uri
         .query()

@@ -1,0 +1,51 @@
+//! The fan-out benchmark's smoke test: `fanout-bench --quick` (20
+//! instances on three member sandboxes) converges, costs the requests the
+//! converged state needs and no more, and writes nothing once converged,
+//! not even after a restart of the hub. Times are not asserted: the
+//! machine running the tests is shared.
+
+// Test helpers fail the test on any error, with its message.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+
+#[test]
+fn the_quick_benchmark_converges_with_the_needed_requests_and_no_idle_writes() {
+    let out = std::env::temp_dir().join(format!("fanout-bench-quick-{}.json", std::process::id()));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_fanout-bench"))
+        .arg("--quick")
+        .arg("--json")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "fanout-bench --quick failed: {status}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let runs: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let run = &runs[0];
+    let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    assert_eq!(run["instances"], 20, "{run}");
+    assert_eq!(run["writes_after_convergence"], 0, "{run}");
+    assert!(num(&run["status_writes_per_instance"]) <= 3.0, "{run}");
+    // One apply of the Deployment and one of the Service per instance and
+    // member, at creation.
+    for member in ["member-1", "member-2", "member-3"] {
+        assert_eq!(run["hub_requests"][member]["apply"], 40, "{member}: {run}");
+    }
+    // At creation: one list per kind for the sweep of retired resources,
+    // not one per instance, and one patch for finalizer and labels.
+    assert!(num(&run["hub_requests"]["hub"]["list"]) <= 2.0, "{run}");
+    assert!(num(&run["instance_patches_per_instance"]) <= 1.0, "{run}");
+    // A restart writes nothing on members; on the hub it applies its own
+    // two CRDs (no change on the server) as every start does.
+    for member in ["member-1", "member-2", "member-3"] {
+        let verbs = &run["restart"]["hub_requests"][member];
+        for verb in ["create", "update", "apply", "patch", "delete"] {
+            assert!(
+                verbs.get(verb).is_none(),
+                "restart {verb} on {member}: {run}"
+            );
+        }
+    }
+    assert!(num(&run["restart"]["writes"]) <= 2.0, "{run}");
+}
