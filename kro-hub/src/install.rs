@@ -98,17 +98,58 @@ async fn wait_established(
 }
 
 /// Installs every CRD kro-hub serves: RGDs, member Clusters and the RGDs'
-/// graph revisions.
+/// graph revisions. A CRD the server already holds as it would be applied
+/// is left alone: a restart writes nothing.
 pub async fn install_own_crds(client: &Client) -> Result<(), InstallError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for yaml in [
         RGD_CRD_YAML,
         crate::members::cluster::CLUSTER_CRD_YAML,
         crate::revisions::GRAPH_REVISION_CRD_YAML,
     ] {
         let crd = parse_crd(yaml)?;
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let existing = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| InstallError::Apply {
+                name: name.clone(),
+                source,
+            })?;
+        if existing.is_some_and(|e| crd_is_current(&e, &crd)) {
+            continue;
+        }
         apply_crd(client, &crd, Duration::from_secs(30)).await?;
     }
     Ok(())
+}
+
+/// Whether the served CRD already holds everything we would apply and is
+/// Established: then a resync makes no write.
+pub(crate) fn crd_is_current(
+    existing: &CustomResourceDefinition,
+    desired: &CustomResourceDefinition,
+) -> bool {
+    let established = existing
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        });
+    let (Ok(existing), Ok(desired)) = (
+        serde_json::to_value(existing),
+        serde_json::to_value(desired),
+    ) else {
+        return false;
+    };
+    established
+        && crate::instance::is_subset(&desired["spec"], &existing["spec"])
+        && crate::instance::is_subset(
+            &desired["metadata"]["labels"],
+            &existing["metadata"]["labels"],
+        )
 }
 
 #[cfg(test)]

@@ -609,7 +609,7 @@ async fn ensure_crd(
             ),
         }));
     }
-    if crd_is_current(&existing, crd) {
+    if crate::install::crd_is_current(&existing, crd) {
         return Ok(Ok(()));
     }
     // The owner was judged on this version of the CRD: the apply is refused
@@ -745,31 +745,6 @@ async fn record_child_kinds(
         .map_err(kube_err(format!("recording child kinds on RGD {name}")))?;
     }
     Ok(kinds)
-}
-
-/// Whether the served CRD already holds everything we would apply and is
-/// Established: then a resync makes no write.
-fn crd_is_current(existing: &CustomResourceDefinition, desired: &CustomResourceDefinition) -> bool {
-    let established = existing
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-        });
-    let (Ok(existing), Ok(desired)) = (
-        serde_json::to_value(existing),
-        serde_json::to_value(desired),
-    ) else {
-        return false;
-    };
-    established
-        && crate::instance::is_subset(&desired["spec"], &existing["spec"])
-        && crate::instance::is_subset(
-            &desired["metadata"]["labels"],
-            &existing["metadata"]["labels"],
-        )
 }
 
 /// The status of an RGD whose current generation is refused. When an

@@ -927,12 +927,20 @@ fn held(
 /// Creates the instance's namespace on the member when missing, labelled as
 /// created by the hub.
 async fn ensure_namespace(member: &Member, namespace: &str) -> Result<(), String> {
-    let known = member
-        .known_namespaces
-        .lock()
-        .map(|k| k.contains(namespace))
-        .unwrap_or(false);
-    if known {
+    let known = || {
+        member
+            .known_namespaces
+            .lock()
+            .map(|k| k.contains(namespace))
+            .unwrap_or(false)
+    };
+    if known() {
+        return Ok(());
+    }
+    // One check at a time per member: the passes that waited find the
+    // namespace known.
+    let _checking = member.namespace_check.lock().await;
+    if known() {
         return Ok(());
     }
     let Some(client) = &member.client else {

@@ -316,6 +316,12 @@ fn changes_of(
     })
 }
 
+/// Instances of one RGD reconciled at the same time. Unbounded, a burst of
+/// a thousand new instances ran a thousand passes at once: each held its
+/// rendered objects in memory while waiting for a member's permits, and
+/// many ran into the reconcile timeout and started over.
+const INSTANCE_CONCURRENCY: u16 = 64;
+
 async fn run(
     ctx: Arc<InstanceCtx>,
     shutdown: oneshot::Receiver<()>,
@@ -323,7 +329,9 @@ async fn run(
 ) {
     let api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ctx.resource);
     let mut controller =
-        Controller::new_with(api, watcher::Config::default(), ctx.resource.clone());
+        Controller::new_with(api, watcher::Config::default(), ctx.resource.clone()).with_config(
+            kube::runtime::controller::Config::default().concurrency(INSTANCE_CONCURRENCY),
+        );
     // Drift: any change to a child re-queues its instance.
     let selector = labels::rgd_children_selector(&ctx.rgd_name);
     let mut gaps: Vec<String> = Vec::new();

@@ -106,6 +106,10 @@ pub struct Member {
     pub permits: Arc<tokio::sync::Semaphore>,
     /// Namespaces known to exist on the member (created or seen).
     pub known_namespaces: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Held while a namespace is checked or created on the member, so the
+    /// first passes of many instances in one namespace make one check, not
+    /// one each.
+    pub namespace_check: Arc<tokio::sync::Mutex<()>>,
     /// Schemas of the kinds RGDs place on this member.
     pub schemas: Arc<crate::schemas::SchemaCache>,
     /// Bumped each time the client is rebuilt (rotated credentials): the
@@ -144,6 +148,7 @@ impl Member {
             discovery: Arc::new(Discovery::default()),
             permits: Arc::new(tokio::sync::Semaphore::new(PASSES_PER_MEMBER)),
             known_namespaces: Arc::default(),
+            namespace_check: Arc::default(),
             schemas: Arc::default(),
             epoch: 0,
         }
