@@ -6,7 +6,7 @@
 //! `managedFields` and watch events are those of a real controller's writes), and the PVC
 //! protection controller's release of deleted claims.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,16 +31,23 @@ const DRIVEN: &[(&str, &str)] = &[
     ("", "pods"),
 ];
 
-type Pending = HashMap<(ResourceKey, ObjectKey), (String, Instant)>;
+type Id = (ResourceKey, ObjectKey);
+type Pending = HashMap<Id, (String, Instant)>;
+/// Objects found needing nothing, by the stored text they were found in: a
+/// pass skips them while their text is the same (the storage keeps one
+/// shared text per version), so a pass parses only what changed and a
+/// burst of N creations costs O(N) parsing, not O(N²).
+type Settled = HashMap<Id, Arc<str>>;
 
 /// Runs until the sandbox goes away.
 pub async fn run(sh: Weak<Shared>) {
     let mut pending: Pending = HashMap::new();
+    let mut settled: Settled = HashMap::new();
     loop {
         let Some(strong) = sh.upgrade() else { return };
         let delay = strong.opts.simulator_delay;
         let tick = (delay / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-        pass(&strong, delay, &mut pending);
+        pass(&strong, delay, &mut pending, &mut settled);
         // The sandbox aborts this task when it stops, so holding the state while waiting is fine.
         tokio::select! {
             () = strong.changed.notified() => {}
@@ -58,7 +65,7 @@ const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 /// One scan: objects whose status lags their spec get it after `delay`, written through
 /// the registry's status subresource as the controllers write it; claims being deleted
 /// lose their protection once no pod uses them.
-fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending) {
+fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending, settled: &mut Settled) {
     let defs: Vec<Arc<ResourceDef>> = {
         let cat = sh.catalog();
         DRIVEN
@@ -80,21 +87,31 @@ fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending) {
             .collect()
     };
     let now = Instant::now();
-    let mut seen = Vec::new();
+    let mut seen = HashSet::new();
+    let mut live = HashSet::new();
     for (def, key, text) in &snapshot {
+        let id: Id = ((def.group.clone(), def.plural.clone()), key.clone());
+        live.insert(id.clone());
+        if settled.get(&id).is_some_and(|t| Arc::ptr_eq(t, text)) {
+            continue;
+        }
         let Ok(obj) = serde_json::from_str::<Value>(text) else {
             continue;
         };
         if meta::is_deleting(&obj) {
+            // A claim's release depends on the pods, not on its own text:
+            // it is looked at on every pass until it is gone.
             if def.group.is_empty() && def.plural == "persistentvolumeclaims" {
                 release_claim(sh, def, key, &obj, &snapshot);
             }
             continue;
         }
         let Some(status) = desired_status(def, &obj) else {
+            settled.insert(id, text.clone());
             continue;
         };
         if obj.get("status") == Some(&status) {
+            settled.insert(id, text.clone());
             continue;
         }
         // The clock starts when the object was first seen needing work, per generation.
@@ -102,8 +119,7 @@ fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending) {
             .pointer("/metadata/generation")
             .map(Value::to_string)
             .unwrap_or_default();
-        let id = ((def.group.clone(), def.plural.clone()), key.clone());
-        seen.push(id.clone());
+        seen.insert(id.clone());
         let entry = pending
             .entry(id)
             .or_insert_with(|| (generation.clone(), now));
@@ -118,6 +134,7 @@ fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending) {
         write(sh, def, key, Some("status"), new);
     }
     pending.retain(|k, _| seen.contains(k));
+    settled.retain(|k, _| live.contains(k));
 }
 
 /// An update as the controller sends it: the object read, at its resourceVersion.
