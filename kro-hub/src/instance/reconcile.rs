@@ -655,18 +655,39 @@ impl<'a> Reconciler<'a> {
             .map_err(self.kube_err("labelling instance"))?;
             return Ok(());
         }
-        let patch = finalizer_and_labels_patch(self.obj, FINALIZER, &want);
-        let patch: json_patch::Patch = serde_json::from_value(patch)
+        let conditional = |obj: &DynamicObject| {
+            serde_json::from_value::<json_patch::Patch>(finalizer_and_labels_patch(
+                obj, FINALIZER, &want,
+            ))
             .map_err(kube::Error::SerdeError)
-            .map_err(self.kube_err("adding finalizer"))?;
-        api.patch(
-            &self.identity.name,
-            &PatchParams::default(),
-            &Patch::<()>::Json(patch),
-        )
-        .await
-        .map_err(self.kube_err("adding finalizer"))?;
-        Ok(())
+        };
+        let patch = conditional(self.obj).map_err(self.kube_err("adding finalizer"))?;
+        let params = PatchParams::default();
+        match api
+            .patch(&self.identity.name, &params, &Patch::<()>::Json(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The patch's resourceVersion test failed: the copy this pass
+            // started from is older than the server's (in a burst of new
+            // instances the watch lags). Read the instance and try once
+            // more, rather than waiting out the error backoff.
+            Err(kube::Error::Api(s)) if s.code == 422 => {
+                let fresh = api
+                    .get(&self.identity.name)
+                    .await
+                    .map_err(self.kube_err("reading instance"))?;
+                if fresh.finalizers().iter().any(|f| f == FINALIZER) {
+                    return Ok(());
+                }
+                let patch = conditional(&fresh).map_err(self.kube_err("adding finalizer"))?;
+                api.patch(&self.identity.name, &params, &Patch::<()>::Json(patch))
+                    .await
+                    .map_err(self.kube_err("adding finalizer"))?;
+                Ok(())
+            }
+            Err(e) => Err(self.kube_err("adding finalizer")(e)),
+        }
     }
 
     pub(super) async fn reconcile_resource(
