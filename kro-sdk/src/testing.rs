@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -163,8 +163,11 @@ impl TestHubBuilder {
         };
         wait("the hub", || async { Ok(ready.is_ready()) }).await?;
         for ns in ["default", HUB_NAMESPACE] {
-            out.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
-                .await?;
+            out.apply(
+                &ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            )
+            .await?;
         }
         for (name, labels) in &self.members {
             let token = format!("kro-sdk-test-{name}-token");
@@ -175,11 +178,15 @@ impl TestHubBuilder {
                 .await
                 .map_err(sandbox_err(name))?;
             let secret = format!("{name}-kubeconfig");
-            out.apply(json!({"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": secret, "namespace": HUB_NAMESPACE},
-                "stringData": {"kubeconfig": member.kubeconfig_yaml()}}))
-                .await?;
             out.apply(
+                &ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+                json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": secret, "namespace": HUB_NAMESPACE},
+                "stringData": {"kubeconfig": member.kubeconfig_yaml()}}),
+            )
+            .await?;
+            out.apply(
+                &kro_hub::members::cluster::api_resource(),
                 json!({"apiVersion": "hub.kro.run/v1alpha1", "kind": "Cluster",
                 "metadata": {"name": name, "labels": labels},
                 "spec": {"kubeconfigSecretRef": {"namespace": HUB_NAMESPACE, "name": secret}}}),
@@ -187,7 +194,10 @@ impl TestHubBuilder {
             .await?;
             out.members.push((name.clone(), member));
         }
-        let clusters = Api::<DynamicObject>::all_with(out.client.clone(), &cluster_resource());
+        let clusters = Api::<DynamicObject>::all_with(
+            out.client.clone(),
+            &kro_hub::members::cluster::api_resource(),
+        );
         for (name, _) in &self.members {
             wait(&format!("member {name}"), || async {
                 let c = clusters
@@ -208,13 +218,6 @@ impl TestHubBuilder {
         }
         Ok(out)
     }
-}
-
-fn cluster_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("hub.kro.run", "v1alpha1", "Cluster"),
-        "clusters",
-    )
 }
 
 async fn wait<F, Fut>(what: &str, mut probe: F) -> Result<(), TestHubError>
@@ -274,32 +277,15 @@ impl TestHub {
             })
     }
 
-    async fn apply(&self, doc: serde_json::Value) -> Result<(), TestHubError> {
-        let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+    /// Server-side applies `doc`, an object of the kind `ar` names.
+    async fn apply(&self, ar: &ApiResource, doc: serde_json::Value) -> Result<(), TestHubError> {
         let name = doc["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let ns = doc["metadata"]["namespace"].as_str();
-        let (group, version) = doc["apiVersion"]
-            .as_str()
-            .unwrap_or_default()
-            .split_once('/')
-            .unwrap_or(("", doc["apiVersion"].as_str().unwrap_or_default()));
-        let ar = match kind.as_str() {
-            "Cluster" => cluster_resource(),
-            "Namespace" => ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(group, version, &kind),
-                "namespaces",
-            ),
-            _ => ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(group, version, &kind),
-                &format!("{}s", kind.to_lowercase()),
-            ),
-        };
-        let api: Api<DynamicObject> = match ns {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
-            None => Api::all_with(self.client.clone(), &ar),
+        let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+            None => Api::all_with(self.client.clone(), ar),
         };
         api.patch(
             &name,
@@ -308,7 +294,7 @@ impl TestHub {
         )
         .await
         .map_err(|source| TestHubError::Kube {
-            what: format!("applying {kind} {name}"),
+            what: format!("applying {} {name}", ar.kind),
             source,
         })?;
         Ok(())
