@@ -527,7 +527,7 @@ fn status_schema(rgd: &ResourceGraphDefinition, status_fields: &Value) -> Result
     // is overridden, so the schema must describe kro's values.
     properties.insert("state".into(), json!({"type": "string"}));
     properties.insert("conditions".into(), conditions_schema());
-    Ok(sorted(Value::Object(status)))
+    Ok(crate::json::sorted(Value::Object(status)))
 }
 
 /// Keywords a CRD schema may carry. Schemas inferred from built-in kinds can
@@ -612,7 +612,7 @@ fn object_schema(rgd: &str, part: &'static str, schema: &Value) -> Result<Value,
         {
             let mut m = m.clone();
             m.insert("type".into(), json!("object"));
-            Ok(sorted(Value::Object(m)))
+            Ok(crate::json::sorted(Value::Object(m)))
         }
         other => Err(CrdError::NotAnObjectSchema {
             rgd: rgd.to_owned(),
@@ -714,18 +714,6 @@ pub fn label_value(v: &str) -> String {
 
 /// Sorts object keys recursively so generated schemas print in a stable,
 /// kubectl-like order.
-fn sorted(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
-}
-
 fn check_metadata(rgd: &str, meta: &crate::rgd::CrdMetadata) -> Result<(), CrdError> {
     let bad = |field, key: &str, message: String| CrdError::InvalidMetadata {
         rgd: rgd.to_owned(),

@@ -30,6 +30,7 @@ pub mod crd;
 mod error;
 pub mod expr;
 pub mod graph;
+pub mod json;
 pub mod limits;
 pub mod namespaces;
 pub mod render;

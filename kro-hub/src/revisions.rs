@@ -37,24 +37,11 @@ pub fn api_resource() -> ApiResource {
     )
 }
 
-/// A JSON value with every object's keys sorted, so that equal values hash
-/// equally whatever order a client wrote them in.
-pub fn canonical(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let sorted: BTreeMap<&String, Value> =
-                m.iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-        }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
-    }
-}
-
-/// A short hex digest of `v`'s canonical form.
+/// A short hex digest of `v` with its keys sorted (see
+/// [`kro_core::json::sorted`]), so key order never changes it.
 pub fn hash(v: &Value) -> String {
     use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(canonical(v).to_string().as_bytes());
+    let digest = Sha256::digest(kro_core::json::sorted(v.clone()).to_string().as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 

@@ -125,27 +125,10 @@ fn names_item(key: &str, index: usize, item: &Value) -> bool {
     false
 }
 
-/// `value` with every map's keys sorted, so two objects read from
-/// different answers print their fields in the same order.
-fn sorted(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), sorted(&map[k])))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
-}
-
 /// `value` as YAML with sorted keys.
 pub fn yaml(value: &Value) -> String {
-    serde_saphyr::to_string(&sorted(value)).unwrap_or_else(|e| format!("# not printable: {e}\n"))
+    serde_saphyr::to_string(&kro_core::json::sorted(value.clone()))
+        .unwrap_or_else(|e| format!("# not printable: {e}\n"))
 }
 
 /// The unified diff, from `live` to `after` (what the server answered a
