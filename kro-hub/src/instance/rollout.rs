@@ -170,6 +170,7 @@ impl Now {
     }
 
     /// `seconds` since the epoch (tests).
+    #[cfg(test)]
     pub fn at_second(seconds: i64) -> Self {
         Self(seconds * 1000)
     }
