@@ -58,9 +58,14 @@ fn the_quick_benchmark_converges_with_the_needed_requests_and_no_idle_writes() {
     }
     assert_eq!(num(&run["restart"]["writes"]), 0.0, "{run}");
     // The instance's namespace is checked once per member, not once per
-    // instance.
+    // instance, and no child is read with a GET, not even before its
+    // creation (the member's name index answers whether the name is free).
     for member in ["member-1", "member-2", "member-3"] {
-        let gets = num(&run["hub_requests_by_resource"][member]["get namespaces"]);
+        let by_resource = &run["hub_requests_by_resource"][member];
+        let gets = num(&by_resource["get namespaces"]);
         assert!(gets <= 1.0, "namespace checks on {member}: {run}");
+        for kind in ["get deployments.apps", "get services"] {
+            assert!(by_resource.get(kind).is_none(), "{kind} on {member}: {run}");
+        }
     }
 }

@@ -525,6 +525,79 @@ async fn drift_on_a_member_is_corrected_from_its_watch() {
         .unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_on_a_member_the_instance_did_not_create_is_refused_there_only() {
+    let fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(json!({"clusters": ["eu-1", "us-1", "dev-1"]})))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    // A first instance starts the hub's watches on every member: the objects
+    // below are made after them and reach the hub only through them.
+    fleet.hub.apply(&web("warm", 1)).await.unwrap();
+    wait_web(&fleet, "warm", |w| w["status"]["state"] == "ACTIVE").await;
+    let configmaps = |member: &str| {
+        let member = member.to_owned();
+        let fleet = &fleet;
+        async move {
+            let client = fleet.member(&member).client().await.unwrap();
+            kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client, "apps")
+        }
+    };
+    let foreign = [
+        ("eu-1", json!({})),
+        ("us-1", json!({"kro.run/instance-id": "someone-else"})),
+    ];
+    for (member, labels) in &foreign {
+        let cm = serde_json::from_value(
+            json!({"metadata": {"name": "shop-config", "labels": labels},
+            "data": {"owner": "platform"}}),
+        )
+        .unwrap();
+        configmaps(member)
+            .await
+            .create(&Default::default(), &cm)
+            .await
+            .unwrap();
+    }
+    fleet.hub.apply(&web("shop", 1)).await.unwrap();
+    let shop = wait_web(&fleet, "shop", |w| {
+        entry(w, "eu-1")["state"] == "Error"
+            && entry(w, "us-1")["state"] == "Error"
+            && entry(w, "dev-1")["state"] == "Ready"
+    })
+    .await;
+    let eu = entry(&shop, "eu-1")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        eu.contains("ConfigMap apps/shop-config already exists and is not this instance's (it carries no kro instance label)"),
+        "{eu}"
+    );
+    let us = entry(&shop, "us-1")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        us.contains("it belongs to the instance with uid someone-else"),
+        "{us}"
+    );
+    // Deleting the instance leaves both objects as they were.
+    fleet.hub.delete(&web("shop", 1)).await.unwrap();
+    fleet
+        .hub
+        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), "shop")
+        .await
+        .unwrap();
+    for (member, _) in &foreign {
+        let cm = configmaps(member).await.get("shop-config").await.unwrap();
+        assert_eq!(cm.data.unwrap_or_default()["owner"], "platform", "{member}");
+    }
+}
+
 fn writes(metrics: &kro_hub::metrics::Metrics, cluster: &str) -> u64 {
     ["create", "update", "apply", "patch", "delete"]
         .iter()

@@ -253,9 +253,19 @@ pub struct CompiledGraph {
     /// `spec.rollout`, validated.
     pub(crate) rollout: Option<crate::rollout::RolloutPolicy>,
     pub(crate) uses_time: bool,
+    /// See [`CompiledGraph::is_quick`].
+    pub(crate) quick: bool,
 }
 
 impl CompiledGraph {
+    /// Whether every evaluation of the graph is cheap whatever the instance
+    /// (see [`CompiledExpr::is_quick`]) and no resource repeats with
+    /// `forEach`: then a controller may evaluate it in place rather than
+    /// hand it to threads set aside for costly evaluations.
+    pub fn is_quick(&self) -> bool {
+        self.quick
+    }
+
     /// The RGD's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -1168,6 +1178,24 @@ impl<'a> Compiler<'a> {
                 || n.ready_when.iter().any(|c| reads_time(&c.expr))
                 || n.iterators.iter().any(|(_, c)| reads_time(&c.expr))
         }) || status_fields.iter().flat_map(Field::exprs).any(reads_time);
+        let quick = nodes.iter().all(|n| {
+            n.iterators.is_empty()
+                && n.fields
+                    .iter()
+                    .flat_map(Field::exprs)
+                    .all(CompiledExpr::is_quick)
+                && n.include_when.iter().all(|c| c.expr.is_quick())
+                && n.ready_when.iter().all(|c| c.expr.is_quick())
+        }) && status_fields
+            .iter()
+            .flat_map(Field::exprs)
+            .all(CompiledExpr::is_quick)
+            && placement_clusters.iter().all(|c| c.expr.is_quick())
+            && placement_when.iter().all(|c| c.expr.is_quick())
+            && placement_selector
+                .iter()
+                .flat_map(|(_, fields)| fields.iter().flat_map(Field::exprs))
+                .all(CompiledExpr::is_quick);
         Ok(CompiledGraph {
             name: self.name,
             crd,
@@ -1193,6 +1221,7 @@ impl<'a> Compiler<'a> {
                 .unwrap_or_default(),
             rollout,
             uses_time,
+            quick,
         })
     }
 

@@ -8,7 +8,7 @@
 //! status field whose inputs are missing is left out of the status.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use cel::Context;
 use cel::common::value::{CowVal, Val};
@@ -26,26 +26,13 @@ use crate::expr::value::{object_to_val, to_cel, to_json};
 use crate::expr::{CompiledExpr, EvalError, library};
 
 /// A variable's JSON with its CEL form and size bound, each computed once
-/// and shared by every evaluation that reads it.
+/// and shared by every evaluation that reads it, and by every copy of the
+/// context (a controller copies one context per cluster it renders for).
 #[derive(Debug, Default)]
 struct Var {
     json: Value,
     val: OnceLock<Box<dyn Val>>,
     bound: OnceLock<InputBound>,
-}
-
-impl Clone for Var {
-    fn clone(&self) -> Self {
-        let val = OnceLock::new();
-        if let Some(v) = self.val.get() {
-            let _ = val.set(v.clone_as_boxed());
-        }
-        Self {
-            json: self.json.clone(),
-            val,
-            bound: OnceLock::new(),
-        }
-    }
 }
 
 impl Var {
@@ -73,11 +60,11 @@ impl Var {
 /// What an evaluation can see.
 #[derive(Debug, Clone, Default)]
 pub struct EvalContext {
-    instance: Var,
-    observed: BTreeMap<String, Var>,
+    instance: Arc<Var>,
+    observed: BTreeMap<String, Arc<Var>>,
     excluded: BTreeSet<String>,
-    cluster: Option<Var>,
-    time: Option<Var>,
+    cluster: Option<Arc<Var>>,
+    time: Option<Arc<Var>>,
     now: Option<std::time::SystemTime>,
     /// The evaluation budget shared by everything evaluated for this
     /// instance (see [`crate::expr::meter`]).
@@ -107,9 +94,9 @@ impl EvalContext {
     fn var(&self, root: &str) -> Option<&Var> {
         match root {
             SCHEMA_VAR => Some(&self.instance),
-            CLUSTER_VAR => self.cluster.as_ref(),
-            TIME_VAR => self.time.as_ref(),
-            id => self.observed.get(id),
+            CLUSTER_VAR => self.cluster.as_deref(),
+            TIME_VAR => self.time.as_deref(),
+            id => self.observed.get(id).map(|v| &**v),
         }
     }
 }
@@ -118,13 +105,13 @@ impl EvalContext {
     /// A context for `instance` (the whole object: metadata, spec, ...).
     pub fn new(instance: Value) -> Self {
         Self {
-            instance: Var::new(instance),
+            instance: Arc::new(Var::new(instance)),
             ..Self::default()
         }
     }
     /// Sets the target cluster (`cluster.name`, `cluster.labels`, ...).
     pub fn with_cluster(mut self, cluster: Value) -> Self {
-        self.cluster = Some(Var::new(cluster));
+        self.cluster = Some(Arc::new(Var::new(cluster)));
         self
     }
     /// Sets the instant `time.now()` returns (the reconcile's start). Without
@@ -134,11 +121,11 @@ impl EvalContext {
         let handle = TimeHandle::at(now);
         let val = OnceLock::new();
         let _ = val.set(handle.to_val());
-        self.time = Some(Var {
+        self.time = Some(Arc::new(Var {
             json: Value::Null,
             val,
             bound: OnceLock::new(),
-        });
+        }));
         self
     }
 
@@ -149,7 +136,7 @@ impl EvalContext {
     }
     /// Records an observed object (or list, for a collection).
     pub fn observe(&mut self, id: impl Into<String>, object: Value) {
-        self.observed.insert(id.into(), Var::new(object));
+        self.observed.insert(id.into(), Arc::new(Var::new(object)));
     }
     /// Records that a resource was excluded by its `includeWhen`: its
     /// dependents are excluded too.
@@ -946,7 +933,7 @@ impl CompiledGraph {
     /// what no object reports yet are left out.
     pub fn render_all(&self, ctx: &EvalContext) -> Result<RenderReport, Error> {
         let mut ctx = EvalContext {
-            instance: Var::new(self.defaulted(&ctx.instance.json)),
+            instance: Arc::new(Var::new(self.defaulted(&ctx.instance.json))),
             observed: ctx.observed.clone(),
             excluded: ctx.excluded.clone(),
             cluster: ctx.cluster.clone(),

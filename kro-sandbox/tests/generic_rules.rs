@@ -221,4 +221,30 @@ fn generic_rules_hold_for_every_kind() {
     );
     assert_eq!(events[1]["object"]["columnDefinitions"], Value::Null);
     assert!(events[1]["object"]["rows"][0]["cells"].is_array());
+
+    // A metadata-only watch sends PartialObjectMetadata, as a list does.
+    let meta = (
+        "Accept",
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+    );
+    let w = request(
+        addr,
+        "GET",
+        &format!("{cms}?watch=true&timeoutSeconds=1"),
+        &h(&[meta]),
+        None,
+    );
+    let events: Vec<Value> = w
+        .body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(e["object"]["kind"], "PartialObjectMetadata", "{e}");
+        assert_eq!(e["object"]["apiVersion"], "meta.k8s.io/v1", "{e}");
+        assert!(e["object"]["metadata"]["name"].is_string(), "{e}");
+        assert_eq!(e["object"].get("data"), None, "{e}");
+    }
 }

@@ -127,7 +127,66 @@ pub struct CompiledExpr {
     /// Whether evaluating `metered` recurses deep enough to need its own
     /// stack (see [`EVAL_STACK_BYTES`]).
     deep: bool,
+    /// See [`CompiledExpr::is_quick`].
+    quick: bool,
     references: Arc<BTreeSet<Reference>>,
+}
+
+/// Functions and operators whose cost is at most linear in the values they
+/// are given: an expression made of these alone, without a comprehension,
+/// costs about as much as reading its inputs.
+const QUICK_FUNCTIONS: &[&str] = &[
+    "_==_",
+    "_!=_",
+    "_<_",
+    "_<=_",
+    "_>_",
+    "_>=_",
+    "_+_",
+    "_-_",
+    "_*_",
+    "_/_",
+    "_%_",
+    "_&&_",
+    "_||_",
+    "!_",
+    "-_",
+    "_?_:_",
+    "_[_]",
+    "_[?_]",
+    "_?._",
+    "@in",
+    "@not_strictly_false",
+    "size",
+    "has",
+    "string",
+    "int",
+    "uint",
+    "double",
+    "bool",
+    "orValue",
+    "hasValue",
+    "value",
+    "optional.of",
+    "optional.none",
+    "optional.ofNonZeroValue",
+    "or",
+    "startsWith",
+    "endsWith",
+    "contains",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+];
+
+/// Whether `expr` is built of [`QUICK_FUNCTIONS`] alone, with no comprehension.
+fn is_quick(expr: &cel::IdedExpr) -> bool {
+    use cel::common::ast::Expr;
+    match &expr.expr {
+        Expr::Comprehension(_) => false,
+        Expr::Call(c) if !QUICK_FUNCTIONS.contains(&c.func_name.as_str()) => false,
+        _ => children(expr).into_iter().all(is_quick),
+    }
 }
 
 impl CompiledExpr {
@@ -154,13 +213,23 @@ impl CompiledExpr {
             Arc::new(meter::instrument(&expr))
         };
         let deep = depth(&metered) > SHALLOW_DEPTH;
+        let quick = !deep && is_quick(&expr);
         Ok(Self {
             source: source.into(),
             expr,
             metered,
             deep,
+            quick,
             references: Arc::new(references),
         })
+    }
+
+    /// Whether the expression is cheap whatever its inputs: no loop, no deep
+    /// nesting, only operators and functions linear in their arguments.
+    /// Such an expression can run where it is asked for instead of on a
+    /// thread set aside for costly evaluations.
+    pub fn is_quick(&self) -> bool {
+        self.quick
     }
 
     /// The expression text, without `${` and `}`.
@@ -269,6 +338,28 @@ impl CompiledExpr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quick_expressions_are_the_loop_free_ones_of_linear_functions() {
+        for quick in [
+            "schema.spec.name",
+            "schema.spec.a + '-' + string(schema.spec.b)",
+            "deployment.status.?availableReplicas.orValue(0) == deployment.spec.replicas",
+            "has(schema.spec.x) ? schema.spec.x : 'none'",
+            "size(schema.spec.items) > 0 && 'a' in schema.spec.items",
+        ] {
+            assert!(CompiledExpr::parse(quick).unwrap().is_quick(), "{quick}");
+        }
+        for costly in [
+            "schema.spec.items.map(x, x * 2)",
+            "schema.spec.items.exists(x, x == 'a')",
+            "lists.range(10)",
+            "schema.spec.s.split(',')",
+            "schema.spec.s.matches('^a+$')",
+        ] {
+            assert!(!CompiledExpr::parse(costly).unwrap().is_quick(), "{costly}");
+        }
+    }
 
     #[test]
     fn nested_brackets_and_long_chains_parse_on_their_own_stack() {

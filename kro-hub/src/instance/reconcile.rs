@@ -24,6 +24,7 @@ use super::state::{self, Phase, ResourceState};
 use crate::conditions;
 use crate::finalizer;
 use crate::labels::{self, InstanceIdentity};
+use crate::members::names::Holder;
 
 /// Name of the hub's own cluster as a target (`cluster.name` in CEL).
 pub const HUB_CLUSTER: &str = "hub";
@@ -191,6 +192,23 @@ const SWEPT_EVERY_INSTANCE: &str = "";
 /// Longest a member pass waits for the first list of a member's watch
 /// before it GETs the children it needs instead.
 const STORE_SYNC_WAIT: Duration = Duration::from_secs(10);
+
+/// Why the hub refuses to apply `desired` over an object that exists and is
+/// not this instance's (`owner`: the instance uid label it carries).
+fn takeover_refused(desired: &Value, owner: Option<&str>) -> String {
+    // Taking it over would let an instance's creator overwrite (and, on
+    // deletion, delete) an object they could not touch themselves, with
+    // the hub's rights.
+    format!(
+        "{} already exists and is not this instance's ({}); kro-hub does not take over objects \
+         it did not create: delete or rename it, or change the name the template gives it",
+        describe(desired),
+        match owner {
+            Some(other) => format!("it belongs to the instance with uid {other}"),
+            None => "it carries no kro instance label".to_owned(),
+        }
+    )
+}
 
 /// Longest one reconcile of one instance may take: API calls that hang and
 /// evaluations queued behind costly ones give up and retry rather than
@@ -558,11 +576,22 @@ impl<'a> Reconciler<'a> {
     /// the pool thread and back; if the evaluation never returns (a panic),
     /// the context starts over empty and the error is reported like any
     /// evaluation error.
+    ///
+    /// A graph whose every expression is cheap whatever its input (see
+    /// [`CompiledGraph::is_quick`]) is evaluated in place: handing a
+    /// microsecond's work to another thread cost more than the work (two
+    /// thread wake-ups and the context moved twice, a dozen times a pass).
     pub(super) async fn evaluate<T: Send + 'static>(
         &self,
         eval: &mut EvalContext,
         f: impl FnOnce(&CompiledGraph, &EvalContext) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
+        if self.graph.is_quick() {
+            let graph = &*self.graph;
+            let ctx = &*eval;
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(graph, ctx)))
+                .unwrap_or_else(|_| Err("evaluation did not complete: it panicked".to_owned()));
+        }
         let graph = self.graph.clone();
         let ctx = std::mem::take(eval);
         let done = self
@@ -940,31 +969,62 @@ impl<'a> Reconciler<'a> {
             namespace: api.namespace(),
         };
         let desired = super::desired::labelled(desired, &self.identity, node.id(), at)?;
-        // On members, the watch's store answers (no GET per child per pass).
-        let cached = match (self.target.member, children::gvk_of(&desired)) {
-            (true, Some(gvk)) => match self.target.resolve(&gvk).await {
-                Ok((ar, caps)) => {
-                    let ns = (caps.scope == kube::discovery::Scope::Namespaced)
-                        .then(|| api.namespace())
-                        .flatten();
-                    self.ctx
-                        .env
-                        .drift
-                        .cached_after_sync(&self.target.name, &ar, ns, &name, STORE_SYNC_WAIT)
-                        .await
-                        .map(|found| {
-                            found.map(|o| serde_json::to_value(&*o).unwrap_or(Value::Null))
-                        })
-                }
-                Err(_) => None,
-            },
+        // On members, the watches answer: the name index says whether the
+        // name is free or whose it is, the drift store holds the hub's own
+        // children (no GET per child, not even before creating one).
+        let member_kind = match (self.target.member, children::gvk_of(&desired)) {
+            (true, Some(gvk)) => self.target.resolve(&gvk).await.ok().map(|(ar, caps)| {
+                let ns = (caps.scope == kube::discovery::Scope::Namespaced)
+                    .then(|| api.namespace().map(str::to_owned))
+                    .flatten();
+                (ar, ns)
+            }),
             _ => None,
         };
-        let live = match cached {
-            Some(Some(found)) => Some(children::with_type_of(found, &desired)),
-            // The store holds only the hub's children: an object someone
-            // else made under that name is only seen by asking.
-            Some(None) | None => api
+        let ours = labels::label_value(&self.identity.uid);
+        let drift = &self.ctx.env.drift;
+        let member = self.target.name.as_str();
+        let holder = match &member_kind {
+            Some((ar, ns)) => {
+                drift
+                    .holder_after_sync(member, ar, ns.as_deref(), &name, STORE_SYNC_WAIT)
+                    .await
+            }
+            None => None,
+        };
+        let cached = match (&member_kind, &holder) {
+            // Nobody holds the name: the apply creates it.
+            (Some(_), Some(Holder::Free)) => Some(None),
+            (Some((ar, ns)), Some(Holder::Taken { instance }))
+                if instance.as_deref() == Some(ours.as_str()) =>
+            {
+                drift
+                    .cached_after_sync(member, ar, ns.as_deref(), &name, STORE_SYNC_WAIT)
+                    .await
+                    // Ours by its name but not in the store yet: ask.
+                    .filter(Option::is_some)
+            }
+            (Some((ar, ns)), None) => drift
+                .cached_after_sync(member, ar, ns.as_deref(), &name, STORE_SYNC_WAIT)
+                .await
+                // The store holds only the hub's children: an object someone
+                // else made under that name is only seen by asking.
+                .filter(Option::is_some),
+            // Someone else's: the check below refuses it as a live object would be.
+            _ => None,
+        };
+        let live = match (cached, &holder) {
+            (Some(Some(found)), _) => Some(children::with_type_of(
+                serde_json::to_value(&*found).unwrap_or(Value::Null),
+                &desired,
+            )),
+            (Some(None), _) => None,
+            (None, Some(Holder::Taken { instance }))
+                if instance.as_deref() != Some(ours.as_str()) =>
+            {
+                return Err(takeover_refused(&desired, instance.as_deref()));
+            }
+            (None, _) => api
                 .get_opt(&name)
                 .await
                 .map_err(|e| api_message(&e))?
@@ -975,20 +1035,8 @@ impl<'a> Reconciler<'a> {
                 .pointer("/metadata/labels")
                 .and_then(|l| l.get(labels::INSTANCE_ID))
                 .and_then(Value::as_str);
-            if owner != Some(labels::label_value(&self.identity.uid).as_str()) {
-                // Taking it over would let an instance's creator overwrite
-                // (and, on deletion, delete) an object they could not touch
-                // themselves, with the hub's rights.
-                return Err(format!(
-                    "{} already exists and is not this instance's ({}); kro-hub does not take \
-                     over objects it did not create: delete or rename it, or change the name the \
-                     template gives it",
-                    describe(&desired),
-                    match owner {
-                        Some(other) => format!("it belongs to the instance with uid {other}"),
-                        None => "it carries no kro instance label".to_owned(),
-                    }
-                ));
+            if owner != Some(ours.as_str()) {
+                return Err(takeover_refused(&desired, owner));
             }
             if children::is_subset(&desired, live) {
                 return Ok(Some(live.clone()));
@@ -997,6 +1045,9 @@ impl<'a> Reconciler<'a> {
         let applied = children::apply(&api, &name, &desired)
             .await
             .map_err(|e| api_message(&e))?;
+        if let Some((ar, ns)) = &member_kind {
+            drift.taken(member, ar, ns.as_deref(), &name, &ours);
+        }
         Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
     }
 

@@ -5,7 +5,9 @@
 //! store, which instance passes read instead of GETting every child from
 //! the member on every pass. A watch starts the first time an
 //! instance pass uses the kind on the member and stops when the member's
-//! client is rebuilt or the member is removed; watches never list objects
+//! client is rebuilt or the member is removed. Beside each, a metadata-only
+//! watch of every object of the kind keeps who holds which name (see
+//! [`super::names`]); only names and the instance label are kept of objects
 //! the hub did not create.
 
 use std::collections::HashMap;
@@ -21,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::CLUSTER_LABEL;
+use super::names::{Holder, NameWatch};
 use crate::labels;
 
 /// Where a child's change is sent: the instance controller of its RGD.
@@ -79,12 +82,21 @@ impl Routes {
     }
 }
 
-/// One running watch and what it has seen.
+/// One running watch and what it has seen, with the name watch of the
+/// same kind on the same member.
 struct Watch {
     task: JoinHandle<()>,
     store: Store<DynamicObject>,
     /// Whether the first full list has been stored.
     ready: tokio::sync::watch::Receiver<bool>,
+    names: NameWatch,
+}
+
+impl Watch {
+    fn abort(&self) {
+        self.task.abort();
+        self.names.abort();
+    }
 }
 
 impl std::fmt::Debug for Watch {
@@ -122,14 +134,21 @@ impl DriftWatches {
         let Ok(mut running) = self.running.lock() else {
             return;
         };
-        if running.get(&key).is_some_and(|w| !w.task.is_finished()) {
+        if running
+            .get(&key)
+            .is_some_and(|w| !w.task.is_finished() && w.names.is_running())
+        {
             return;
+        }
+        if let Some(old) = running.remove(&key) {
+            old.abort();
         }
         let api = Api::<DynamicObject>::all_with(client.clone(), ar);
         let config = watcher::Config::default()
             .labels(&format!("{CLUSTER_LABEL}={}", labels::label_value(member)));
         let routes = self.routes.clone();
         let what = format!("{} on {member}", ar.kind);
+        let names = NameWatch::start(client, ar, what.clone());
         let writer = Writer::new(ar.clone());
         let store = writer.as_reader();
         let (synced, ready) = tokio::sync::watch::channel(false);
@@ -160,7 +179,15 @@ impl DriftWatches {
                 }
             }
         });
-        running.insert(key, Watch { task, store, ready });
+        running.insert(
+            key,
+            Watch {
+                task,
+                store,
+                ready,
+                names,
+            },
+        );
     }
 
     /// The child `namespace/name` of kind `ar` on `member` as the watch last
@@ -213,12 +240,58 @@ impl DriftWatches {
         }
     }
 
+    /// Who holds the name `namespace/name` among all objects of kind `ar`
+    /// on `member` (see [`super::names`]), waiting for the name watch's
+    /// first list at most `wait`; `None` when it cannot tell (then the
+    /// caller asks the member).
+    pub async fn holder_after_sync(
+        &self,
+        member: &str,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+        wait: Duration,
+    ) -> Option<Holder> {
+        let mut ready = {
+            let running = self.running.lock().ok()?;
+            let watch = running.get(&key(member, ar))?;
+            if !watch.names.is_running() {
+                return None;
+            }
+            watch.names.ready()
+        };
+        match tokio::time::timeout(wait, ready.wait_for(|r| *r)).await {
+            Ok(Ok(_)) => {
+                let running = self.running.lock().ok()?;
+                running.get(&key(member, ar))?.names.holder(namespace, name)
+            }
+            _ => None,
+        }
+    }
+
+    /// Records that the hub has just applied `namespace/name` of kind `ar`
+    /// on `member` for the instance with label value `instance`.
+    pub fn taken(
+        &self,
+        member: &str,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+        instance: &str,
+    ) {
+        if let Ok(running) = self.running.lock()
+            && let Some(watch) = running.get(&key(member, ar))
+        {
+            watch.names.taken(namespace, name, instance);
+        }
+    }
+
     /// Stops every watch on `member` (its client changed or it is gone).
     pub fn stop_member(&self, member: &str) {
         if let Ok(mut running) = self.running.lock() {
             running.retain(|(m, _), watch| {
                 if m == member {
-                    watch.task.abort();
+                    watch.abort();
                     false
                 } else {
                     true

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod controller;
 pub mod drift;
 pub mod kubeconfig;
+pub mod names;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -155,7 +155,7 @@ fn content_type(call: &Call) -> &str {
 }
 
 /// `PartialObjectMetadata` of an object.
-fn partial_metadata(obj: &Value) -> Value {
+pub(super) fn partial_metadata(obj: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
            "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({}))})
 }

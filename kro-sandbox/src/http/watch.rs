@@ -27,6 +27,9 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 #[derive(Debug, Clone, Copy)]
 enum Encoding {
     Object,
+    /// `PartialObjectMetadata` of each object, as a real server answers a
+    /// metadata-only watch.
+    Metadata,
     /// One-row Tables; only the first carries the column definitions, as on a real server
     /// (clients keep the last ones they saw).
     Table(IncludeObject),
@@ -62,6 +65,12 @@ impl Encoder {
                 )),
                 Out::Value(v) => value_line(&json!({"type": kind.as_str(), "object": v})),
             },
+            Encoding::Metadata => {
+                let obj = out.to_value().unwrap_or(Value::Null);
+                value_line(
+                    &json!({"type": kind.as_str(), "object": super::handlers::partial_metadata(&obj)}),
+                )
+            }
             Encoding::Table(include) => {
                 let obj = out.to_value().unwrap_or(Value::Null);
                 let t = table::render(def, &[obj], None, rv, include, !self.headers_sent);
@@ -119,7 +128,8 @@ pub async fn serve(req: &Request<'_>, call: &Call, media: Media) -> Response {
     let bookmarks = opts.allow_bookmarks;
     let encoding = match negotiate::representation(call) {
         Representation::Table => Encoding::Table(negotiate::include_object(call)),
-        _ => Encoding::Object,
+        Representation::Metadata => Encoding::Metadata,
+        Representation::Object => Encoding::Object,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut drop_signal = req.sh.faults.drop_watches.subscribe();

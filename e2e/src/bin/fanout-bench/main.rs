@@ -308,6 +308,13 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
         "idle_seconds": f2((resync * 2).as_secs_f64()),
         "hub_peak_rss_mib": f2(peak_rss_mib),
         "hub_cpu_seconds": f2(rep1.cpu_seconds - rep0.cpu_seconds),
+        // Every pass renders the instance for every member: how many a
+        // converging instance costs says as much as the CPU seconds.
+        "reconciles_per_instance": f2(
+            (rep1.counter("kro_hub_reconciles_total", &[("controller", &format!("instance/{}", workload::RGD))])
+                - rep0.counter("kro_hub_reconciles_total", &[("controller", &format!("instance/{}", workload::RGD))]))
+                / n.max(1) as f64
+        ),
         "hub_cpu_seconds_idle": f2(rep2.cpu_seconds - rep1.cpu_seconds),
         "hub_cpu_seconds_total": f2(last.cpu_seconds),
         "requests_per_instance_cluster": f2(member_requests as f64 / per),
@@ -431,7 +438,7 @@ fn cell(v: &Value) -> String {
 
 fn print_table(results: &[Value]) {
     println!(
-        "{:>9} {:>8} {:>9} {:>10} {:>6} {:>10} {:>11} {:>12} {:>11} {:>9} {:>8} {:>10} {:>10}",
+        "{:>9} {:>8} {:>9} {:>10} {:>6} {:>10} {:>11} {:>12} {:>11} {:>9} {:>8} {:>10} {:>10} {:>9}",
         "instances",
         "clusters",
         "hub_s",
@@ -444,11 +451,12 @@ fn print_table(results: &[Value]) {
         "rss_MiB",
         "cpu_s",
         "restart_s",
-        "listwatch_s"
+        "listwatch_s",
+        "passes/i"
     );
     for r in results {
         println!(
-            "{:>9} {:>8} {:>9} {:>10} {:>6} {:>10} {:>11} {:>12} {:>11} {:>9} {:>8} {:>10} {:>10}",
+            "{:>9} {:>8} {:>9} {:>10} {:>6} {:>10} {:>11} {:>12} {:>11} {:>9} {:>8} {:>10} {:>10} {:>9}",
             cell(&r["instances"]),
             cell(&r["clusters"]),
             cell(&r["hub_seconds"]),
@@ -462,6 +470,7 @@ fn print_table(results: &[Value]) {
             cell(&r["hub_cpu_seconds"]),
             cell(&r["restart"]["seconds"]),
             cell(&r["restart"]["list_watch_seconds"]),
+            cell(&r["reconciles_per_instance"]),
         );
     }
     println!(
