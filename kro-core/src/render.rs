@@ -30,13 +30,17 @@ use crate::expr::{CompiledExpr, EvalError, library};
 /// context (a controller copies one context per cluster it renders for).
 #[derive(Debug, Default)]
 struct Var {
-    json: Value,
+    json: Arc<Value>,
     val: OnceLock<Box<dyn Val>>,
     bound: OnceLock<InputBound>,
 }
 
 impl Var {
     fn new(json: Value) -> Self {
+        Self::shared(Arc::new(json))
+    }
+
+    fn shared(json: Arc<Value>) -> Self {
         Self {
             json,
             val: OnceLock::new(),
@@ -83,12 +87,25 @@ impl VariableResolver for EvalContext {
     }
 }
 
+/// A resolver of one variable alone: `readyWhen` sees its own resource and
+/// nothing else, as upstream.
+struct OnlyVar<'a> {
+    name: &'a str,
+    var: &'a Var,
+}
+
+impl VariableResolver for OnlyVar<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        (variable == self.name).then(|| CowVal::Borrowed(self.var.val()))
+    }
+}
+
 /// Finds an input variable's JSON by name, for size estimates.
 type Lookup<'a> = crate::expr::size::Lookup<'a>;
 
 impl EvalContext {
     fn observed_or_input(&self, root: &str) -> Option<&Value> {
-        self.var(root).map(|v| &v.json)
+        self.var(root).map(|v| &*v.json)
     }
 
     fn var(&self, root: &str) -> Option<&Var> {
@@ -122,7 +139,7 @@ impl EvalContext {
         let val = OnceLock::new();
         let _ = val.set(handle.to_val());
         self.time = Some(Arc::new(Var {
-            json: Value::Null,
+            json: Arc::new(Value::Null),
             val,
             bound: OnceLock::new(),
         }));
@@ -137,6 +154,12 @@ impl EvalContext {
     /// Records an observed object (or list, for a collection).
     pub fn observe(&mut self, id: impl Into<String>, object: Value) {
         self.observed.insert(id.into(), Arc::new(Var::new(object)));
+    }
+    /// Records an observed object the caller keeps too (a controller's
+    /// cache), without copying it.
+    pub fn observe_shared(&mut self, id: impl Into<String>, object: Arc<Value>) {
+        self.observed
+            .insert(id.into(), Arc::new(Var::shared(object)));
     }
     /// Records that a resource was excluded by its `includeWhen`: its
     /// dependents are excluded too.
@@ -159,7 +182,7 @@ impl EvalContext {
     }
     /// The observed object(s) of a resource.
     pub fn observed(&self, id: &str) -> Option<&Value> {
-        self.observed.get(id).map(|v| &v.json)
+        self.observed.get(id).map(|v| &*v.json)
     }
     /// Whether a resource was excluded.
     pub fn is_excluded(&self, id: &str) -> bool {
@@ -609,11 +632,30 @@ impl CompiledGraph {
         } else {
             node.id.as_str()
         };
+        // A single object reads the context's converted copy (made once, and
+        // shared with the status fields that read it); a collection's items
+        // are converted one by one.
+        let single = (!node.is_collection())
+            .then(|| ctx.observed.get(id))
+            .flatten()
+            .map(|cached| OnlyVar {
+                name: var,
+                var: cached,
+            });
         for item in items {
             let mut cel_ctx = Context::with_env(env.clone());
-            let mut bound = InputBound::default();
-            bound.include(item);
-            cel_ctx.add_variable_from_value(var, to_cel(item));
+            let bound = match &single {
+                Some(only) => {
+                    cel_ctx.set_variable_resolver(only);
+                    only.var.bound()
+                }
+                None => {
+                    let mut bound = InputBound::default();
+                    bound.include(item);
+                    cel_ctx.add_variable_from_value(var, to_cel(item));
+                    bound
+                }
+            };
             for c in &node.ready_when {
                 match c
                     .expr

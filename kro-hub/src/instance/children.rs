@@ -175,24 +175,6 @@ pub fn content_hash(obj: &Value) -> String {
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
-/// `live` with the `apiVersion` and `kind` of `desired` where it has none.
-/// The items of a list answer for a built-in kind carry neither (as on a
-/// real API server), so an object a watch store got from its initial list
-/// would otherwise never match its rendered self, and every child would be
-/// re-applied after each relist, a restart of the hub included.
-pub fn with_type_of(mut live: Value, desired: &Value) -> Value {
-    if let Some(obj) = live.as_object_mut() {
-        for key in ["apiVersion", "kind"] {
-            if let Some(v) = desired.get(key)
-                && obj.get(key).is_none_or(Value::is_null)
-            {
-                obj.insert(key.to_owned(), v.clone());
-            }
-        }
-    }
-    live
-}
-
 /// Whether every field of `desired` has the same value in `live`. Lists must
 /// have the same length, item by item, because defaulting by the server adds
 /// fields inside items but never items.
@@ -283,16 +265,6 @@ mod tests {
         );
         let bad = json!({"matchExpressions": [{"key": "x", "operator": "Near"}]});
         assert!(label_selector_string(&bad).unwrap_err().contains("Near"));
-    }
-
-    #[test]
-    fn a_listed_object_without_its_type_still_matches_its_rendered_self() {
-        let desired = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}});
-        let listed = json!({"metadata": {"name": "a", "uid": "u"}, "spec": {}});
-        assert!(!is_subset(&desired, &listed));
-        assert!(is_subset(&desired, &with_type_of(listed, &desired)));
-        let other = json!({"apiVersion": "v2", "kind": "Service", "metadata": {"name": "a"}});
-        assert!(!is_subset(&desired, &with_type_of(other, &desired)));
     }
 
     #[test]

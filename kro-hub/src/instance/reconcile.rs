@@ -838,9 +838,12 @@ impl<'a> Reconciler<'a> {
             if let Err(error) = self.delete_children_of_except(node, keep).await {
                 return Phase::Failed(format!("deleting items that left the collection: {error}"));
             }
-            eval.observe(id, Value::Array(observed));
+            eval.observe(
+                id,
+                Value::Array(observed.iter().map(|o| (**o).clone()).collect()),
+            );
         } else if let Some(obj) = observed.into_iter().next() {
-            eval.observe(id, obj);
+            eval.observe_shared(id, obj);
         }
         let id_owned = id.to_owned();
         match self
@@ -947,10 +950,12 @@ impl<'a> Reconciler<'a> {
             .collect())
     }
 
-    async fn read_external(&self, reference: &Value) -> Result<Option<Value>, String> {
+    async fn read_external(&self, reference: &Value) -> Result<Option<Arc<Value>>, String> {
         let (api, name) = self.resolve(reference).await?;
         match api.get_opt(&name).await {
-            Ok(Some(obj)) => Ok(Some(serde_json::to_value(obj).unwrap_or(Value::Null))),
+            Ok(Some(obj)) => Ok(Some(Arc::new(
+                serde_json::to_value(obj).unwrap_or(Value::Null),
+            ))),
             Ok(None) => Ok(None),
             Err(e) => Err(api_message(&e)),
         }
@@ -961,7 +966,7 @@ impl<'a> Reconciler<'a> {
         node: &kro_core::ResourceNode,
         desired: Value,
         index: usize,
-    ) -> Result<Option<Value>, String> {
+    ) -> Result<Option<Arc<Value>>, String> {
         let (api, name) = self.resolve(&desired).await?;
         let at = super::desired::Placement {
             collection_index: node.is_collection().then_some(index),
@@ -1014,10 +1019,8 @@ impl<'a> Reconciler<'a> {
             _ => None,
         };
         let live = match (cached, &holder) {
-            (Some(Some(found)), _) => Some(children::with_type_of(
-                serde_json::to_value(&*found).unwrap_or(Value::Null),
-                &desired,
-            )),
+            // The store keeps each child with its apiVersion and kind.
+            (Some(Some(found)), _) => Some(found),
             (Some(None), _) => None,
             (None, Some(Holder::Taken { instance }))
                 if instance.as_deref() != Some(ours.as_str()) =>
@@ -1028,7 +1031,7 @@ impl<'a> Reconciler<'a> {
                 .get_opt(&name)
                 .await
                 .map_err(|e| api_message(&e))?
-                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null)),
+                .map(|o| Arc::new(serde_json::to_value(o).unwrap_or(Value::Null))),
         };
         if let Some(live) = &live {
             let owner = live
@@ -1048,7 +1051,9 @@ impl<'a> Reconciler<'a> {
         if let Some((ar, ns)) = &member_kind {
             drift.taken(member, ar, ns.as_deref(), &name, &ours);
         }
-        Ok(Some(serde_json::to_value(applied).unwrap_or(Value::Null)))
+        Ok(Some(Arc::new(
+            serde_json::to_value(applied).unwrap_or(Value::Null),
+        )))
     }
 
     /// Deletes children whose resource id is no longer in the graph (the RGD

@@ -1,8 +1,8 @@
 //! Drift on members: one watch per (member, kind) in use, shared by every
 //! RGD, selecting only the hub's children on that member (by the cluster
 //! label), so a child edited or deleted there re-queues its instance at
-//! once instead of waiting for a resync. Each watch also fills a reflector
-//! store, which instance passes read instead of GETting every child from
+//! once instead of waiting for a resync. Each watch also fills a store,
+//! which instance passes read instead of GETting every child from
 //! the member on every pass. A watch starts the first time an
 //! instance pass uses the kind on the member and stops when the member's
 //! client is rebuilt or the member is removed. Beside each, a metadata-only
@@ -17,8 +17,9 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt as _, watcher};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -82,14 +83,44 @@ impl Routes {
     }
 }
 
+/// The hub's children of one kind on one member, by namespace ("" for
+/// cluster-scoped objects) and name, as the JSON the instance passes
+/// compare and evaluate. A reflector's store of `DynamicObject`s would have
+/// each pass serialize every child again; these are converted once per
+/// change and shared.
+type Objects = HashMap<(String, String), Arc<Value>>;
+
 /// One running watch and what it has seen, with the name watch of the
 /// same kind on the same member.
 struct Watch {
     task: JoinHandle<()>,
-    store: Store<DynamicObject>,
+    store: Arc<RwLock<Objects>>,
     /// Whether the first full list has been stored.
     ready: tokio::sync::watch::Receiver<bool>,
     names: NameWatch,
+}
+
+/// A child as the store keeps it: without managedFields (the store answers
+/// what a child holds, never who manages which field: about half the size),
+/// with its apiVersion and kind. The items of a list answer for a built-in
+/// kind carry neither (as on a real API server): without them a child from
+/// the initial list would never match its rendered self, and every child
+/// would be re-applied after each relist, a restart of the hub included.
+fn stored(
+    mut child: DynamicObject,
+    (api_version, kind): &(String, String),
+) -> ((String, String), Arc<Value>) {
+    child.metadata.managed_fields = None;
+    let key = (
+        child.metadata.namespace.clone().unwrap_or_default(),
+        child.metadata.name.clone().unwrap_or_default(),
+    );
+    let mut json = serde_json::to_value(child).unwrap_or(Value::Null);
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("apiVersion".to_owned(), Value::String(api_version.clone()));
+        obj.insert("kind".to_owned(), Value::String(kind.clone()));
+    }
+    (key, Arc::new(json))
 }
 
 impl Watch {
@@ -149,30 +180,47 @@ impl DriftWatches {
         let routes = self.routes.clone();
         let what = format!("{} on {member}", ar.kind);
         let names = NameWatch::start(client, ar, what.clone());
-        let writer = Writer::new(ar.clone());
-        let store = writer.as_reader();
+        let store: Arc<RwLock<Objects>> = Arc::default();
+        let shared = store.clone();
+        let type_meta = (ar.api_version.clone(), ar.kind.clone());
         let (synced, ready) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
-            let mut events = watcher(api, config)
-                .default_backoff()
-                // The store answers what a child holds, never who manages
-                // which field: without managedFields it is about half the
-                // size.
-                .modify(|child| child.metadata.managed_fields = None)
-                .reflect(writer)
-                .boxed();
+            let mut events = watcher(api, config).default_backoff().boxed();
+            // A relist builds the store afresh and swaps it in whole, so
+            // children deleted while the watch was broken do not linger.
+            let mut relisting: Option<Objects> = None;
             while let Some(event) = events.next().await {
                 match event {
-                    Ok(watcher::Event::Apply(child) | watcher::Event::Delete(child)) => {
+                    Ok(watcher::Event::Apply(child)) => {
                         routes.send(&child);
+                        let (key, json) = stored(child, &type_meta);
+                        if let Ok(mut m) = shared.write() {
+                            m.insert(key, json);
+                        }
+                    }
+                    Ok(watcher::Event::Delete(child)) => {
+                        routes.send(&child);
+                        let (key, _) = stored(child, &type_meta);
+                        if let Ok(mut m) = shared.write() {
+                            m.remove(&key);
+                        }
                     }
                     // After a relist (the watch broke), what changed
                     // meanwhile arrives only this way.
-                    Ok(watcher::Event::InitApply(child)) => routes.send(&child),
+                    Ok(watcher::Event::InitApply(child)) => {
+                        routes.send(&child);
+                        let (key, json) = stored(child, &type_meta);
+                        if let Some(m) = relisting.as_mut() {
+                            m.insert(key, json);
+                        }
+                    }
                     Ok(watcher::Event::InitDone) => {
+                        if let (Some(fresh), Ok(mut m)) = (relisting.take(), shared.write()) {
+                            *m = fresh;
+                        }
                         synced.send_replace(true);
                     }
-                    Ok(watcher::Event::Init) => {}
+                    Ok(watcher::Event::Init) => relisting = Some(Objects::new()),
                     // The watcher backs off and retries by itself; a member
                     // that is down is the Cluster controller's to report.
                     Err(error) => tracing::debug!(watch = %what, %error, "member watch error"),
@@ -199,17 +247,18 @@ impl DriftWatches {
         ar: &ApiResource,
         namespace: Option<&str>,
         name: &str,
-    ) -> Option<Option<Arc<DynamicObject>>> {
+    ) -> Option<Option<Arc<Value>>> {
         let running = self.running.lock().ok()?;
         let watch = running.get(&key(member, ar))?;
         if watch.task.is_finished() || !*watch.ready.borrow() {
             return None;
         }
-        let mut r = ObjectRef::new_with(name, ar.clone());
-        if let Some(ns) = namespace {
-            r = r.within(ns);
-        }
-        Some(watch.store.get(&r))
+        let objects = watch.store.read().ok()?;
+        Some(
+            objects
+                .get(&(namespace.unwrap_or_default().to_owned(), name.to_owned()))
+                .cloned(),
+        )
     }
 
     /// Like [`DriftWatches::cached`], but when the watch runs and is still
@@ -224,7 +273,7 @@ impl DriftWatches {
         namespace: Option<&str>,
         name: &str,
         wait: Duration,
-    ) -> Option<Option<Arc<DynamicObject>>> {
+    ) -> Option<Option<Arc<Value>>> {
         let mut ready = {
             let running = self.running.lock().ok()?;
             let watch = running.get(&key(member, ar))?;
@@ -298,5 +347,26 @@ impl DriftWatches {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_child_is_stored_with_its_type_and_without_managed_fields() {
+        let listed: DynamicObject = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "a", "namespace": "apps", "uid": "u",
+                "managedFields": [{"manager": "kro-hub", "operation": "Apply"}]},
+            "spec": {"ports": [{"port": 80}]}
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ((ns, name), json) = stored(listed, &("v1".to_owned(), "Service".to_owned()));
+        assert_eq!((ns.as_str(), name.as_str()), ("apps", "a"));
+        let desired = serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}});
+        assert!(crate::instance::is_subset(&desired, &json), "{json}");
+        assert_eq!(json.pointer("/metadata/managedFields"), None);
     }
 }
