@@ -21,7 +21,8 @@ use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::core::PartialObjectMeta;
+use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
 
@@ -328,8 +329,19 @@ async fn run(
     triggered: tokio::sync::mpsc::UnboundedReceiver<ObjectRef<DynamicObject>>,
 ) {
     let api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ctx.resource);
-    let mut controller =
-        Controller::new_with(api, watcher::Config::default(), ctx.resource.clone()).with_config(
+    // The controller's store of instances without their managedFields: the
+    // hub never reads them, and with a status written by the hub and a spec
+    // by their authors they are a third of an instance's size.
+    let writer = kube::runtime::reflector::store::Writer::new(ctx.resource.clone());
+    let reader = writer.as_reader();
+    let instances = kube::runtime::reflector(
+        writer,
+        watcher(api, watcher::Config::default())
+            .modify(|i| i.metadata.managed_fields = None),
+    )
+    .applied_objects();
+    let mut controller = Controller::for_stream_with(instances, reader, ctx.resource.clone())
+        .with_config(
             kube::runtime::controller::Config::default().concurrency(INSTANCE_CONCURRENCY),
         );
     // Drift: any change to a child re-queues its instance.
@@ -338,14 +350,18 @@ async fn run(
     for gvk in ctx.child_kinds(true) {
         match ctx.env.discovery.resolve(&ctx.env.client, &gvk).await {
             Ok((child_ar, _)) => {
-                let child_api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &child_ar);
+                // Only the labels are read: a metadata-only watch.
+                let child_api = Api::<PartialObjectMeta<DynamicObject>>::all_with(
+                    ctx.env.client.clone(),
+                    &child_ar,
+                );
                 let instance_ar = ctx.resource.clone();
                 let namespaced = ctx.namespaced;
                 controller = controller.watches_with(
                     child_api,
                     child_ar,
                     watcher::Config::default().labels(&selector),
-                    move |child: DynamicObject| {
+                    move |child: PartialObjectMeta<DynamicObject>| {
                         let labels = child.metadata.labels.as_ref()?;
                         let name = labels.get(labels::INSTANCE_NAME)?;
                         let mut r = ObjectRef::new_with(name, instance_ar.clone());
@@ -366,14 +382,17 @@ async fn run(
     for gvk in ctx.external_kinds() {
         match ctx.env.discovery.resolve(&ctx.env.client, &gvk).await {
             Ok((ext_ar, _)) => {
-                let ext_api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ext_ar);
+                let ext_api = Api::<PartialObjectMeta<DynamicObject>>::all_with(
+                    ctx.env.client.clone(),
+                    &ext_ar,
+                );
                 let index_ctx = ctx.clone();
                 let kind_key = reconcile::kind_key(&gvk);
                 controller = controller.watches_with(
                     ext_api,
                     ext_ar,
                     watcher::Config::default(),
-                    move |obj: DynamicObject| {
+                    move |obj: PartialObjectMeta<DynamicObject>| {
                         index_ctx.externals.readers_of(
                             &kind_key,
                             obj.metadata.namespace.as_deref(),
