@@ -238,8 +238,13 @@ async fn placement_follows_cluster_labels_and_the_instance_spec() {
         )
         .await
         .unwrap();
-    let moved = wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
-    assert!(entry(&moved, "eu-1").is_null(), "{moved}");
+    // Once its copies are gone, eu-1 leaves the status (the status is
+    // written by the pass after the deletion, not with it).
+    let moved = wait_web(&fleet, "shop", |w| {
+        w["status"]["state"] == "ACTIVE" && entry(w, "eu-1").is_null()
+    })
+    .await;
+    assert_eq!(entry(&moved, "us-1")["state"], "Ready", "{moved}");
 
     // Relabelling a Cluster brings it into the placement.
     fleet

@@ -39,6 +39,7 @@ fn new_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<ControllerLabels, Counter>,
+    skipped: Family<ControllerLabels, Counter>,
     errors: Family<ControllerLabels, Counter>,
     durations: Family<ControllerLabels, Histogram, fn() -> Histogram>,
     queue_depth: Family<ControllerLabels, Gauge>,
@@ -50,6 +51,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("kro_hub");
         let reconciles = Family::<ControllerLabels, Counter>::default();
+        let skipped = Family::<ControllerLabels, Counter>::default();
         let errors = Family::<ControllerLabels, Counter>::default();
         let durations =
             Family::<ControllerLabels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -58,6 +60,11 @@ impl Default for Metrics {
         let queue_depth = Family::<ControllerLabels, Gauge>::default();
         let api_calls = Family::<ApiCallLabels, Counter>::default();
         registry.register("reconciles", "Reconciliations run", reconciles.clone());
+        registry.register(
+            "reconciles_unchanged",
+            "Reconciliations answered without a pass: nothing the last pass read had changed",
+            skipped.clone(),
+        );
         registry.register(
             "reconcile_errors",
             "Reconciliations that failed",
@@ -81,6 +88,7 @@ impl Default for Metrics {
         Self {
             registry,
             reconciles,
+            skipped,
             errors,
             durations,
             queue_depth,
@@ -112,6 +120,12 @@ impl Metrics {
         if failed {
             self.errors.get_or_create(&labels).inc();
         }
+    }
+
+    /// Records a reconciliation answered without a pass (it still counts
+    /// as a reconciliation).
+    pub fn pass_skipped(&self, controller: &str) {
+        self.skipped.get_or_create(&Self::labels(controller)).inc();
     }
 
     /// Sets how many objects a controller has queued.

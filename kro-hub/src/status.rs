@@ -21,16 +21,16 @@ pub fn merged(current: Option<&Value>, mut desired: Value) -> Value {
 }
 
 /// Writes `desired` as the status of `name` unless `current` already is it.
-/// Returns whether a write was made.
+/// Returns the object's new resourceVersion when a write was made.
 pub async fn write(
     api: &Api<DynamicObject>,
     name: &str,
     current: Option<&Value>,
     desired: Value,
-) -> Result<bool, kube::Error> {
+) -> Result<Option<String>, kube::Error> {
     let desired = merged(current, desired);
     if current == Some(&desired) {
-        return Ok(false);
+        return Ok(None);
     }
     // A merge patch keeps every key it does not name, at any depth:
     // `null` for each stale one removes it.
@@ -38,13 +38,14 @@ pub async fn write(
     if let Some(cur) = current {
         null_stale_keys(cur, &mut patch);
     }
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": patch})),
-    )
-    .await?;
-    Ok(true)
+    let written = api
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": patch})),
+        )
+        .await?;
+    Ok(Some(written.metadata.resource_version.unwrap_or_default()))
 }
 
 /// Sets to `null` in `patch` every key of `current` it lacks, recursing

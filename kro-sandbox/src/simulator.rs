@@ -17,7 +17,8 @@ use crate::ids;
 use crate::meta::{self, meta_mut};
 use crate::registry::{Request, WriteOptions, store};
 use crate::state::Shared;
-use crate::storage::{ObjectKey, ResourceKey};
+use crate::storage::{Event, EventType, ObjectKey, ResourceKey};
+use tokio::sync::broadcast;
 
 /// The resources the simulator drives.
 const DRIVEN: &[(&str, &str)] = &[
@@ -33,24 +34,91 @@ const DRIVEN: &[(&str, &str)] = &[
 
 type Id = (ResourceKey, ObjectKey);
 type Pending = HashMap<Id, (String, Instant)>;
-/// Objects found needing nothing, by the stored text they were found in: a
-/// pass skips them while their text is the same (the storage keeps one
-/// shared text per version), so a pass parses only what changed and a
-/// burst of N creations costs O(N) parsing, not O(N²).
-type Settled = HashMap<Id, Arc<str>>;
+
+/// What the simulator has left to look at. Like a controller fed by
+/// informers, it looks at an object when a change to it arrives (or while
+/// it waits out the delay), never at every object on every change: a burst
+/// of N writes costs O(N), not O(N²).
+#[derive(Debug, Default)]
+struct Work {
+    /// Objects changed since they were last looked at.
+    dirty: HashSet<Id>,
+    /// Objects waiting out the delay: the generation the clock started at,
+    /// and when.
+    pending: Pending,
+    /// Claims being deleted: looked at on every pass until they are gone,
+    /// since their release depends on the pods, not on their own changes.
+    claims: HashSet<Id>,
+    /// Every driven object is to be looked at: at the start, or after
+    /// events were lost (the subscriber lagged).
+    rescan: bool,
+}
+
+fn driven(res: &ResourceKey) -> bool {
+    DRIVEN.iter().any(|(g, p)| res.0 == *g && res.1 == *p)
+}
+
+impl Work {
+    fn note(&mut self, event: &Event) {
+        if !driven(&event.resource) {
+            return;
+        }
+        let id: Id = (
+            event.resource.clone(),
+            (event.namespace.clone(), event.name.clone()),
+        );
+        if event.kind == EventType::Deleted {
+            self.dirty.remove(&id);
+            self.pending.remove(&id);
+            self.claims.remove(&id);
+        } else {
+            self.dirty.insert(id);
+        }
+    }
+
+    /// Takes in every event that has arrived; `false` once the storage is gone.
+    fn drain(&mut self, events: &mut broadcast::Receiver<Arc<Event>>) -> bool {
+        loop {
+            match events.try_recv() {
+                Ok(e) => self.note(&e),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.rescan = true,
+                Err(broadcast::error::TryRecvError::Empty) => return true,
+                Err(broadcast::error::TryRecvError::Closed) => return false,
+            }
+        }
+    }
+}
 
 /// Runs until the sandbox goes away.
 pub async fn run(sh: Weak<Shared>) {
-    let mut pending: Pending = HashMap::new();
-    let mut settled: Settled = HashMap::new();
+    // Subscribed before the first scan, so no change falls between the two.
+    let Some(mut events) = sh.upgrade().map(|s| s.data_read().subscribe()) else {
+        return;
+    };
+    let mut work = Work {
+        rescan: true,
+        ..Work::default()
+    };
     loop {
         let Some(strong) = sh.upgrade() else { return };
+        if !work.drain(&mut events) {
+            return;
+        }
         let delay = strong.opts.simulator_delay;
-        let tick = (delay / 4).clamp(Duration::from_millis(10), Duration::from_millis(250));
-        pass(&strong, delay, &mut pending, &mut settled);
+        pass(&strong, delay, &mut work);
+        // Nothing waits out the delay: sleep until a change arrives.
+        let tick = if work.pending.is_empty() && work.claims.is_empty() {
+            Duration::from_secs(3600)
+        } else {
+            (delay / 4).clamp(Duration::from_millis(10), Duration::from_millis(250))
+        };
         // The sandbox aborts this task when it stops, so holding the state while waiting is fine.
         tokio::select! {
-            () = strong.changed.notified() => {}
+            received = events.recv() => match received {
+                Ok(e) => work.note(&e),
+                Err(broadcast::error::RecvError::Lagged(_)) => work.rescan = true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
             () = tokio::time::sleep(tick) => {}
         }
     }
@@ -62,10 +130,11 @@ const MANAGER: &str = "kube-controller-manager";
 /// The finalizer the `StorageObjectInUseProtection` admission puts on every claim.
 const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 
-/// One scan: objects whose status lags their spec get it after `delay`, written through
-/// the registry's status subresource as the controllers write it; claims being deleted
-/// lose their protection once no pod uses them.
-fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending, settled: &mut Settled) {
+/// One pass over what changed: objects whose status lags their spec get it
+/// after `delay`, written through the registry's status subresource as the
+/// controllers write it; claims being deleted lose their protection once no
+/// pod uses them.
+fn pass(sh: &Arc<Shared>, delay: Duration, work: &mut Work) {
     let defs: Vec<Arc<ResourceDef>> = {
         let cat = sh.catalog();
         DRIVEN
@@ -73,45 +142,54 @@ fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending, settled: &mut 
             .filter_map(|(g, p)| cat.get(g, "v1", p))
             .collect()
     };
-    // The objects are read first and written one by one after, each write a request of
-    // its own that may lose to a concurrent one (it is then retried on a later pass).
-    let snapshot: Vec<(Arc<ResourceDef>, ObjectKey, Arc<str>)> = {
+    if std::mem::take(&mut work.rescan) {
         let data = sh.data_read();
-        defs.iter()
-            .flat_map(|def| {
-                let res: ResourceKey = (def.group.clone(), def.plural.clone());
-                data.list(&res, None)
-                    .map(|(k, s)| (def.clone(), k.clone(), s.json.clone()))
-                    .collect::<Vec<_>>()
+        for def in &defs {
+            let res: ResourceKey = (def.group.clone(), def.plural.clone());
+            work.dirty
+                .extend(data.list(&res, None).map(|(k, _)| (res.clone(), k.clone())));
+        }
+    }
+    // Waiting objects are looked at again until their delay is over.
+    let mut ids: Vec<Id> = work.dirty.drain().collect();
+    ids.extend(work.pending.keys().cloned());
+    ids.extend(work.claims.iter().cloned());
+    ids.sort();
+    ids.dedup();
+    // The objects are read first and written one by one after, each write a request of
+    // its own that may lose to a concurrent one (its event brings it back).
+    let snapshot: Vec<(Arc<ResourceDef>, Id, Arc<str>)> = {
+        let data = sh.data_read();
+        ids.into_iter()
+            .filter_map(|id| {
+                let def = defs
+                    .iter()
+                    .find(|d| d.group == id.0.0 && d.plural == id.0.1)?
+                    .clone();
+                let text = data.get(&id.0, &id.1)?.json.clone();
+                Some((def, id, text))
             })
             .collect()
     };
     let now = Instant::now();
-    let mut seen = HashSet::new();
-    let mut live = HashSet::new();
-    for (def, key, text) in &snapshot {
-        let id: Id = ((def.group.clone(), def.plural.clone()), key.clone());
-        live.insert(id.clone());
-        if settled.get(&id).is_some_and(|t| Arc::ptr_eq(t, text)) {
-            continue;
-        }
-        let Ok(obj) = serde_json::from_str::<Value>(text) else {
+    let mut waiting = Pending::new();
+    work.claims.clear();
+    for (def, id, text) in snapshot {
+        let key = &id.1;
+        let Ok(obj) = serde_json::from_str::<Value>(&text) else {
             continue;
         };
         if meta::is_deleting(&obj) {
-            // A claim's release depends on the pods, not on its own text:
-            // it is looked at on every pass until it is gone.
             if def.group.is_empty() && def.plural == "persistentvolumeclaims" {
-                release_claim(sh, def, key, &obj, &snapshot);
+                release_claim(sh, &def, key, &obj);
+                work.claims.insert(id);
             }
             continue;
         }
-        let Some(status) = desired_status(def, &obj) else {
-            settled.insert(id, text.clone());
+        let Some(status) = desired_status(&def, &obj) else {
             continue;
         };
         if obj.get("status") == Some(&status) {
-            settled.insert(id, text.clone());
             continue;
         }
         // The clock starts when the object was first seen needing work, per generation.
@@ -119,22 +197,19 @@ fn pass(sh: &Arc<Shared>, delay: Duration, pending: &mut Pending, settled: &mut 
             .pointer("/metadata/generation")
             .map(Value::to_string)
             .unwrap_or_default();
-        seen.insert(id.clone());
-        let entry = pending
-            .entry(id)
-            .or_insert_with(|| (generation.clone(), now));
-        if entry.0 != generation {
-            *entry = (generation, now);
-        }
-        if now.duration_since(entry.1) < delay {
+        let started = match work.pending.remove(&id) {
+            Some((g, at)) if g == generation => at,
+            _ => now,
+        };
+        if now.duration_since(started) < delay {
+            waiting.insert(id, (generation, started));
             continue;
         }
         let mut new = obj;
         new["status"] = status;
-        write(sh, def, key, Some("status"), new);
+        write(sh, &def, key, Some("status"), new);
     }
-    pending.retain(|k, _| seen.contains(k));
-    settled.retain(|k, _| live.contains(k));
+    work.pending = waiting;
 }
 
 /// An update as the controller sends it: the object read, at its resourceVersion.
@@ -160,21 +235,20 @@ fn write(sh: &Arc<Shared>, def: &Arc<ResourceDef>, key: &ObjectKey, sub: Option<
 /// The PVC protection controller: a claim being deleted keeps its finalizer while a pod
 /// that runs uses it. The real controller counts scheduled pods; the simulator schedules
 /// nothing but runs every pod, so a pod counts unless it has finished.
-fn release_claim(
-    sh: &Arc<Shared>,
-    def: &Arc<ResourceDef>,
-    key: &ObjectKey,
-    claim: &Value,
-    snapshot: &[(Arc<ResourceDef>, ObjectKey, Arc<str>)],
-) {
+fn release_claim(sh: &Arc<Shared>, def: &Arc<ResourceDef>, key: &ObjectKey, claim: &Value) {
     let fins = meta::finalizers(claim);
     if !fins.iter().any(|f| f == PVC_PROTECTION) {
         return;
     }
-    let in_use = snapshot
+    let pods: ResourceKey = (String::new(), "pods".to_owned());
+    let texts: Vec<Arc<str>> = sh
+        .data_read()
+        .list(&pods, Some(&key.0))
+        .map(|(_, s)| s.json.clone())
+        .collect();
+    let in_use = texts
         .iter()
-        .filter(|(d, k, _)| d.group.is_empty() && d.plural == "pods" && k.0 == key.0)
-        .filter_map(|(_, _, text)| serde_json::from_str::<Value>(text).ok())
+        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
         .any(|pod| pod_uses_claim(&pod, &key.1));
     if in_use {
         return;

@@ -85,8 +85,6 @@ pub struct Shared {
     pub next_ip: AtomicU32,
     /// Next NodePort.
     pub next_port: AtomicU32,
-    /// Signals the simulator that something changed.
-    pub changed: tokio::sync::Notify,
     /// Bearer tokens besides the admin token.
     pub tokens: Tokens,
     /// Requests served, by user, verb and resource.
@@ -108,7 +106,6 @@ impl Shared {
             faults: Faults::default(),
             next_ip: AtomicU32::new(10),
             next_port: AtomicU32::new(30_000),
-            changed: tokio::sync::Notify::new(),
             tokens,
             requests: crate::counters::RequestCounters::default(),
         }

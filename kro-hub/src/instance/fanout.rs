@@ -111,9 +111,15 @@ impl Reconciler<'_> {
             .collect())
     }
 
+    /// `version` is the instance's resourceVersion after this pass's own
+    /// writes so far, `members_version` the members' version this pass
+    /// started from (both kept in the pass's record, see
+    /// [`super::unchanged`]).
     pub(super) async fn run_placed(
         &self,
         api: &Api<DynamicObject>,
+        version: Option<String>,
+        members_version: u64,
     ) -> Result<Action, InstanceError> {
         let generation = self.obj.metadata.generation;
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
@@ -289,6 +295,7 @@ impl Reconciler<'_> {
             let member = members.iter().find(|m| m.name == prev.name);
             self.depart(member, prev)
         });
+        let departed = !leaving.is_empty();
         entries.extend(join_all(departures).await.into_iter().flatten());
         entries.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -420,7 +427,7 @@ impl Reconciler<'_> {
         let ready_before = crate::conditions::read(self.obj.data.get("status"))
             .into_iter()
             .find(|c| c.type_ == "Ready");
-        self.write_status(api, status).await?;
+        let written = self.write_status(api, status).await?;
         if let Some(now) = conds.iter().find(|c| c.type_ == "Ready") {
             self.publish_transition(ready_before.as_ref(), now, state_name)
                 .await;
@@ -437,18 +444,48 @@ impl Reconciler<'_> {
             e.state == aggregate::UNREACHABLE
                 || members.iter().any(|m| m.name == e.name && m.paused)
         });
-        if let Some(secs) = rollout_wait {
+        let again = match (rollout_wait, state_name) {
             // A wave waiting out minReadySeconds: come back when it is over.
-            return Ok(Action::requeue(Duration::from_secs(secs.clamp(1, 3600))));
-        }
-        Ok(match state_name {
-            state::ACTIVE => Action::requeue(self.ctx.env.resync),
-            state::ERROR => Action::requeue(Duration::from_secs(10)),
+            (Some(secs), _) => Duration::from_secs(secs.clamp(1, 3600)),
+            (None, state::ACTIVE) => self.ctx.env.resync,
+            (None, state::ERROR) => Duration::from_secs(10),
             // The pool re-queues every placed instance when a member comes
             // back; this is only the safety net.
-            _ if unreachable => Action::requeue(Duration::from_secs(30)),
-            _ => Action::requeue(Duration::from_secs(3)),
-        })
+            (None, _) if unreachable => Duration::from_secs(30),
+            (None, _) => Duration::from_secs(3),
+        };
+        // Only a pass whose every cluster ran a member pass is recorded: a
+        // cluster leaving the placement, held by a rollout or not answering
+        // moves on inputs the record does not hold (its copies being
+        // deleted, the waves, the member coming back).
+        let settled = !departed
+            && entries.iter().all(|e| {
+                [aggregate::READY, aggregate::IN_PROGRESS, aggregate::ERROR]
+                    .contains(&e.state.as_str())
+            })
+            && plan
+                .as_ref()
+                .is_none_or(|p| p.status.state == rollout::COMPLETE);
+        if self.ctx.skips_unchanged
+            && settled
+            && let Some(instance_version) = written.or(version)
+        {
+            let children = self
+                .seen
+                .lock()
+                .map(|mut s| std::mem::take(&mut *s))
+                .unwrap_or_default();
+            self.ctx.records.record(
+                &self.identity.uid,
+                super::unchanged::Record {
+                    instance_version,
+                    members_version,
+                    children,
+                    due: std::time::Instant::now() + again,
+                },
+            );
+        }
+        Ok(Action::requeue(again))
     }
 
     /// One member's part of the reconcile.

@@ -9,6 +9,7 @@ mod fanout;
 pub(crate) mod reconcile;
 pub mod rollout;
 mod state;
+mod unchanged;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,9 +20,9 @@ use kro_core::CompiledGraph;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::ObjectRef;
-use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::sync::{Mutex, oneshot};
 use tokio::task::JoinHandle;
@@ -181,6 +182,7 @@ impl InstanceControllers {
                 namespaced,
             },
         );
+        let skips_unchanged = unchanged::eligible(&graph);
         let ctx = Arc::new(InstanceCtx {
             env: env.clone(),
             rgd_name: rgd_name.to_owned(),
@@ -198,6 +200,8 @@ impl InstanceControllers {
             externals: externals::ExternalIndex::default(),
             queue: reconcile::WorkQueue::default(),
             watch_gaps: std::sync::Mutex::new(Vec::new()),
+            skips_unchanged,
+            records: unchanged::Records::default(),
         });
         let task = tokio::spawn(run(ctx, rx, triggered));
         tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");
@@ -323,6 +327,13 @@ fn changes_of(
 /// many ran into the reconcile timeout and started over.
 const INSTANCE_CONCURRENCY: u16 = 64;
 
+/// How long an instance's triggers are gathered before its pass runs. A
+/// new placed instance sends a burst of them (its own writes coming back,
+/// each child created on each member, each member's workload turning
+/// ready): a short wait folds the burst into one pass instead of one pass
+/// each, for a delay nobody watching an instance notices.
+const TRIGGER_DEBOUNCE: Duration = Duration::from_millis(250);
+
 async fn run(
     ctx: Arc<InstanceCtx>,
     shutdown: oneshot::Receiver<()>,
@@ -336,13 +347,14 @@ async fn run(
     let reader = writer.as_reader();
     let instances = kube::runtime::reflector(
         writer,
-        watcher(api, watcher::Config::default())
-            .modify(|i| i.metadata.managed_fields = None),
+        watcher(api, watcher::Config::default()).modify(|i| i.metadata.managed_fields = None),
     )
     .applied_objects();
     let mut controller = Controller::for_stream_with(instances, reader, ctx.resource.clone())
         .with_config(
-            kube::runtime::controller::Config::default().concurrency(INSTANCE_CONCURRENCY),
+            kube::runtime::controller::Config::default()
+                .concurrency(INSTANCE_CONCURRENCY)
+                .debounce(TRIGGER_DEBOUNCE),
         );
     // Drift: any change to a child re-queues its instance.
     let selector = labels::rgd_children_selector(&ctx.rgd_name);

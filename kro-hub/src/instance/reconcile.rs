@@ -76,6 +76,11 @@ pub struct InstanceCtx {
     /// Kinds whose watch could not be set up (drift on them is only
     /// caught by resync), reported in the WatchesHealthy condition.
     pub watch_gaps: std::sync::Mutex<Vec<String>>,
+    /// Whether a pass that would find nothing new is skipped (see
+    /// [`super::unchanged`]).
+    pub(super) skips_unchanged: bool,
+    /// What each instance's last pass read.
+    pub(super) records: super::unchanged::Records,
 }
 
 /// `group/version/Kind` of a GVK, the key of the external index.
@@ -84,6 +89,11 @@ pub fn kind_key(gvk: &GroupVersionKind) -> String {
 }
 
 impl InstanceCtx {
+    /// The controller's name in metrics.
+    pub fn controller_name(&self) -> String {
+        format!("instance/{}", self.rgd_name)
+    }
+
     /// The distinct kinds of the graph's external references.
     pub fn external_kinds(&self) -> Vec<GroupVersionKind> {
         let mut out: Vec<GroupVersionKind> = Vec::new();
@@ -252,7 +262,7 @@ pub(super) async fn reconcile(
     ctx: Arc<InstanceCtx>,
 ) -> Result<Action, InstanceError> {
     let start = Instant::now();
-    let controller = format!("instance/{}", ctx.rgd_name);
+    let controller = ctx.controller_name();
     let key = obj.metadata.uid.clone().unwrap_or_default();
     ctx.queue.started(&key);
     ctx.env
@@ -342,6 +352,9 @@ pub(super) struct Reconciler<'a> {
     target_problem: Option<String>,
     pub(super) identity: InstanceIdentity,
     pub(super) display: String,
+    /// The children this pass read or applied on members (see
+    /// [`super::unchanged`]), shared by its per-member copies.
+    pub(super) seen: Arc<std::sync::Mutex<Vec<super::unchanged::SeenChild>>>,
 }
 
 impl<'a> Reconciler<'a> {
@@ -376,6 +389,7 @@ impl<'a> Reconciler<'a> {
             target_problem,
             identity,
             display,
+            seen: Arc::default(),
         }
     }
 
@@ -407,6 +421,7 @@ impl<'a> Reconciler<'a> {
             target_problem: self.target_problem.clone(),
             identity: self.identity.clone(),
             display: self.display.clone(),
+            seen: self.seen.clone(),
         }
     }
 
@@ -420,6 +435,7 @@ impl<'a> Reconciler<'a> {
             target_problem: self.target_problem.clone(),
             identity: self.identity.clone(),
             display: self.display.clone(),
+            seen: self.seen.clone(),
         }
     }
 
@@ -481,10 +497,33 @@ impl<'a> Reconciler<'a> {
             tracing::debug!(instance = %self.display, "reconciliation suspended");
             return Ok(Action::await_change());
         }
-        self.ensure_finalizer_and_labels(&api).await?;
+        let uid = self.identity.uid.as_str();
+        let members_version = self.ctx.env.members.version();
+        if self.ctx.skips_unchanged
+            && let Some(due) = self.ctx.records.unchanged(
+                uid,
+                self.obj
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .unwrap_or_default(),
+                members_version,
+                &self.ctx.env.drift,
+            )
+        {
+            self.ctx
+                .env
+                .metrics
+                .pass_skipped(&self.ctx.controller_name());
+            return Ok(Action::requeue(due));
+        }
+        // A pass that fails part way has no record: the next one is whole.
+        self.ctx.records.forget(uid);
+        let patched = self.ensure_finalizer_and_labels(&api).await?;
         self.sweep_retired_once().await;
         if self.ctx.graph.is_placed() {
-            return self.run_placed(&api).await;
+            let version = patched.or_else(|| self.obj.metadata.resource_version.clone());
+            return self.run_placed(&api, version, members_version).await;
         }
 
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
@@ -655,10 +694,12 @@ impl<'a> Reconciler<'a> {
     /// stays, so the two controllers never overwrite each other. A new
     /// instance gets both in one patch, and the pass goes on: the finalizer
     /// is stored before any child is written either way.
+    /// Adds the finalizer and the labels the instance lacks; the instance's
+    /// new resourceVersion when it wrote.
     async fn ensure_finalizer_and_labels(
         &self,
         api: &Api<DynamicObject>,
-    ) -> Result<(), InstanceError> {
+    ) -> Result<Option<String>, InstanceError> {
         let current = self.obj.labels();
         let mut want: BTreeMap<&str, String> = BTreeMap::new();
         want.insert(labels::OWNED, "true".to_owned());
@@ -672,17 +713,19 @@ impl<'a> Reconciler<'a> {
         want.retain(|k, v| current.get(*k) != Some(v));
         let has_finalizer = self.obj.finalizers().iter().any(|f| f == FINALIZER);
         if has_finalizer && want.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
+        let version = |o: DynamicObject| Some(o.metadata.resource_version.unwrap_or_default());
         if has_finalizer {
-            api.patch(
-                &self.identity.name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"labels": want}})),
-            )
-            .await
-            .map_err(self.kube_err("labelling instance"))?;
-            return Ok(());
+            return api
+                .patch(
+                    &self.identity.name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"labels": want}})),
+                )
+                .await
+                .map(version)
+                .map_err(self.kube_err("labelling instance"));
         }
         let conditional = |obj: &DynamicObject| {
             serde_json::from_value::<json_patch::Patch>(finalizer_and_labels_patch(
@@ -696,7 +739,7 @@ impl<'a> Reconciler<'a> {
             .patch(&self.identity.name, &params, &Patch::<()>::Json(patch))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(o) => Ok(version(o)),
             // The patch's resourceVersion test failed: the copy this pass
             // started from is older than the server's (in a burst of new
             // instances the watch lags). Read the instance and try once
@@ -707,13 +750,13 @@ impl<'a> Reconciler<'a> {
                     .await
                     .map_err(self.kube_err("reading instance"))?;
                 if fresh.finalizers().iter().any(|f| f == FINALIZER) {
-                    return Ok(());
+                    return Ok(version(fresh));
                 }
                 let patch = conditional(&fresh).map_err(self.kube_err("adding finalizer"))?;
                 api.patch(&self.identity.name, &params, &Patch::<()>::Json(patch))
                     .await
-                    .map_err(self.kube_err("adding finalizer"))?;
-                Ok(())
+                    .map(version)
+                    .map_err(self.kube_err("adding finalizer"))
             }
             Err(e) => Err(self.kube_err("adding finalizer")(e)),
         }
@@ -1042,6 +1085,7 @@ impl<'a> Reconciler<'a> {
                 return Err(takeover_refused(&desired, owner));
             }
             if children::is_subset(&desired, live) {
+                self.saw(member_kind.as_ref(), &name, live);
                 return Ok(Some(live.clone()));
             }
         }
@@ -1051,9 +1095,25 @@ impl<'a> Reconciler<'a> {
         if let Some((ar, ns)) = &member_kind {
             drift.taken(member, ar, ns.as_deref(), &name, &ours);
         }
-        Ok(Some(Arc::new(
-            serde_json::to_value(applied).unwrap_or(Value::Null),
-        )))
+        let applied = Arc::new(serde_json::to_value(applied).unwrap_or(Value::Null));
+        self.saw(member_kind.as_ref(), &name, &applied);
+        Ok(Some(applied))
+    }
+
+    /// Notes a child of a member as this pass read it (see
+    /// [`super::unchanged`]).
+    fn saw(&self, member_kind: Option<&(ApiResource, Option<String>)>, name: &str, object: &Value) {
+        if let (true, Some((ar, ns)), Ok(mut seen)) =
+            (self.ctx.skips_unchanged, member_kind, self.seen.lock())
+        {
+            seen.push(super::unchanged::SeenChild::of(
+                &self.target.name,
+                ar,
+                ns.as_deref(),
+                name,
+                object,
+            ));
+        }
     }
 
     /// Deletes children whose resource id is no longer in the graph (the RGD
@@ -1338,14 +1398,16 @@ impl<'a> Reconciler<'a> {
         status["conditions"] = json!([conditions::Condition::new(
             "Ready", false, "Deleting", message, generation
         )]);
-        self.write_status(api, status).await
+        self.write_status(api, status).await.map(|_| ())
     }
 
+    /// Writes the instance's status unless it already is `desired`; the new
+    /// resourceVersion when it wrote.
     pub(super) async fn write_status(
         &self,
         api: &Api<DynamicObject>,
         desired: Value,
-    ) -> Result<(), InstanceError> {
+    ) -> Result<Option<String>, InstanceError> {
         crate::status::write(
             api,
             &self.identity.name,
@@ -1353,8 +1415,7 @@ impl<'a> Reconciler<'a> {
             desired,
         )
         .await
-        .map_err(self.kube_err("writing status"))?;
-        Ok(())
+        .map_err(self.kube_err("writing status"))
     }
 }
 

@@ -237,6 +237,12 @@ impl Members {
         }
     }
 
+    /// The version of what instances see of the members: bumped on every
+    /// change of it.
+    pub fn version(&self) -> u64 {
+        *self.changed.borrow()
+    }
+
     /// Bumped whenever what instances see of the members changes.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()

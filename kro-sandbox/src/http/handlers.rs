@@ -86,12 +86,7 @@ pub async fn dispatch(sh: &Arc<Shared>, rp: ResourcePath, call: Call) -> Respons
         _ => delete_collection(&req, &call),
     };
     match result {
-        Ok(a) => {
-            if a.code < 300 && call.method != Method::GET {
-                sh.changed.notify_waiters();
-            }
-            respond(media, a.code, a.text, &a.warnings)
-        }
+        Ok(a) => respond(media, a.code, a.text, &a.warnings),
         Err(e) => match media {
             Media::Protobuf => respond(media, e.code, e.to_status().to_string(), &[]),
             Media::Json => status_response(&e),

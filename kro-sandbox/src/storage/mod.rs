@@ -56,6 +56,8 @@ pub struct Event {
     pub resource: ResourceKey,
     /// Namespace ("" when cluster-scoped).
     pub namespace: String,
+    /// The object's name.
+    pub name: String,
     /// The object after the change (before removal for `Deleted`).
     pub json: Arc<str>,
     /// For `Modified`: the object before the change, so filtered watches can tell objects
@@ -169,7 +171,7 @@ impl Data {
         } else {
             None
         };
-        self.log_event(rv, kind, res, key.0, json, prev);
+        self.log_event(rv, kind, res, key, json, prev);
     }
 
     /// Removes an object; `final_json` is what the DELETED event carries (stamped at `rv`).
@@ -177,7 +179,7 @@ impl Data {
         if let Some(m) = self.objects.get_mut(res) {
             m.remove(key);
         }
-        self.log_event(rv, EventType::Deleted, res, key.0.clone(), final_json, None);
+        self.log_event(rv, EventType::Deleted, res, key.clone(), final_json, None);
     }
 
     /// Drops every object of a resource without events (used when a CRD goes away).
@@ -190,7 +192,7 @@ impl Data {
         rv: u64,
         kind: EventType,
         res: &ResourceKey,
-        namespace: String,
+        (namespace, name): ObjectKey,
         json: Arc<str>,
         prev: Option<Arc<str>>,
     ) {
@@ -199,6 +201,7 @@ impl Data {
             kind,
             resource: res.clone(),
             namespace,
+            name,
             json,
             prev,
         });
