@@ -24,7 +24,7 @@ use super::state::{self, Phase, ResourceState};
 use crate::conditions;
 use crate::finalizer;
 use crate::labels::{self, InstanceIdentity};
-use crate::members::names::Holder;
+use crate::members::drift::Lookup;
 
 /// Name of the hub's own cluster as a target (`cluster.name` in CEL).
 pub const HUB_CLUSTER: &str = "hub";
@@ -1017,9 +1017,9 @@ impl<'a> Reconciler<'a> {
             namespace: api.namespace(),
         };
         let desired = super::desired::labelled(desired, &self.identity, node.id(), at)?;
-        // On members, the watches answer: the name index says whether the
-        // name is free or whose it is, the drift store holds the hub's own
-        // children (no GET per child, not even before creating one).
+        // On members, the watches answer: the drift store holds the hub's
+        // children, the name index the other objects of the kind (no GET
+        // per child, not even before creating one).
         let member_kind = match (self.target.member, children::gvk_of(&desired)) {
             (true, Some(gvk)) => self.target.resolve(&gvk).await.ok().map(|(ar, caps)| {
                 let ns = (caps.scope == kube::discovery::Scope::Namespaced)
@@ -1032,45 +1032,30 @@ impl<'a> Reconciler<'a> {
         let ours = labels::label_value(&self.identity.uid);
         let drift = &self.ctx.env.drift;
         let member = self.target.name.as_str();
-        let holder = match &member_kind {
+        let found = match &member_kind {
             Some((ar, ns)) => {
                 drift
-                    .holder_after_sync(member, ar, ns.as_deref(), &name, STORE_SYNC_WAIT)
+                    .lookup(member, ar, ns.as_deref(), &name, STORE_SYNC_WAIT)
                     .await
             }
             None => None,
         };
-        let cached = match (&member_kind, &holder) {
-            // Nobody holds the name: the apply creates it.
-            (Some(_), Some(Holder::Free)) => Some(None),
-            (Some((ar, ns)), Some(Holder::Taken { instance }))
-                if instance.as_deref() == Some(ours.as_str()) =>
-            {
-                drift
-                    .cached_after_sync(member, ar, ns.as_deref(), &name, STORE_SYNC_WAIT)
-                    .await
-                    // Ours by its name but not in the store yet: ask.
-                    .filter(Option::is_some)
+        let live = match found {
+            // The store keeps each child with its apiVersion and kind; one of
+            // another instance is refused below.
+            Some(Lookup::Child(child)) => Some(child),
+            Some(Lookup::Free) => None,
+            Some(Lookup::Other { instance }) if instance.as_deref() == Some(ours.as_str()) => {
+                return Err(format!(
+                    "{} already exists as this instance's copy for another Cluster: two Clusters \
+                     name the same API server (remove one of them)",
+                    describe(&desired)
+                ));
             }
-            (Some((ar, ns)), None) => drift
-                .cached_after_sync(member, ar, ns.as_deref(), &name, STORE_SYNC_WAIT)
-                .await
-                // The store holds only the hub's children: an object someone
-                // else made under that name is only seen by asking.
-                .filter(Option::is_some),
-            // Someone else's: the check below refuses it as a live object would be.
-            _ => None,
-        };
-        let live = match (cached, &holder) {
-            // The store keeps each child with its apiVersion and kind.
-            (Some(Some(found)), _) => Some(found),
-            (Some(None), _) => None,
-            (None, Some(Holder::Taken { instance }))
-                if instance.as_deref() != Some(ours.as_str()) =>
-            {
+            Some(Lookup::Other { instance }) => {
                 return Err(takeover_refused(&desired, instance.as_deref()));
             }
-            (None, _) => api
+            None => api
                 .get_opt(&name)
                 .await
                 .map_err(|e| api_message(&e))?
@@ -1089,13 +1074,14 @@ impl<'a> Reconciler<'a> {
                 return Ok(Some(live.clone()));
             }
         }
-        let applied = children::apply(&api, &name, &desired)
+        let mut applied = children::apply(&api, &name, &desired)
             .await
             .map_err(|e| api_message(&e))?;
-        if let Some((ar, ns)) = &member_kind {
-            drift.taken(member, ar, ns.as_deref(), &name, &ours);
-        }
+        applied.metadata.managed_fields = None;
         let applied = Arc::new(serde_json::to_value(applied).unwrap_or(Value::Null));
+        if let Some((ar, ns)) = &member_kind {
+            drift.applied(member, ar, ns.as_deref(), &name, &applied);
+        }
         self.saw(member_kind.as_ref(), &name, &applied);
         Ok(Some(applied))
     }

@@ -6,7 +6,7 @@
 //! the member on every pass. A watch starts the first time an
 //! instance pass uses the kind on the member and stops when the member's
 //! client is rebuilt or the member is removed. Beside each, a metadata-only
-//! watch of every object of the kind keeps who holds which name (see
+//! watch of the other objects of the kind keeps who holds which name (see
 //! [`super::names`]); only names and the instance label are kept of objects
 //! the hub did not create.
 
@@ -89,6 +89,21 @@ impl Routes {
 /// each pass serialize every child again; these are converted once per
 /// change and shared.
 type Objects = HashMap<(String, String), Arc<Value>>;
+
+/// What the watches of a member know of a name.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// One of the hub's children on the member (of any instance).
+    Child(Arc<Value>),
+    /// An object the hub did not make there; `instance` is the instance
+    /// uid label it carries, if any.
+    Other {
+        /// Its `kro.run/instance-id` label.
+        instance: Option<String>,
+    },
+    /// Nothing has that name.
+    Free,
+}
 
 /// One running watch and what it has seen, with the name watch of the
 /// same kind on the same member.
@@ -179,7 +194,7 @@ impl DriftWatches {
             .labels(&format!("{CLUSTER_LABEL}={}", labels::label_value(member)));
         let routes = self.routes.clone();
         let what = format!("{} on {member}", ar.kind);
-        let names = NameWatch::start(client, ar, what.clone());
+        let names = NameWatch::start(client, ar, member, what.clone());
         let store: Arc<RwLock<Objects>> = Arc::default();
         let shared = store.clone();
         let type_meta = (ar.api_version.clone(), ar.kind.clone());
@@ -261,77 +276,71 @@ impl DriftWatches {
         )
     }
 
-    /// Like [`DriftWatches::cached`], but when the watch runs and is still
-    /// listing, waits for its first list (at most `wait`) rather than
-    /// answer `None`: a hub that starts on a fleet of converged instances
-    /// then reads every child from one list per kind and member instead of
-    /// GETting each one.
-    pub async fn cached_after_sync(
-        &self,
-        member: &str,
-        ar: &ApiResource,
-        namespace: Option<&str>,
-        name: &str,
-        wait: Duration,
-    ) -> Option<Option<Arc<Value>>> {
-        let mut ready = {
-            let running = self.running.lock().ok()?;
-            let watch = running.get(&key(member, ar))?;
-            if watch.task.is_finished() {
-                return None;
-            }
-            watch.ready.clone()
-        };
-        // An error means the watch ended: then the caller asks the member.
-        match tokio::time::timeout(wait, ready.wait_for(|r| *r)).await {
-            Ok(Ok(_)) => self.cached(member, ar, namespace, name),
-            _ => None,
-        }
-    }
-
-    /// Who holds the name `namespace/name` among all objects of kind `ar`
-    /// on `member` (see [`super::names`]), waiting for the name watch's
-    /// first list at most `wait`; `None` when it cannot tell (then the
+    /// Who holds the name `namespace/name` of kind `ar` on `member`: one
+    /// of the hub's children there (from the drift store), an object the
+    /// hub did not make there (from the name index, see [`super::names`]),
+    /// or nobody. When the watches are still listing, waits for their first
+    /// lists (at most `wait`): a hub that starts on a fleet of converged
+    /// instances then reads every child from one list per kind and member
+    /// instead of asking for each one. `None` when it cannot tell (then the
     /// caller asks the member).
-    pub async fn holder_after_sync(
+    pub async fn lookup(
         &self,
         member: &str,
         ar: &ApiResource,
         namespace: Option<&str>,
         name: &str,
         wait: Duration,
-    ) -> Option<Holder> {
-        let mut ready = {
+    ) -> Option<Lookup> {
+        let (mut children, mut names) = {
             let running = self.running.lock().ok()?;
             let watch = running.get(&key(member, ar))?;
-            if !watch.names.is_running() {
+            if watch.task.is_finished() || !watch.names.is_running() {
                 return None;
             }
-            watch.names.ready()
+            (watch.ready.clone(), watch.names.ready())
         };
-        match tokio::time::timeout(wait, ready.wait_for(|r| *r)).await {
-            Ok(Ok(_)) => {
-                let running = self.running.lock().ok()?;
-                running.get(&key(member, ar))?.names.holder(namespace, name)
-            }
-            _ => None,
+        // An error means a watch ended: then the caller asks the member.
+        let synced = async {
+            children.wait_for(|r| *r).await.ok()?;
+            names.wait_for(|r| *r).await.ok()
+        };
+        tokio::time::timeout(wait, synced).await.ok()??;
+        if let Some(child) = self.cached(member, ar, namespace, name)? {
+            return Some(Lookup::Child(child));
         }
+        let running = self.running.lock().ok()?;
+        Some(
+            match running
+                .get(&key(member, ar))?
+                .names
+                .holder(namespace, name)?
+            {
+                Holder::Free => Lookup::Free,
+                Holder::Taken { instance } => Lookup::Other { instance },
+            },
+        )
     }
 
-    /// Records that the hub has just applied `namespace/name` of kind `ar`
-    /// on `member` for the instance with label value `instance`.
-    pub fn taken(
+    /// Keeps a child the hub has just applied on `member` until its watch
+    /// event arrives, so a pass that follows at once reads it instead of
+    /// applying it again. An entry the watch already holds is left alone:
+    /// it may be newer.
+    pub fn applied(
         &self,
         member: &str,
         ar: &ApiResource,
         namespace: Option<&str>,
         name: &str,
-        instance: &str,
+        object: &Arc<Value>,
     ) {
         if let Ok(running) = self.running.lock()
             && let Some(watch) = running.get(&key(member, ar))
+            && let Ok(mut objects) = watch.store.write()
         {
-            watch.names.taken(namespace, name, instance);
+            objects
+                .entry((namespace.unwrap_or_default().to_owned(), name.to_owned()))
+                .or_insert_with(|| object.clone());
         }
     }
 

@@ -1,18 +1,19 @@
 //! Who holds each name on a member: for every kind the hub applies there,
-//! one metadata-only watch of *every* object of the kind (not only the
-//! hub's), kept as a compact map from namespace and name to the instance
-//! uid label the object carries.
+//! one metadata-only watch of the objects of the kind the hub did not make
+//! there (its own children are in the drift store, see [`super::drift`]),
+//! kept as a compact map from namespace and name to the instance uid label
+//! the object carries.
 //!
 //! The no-takeover rule needs to know, before applying a child, whether an
-//! object of that name exists and whose it is. The drift watch's store
-//! (see [`super::drift`]) holds only the hub's children, so "not in the
-//! store" cannot tell "free" from "someone else's", and the hub used to GET
-//! every child it was about to create (a 404 almost always). This index
-//! answers from memory: a free name is applied at once, a foreign one is
-//! refused without a request. Multi-cluster controllers do the same
-//! (Karmada's execution controller checks conflicts against an informer of
-//! the member's objects). The map holds names and one label only, so it
-//! costs about a hundred bytes per object of the kind on the member.
+//! object of that name exists and whose it is. The drift store holds only
+//! the hub's children, so "not in the store" cannot tell "free" from
+//! "someone else's", and the hub used to GET every child it was about to
+//! create (a 404 almost always). The two together answer from memory: a
+//! free name is applied at once, a foreign one is refused without a
+//! request. Multi-cluster controllers do the same (Karmada's execution
+//! controller checks conflicts against an informer of the member's
+//! objects). The map holds names and one label only, so it costs about a
+//! hundred bytes per object of the kind on the member.
 //!
 //! A name taken in the moment between the watch's last event and the
 //! apply is not seen: the window is the watch's lag, and the object was
@@ -85,14 +86,17 @@ fn remove(map: &mut Map, meta: &kube::api::ObjectMeta) {
 }
 
 impl NameWatch {
-    /// Starts watching the names of `ar` on a member; `what` names it in logs.
-    pub(super) fn start(client: &Client, ar: &ApiResource, what: String) -> Self {
+    /// Starts watching the names of `ar` on `member`, but for the hub's own
+    /// children there; `what` names it in logs.
+    pub(super) fn start(client: &Client, ar: &ApiResource, member: &str, what: String) -> Self {
         let api = Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), ar);
+        // `!=` also selects objects without the label.
+        let others = format!("{}!={}", super::CLUSTER_LABEL, labels::label_value(member));
         let names: Arc<RwLock<Map>> = Arc::default();
         let (synced, ready) = tokio::sync::watch::channel(false);
         let shared = names.clone();
         let task = tokio::spawn(async move {
-            let mut events = watcher(api, watcher::Config::default())
+            let mut events = watcher(api, watcher::Config::default().labels(&others))
                 .default_backoff()
                 .boxed();
             // A relist builds the map afresh and swaps it in whole, so names
@@ -163,17 +167,6 @@ impl NameWatch {
                 },
             },
         )
-    }
-
-    /// Records a name the hub has just taken, before its watch event
-    /// arrives: a pass that follows at once then reads the child from the
-    /// drift store (or asks for it) instead of applying it a second time.
-    pub(super) fn taken(&self, namespace: Option<&str>, name: &str, instance: &str) {
-        if let Ok(mut m) = self.names.write() {
-            m.entry(namespace.unwrap_or_default().to_owned())
-                .or_default()
-                .insert(name.to_owned(), Some(instance.into()));
-        }
     }
 }
 
