@@ -45,6 +45,13 @@ fn the_quick_benchmark_converges_with_the_needed_requests_and_no_idle_writes() {
         );
     }
     assert!(num(&run["instance_patches_per_instance"]) <= 1.0, "{run}");
+    // The echoes of the hub's own writes are answered without a pass: about
+    // two whole passes per instance (applying, then seeing it Ready).
+    assert!(
+        num(&run["unchanged_reconciles_per_instance"]) > 0.0,
+        "{run}"
+    );
+    assert!(num(&run["whole_passes_per_instance"]) <= 3.0, "{run}");
     // A restart writes nothing, on members or on the hub (its own CRDs are
     // applied only when they differ).
     for member in ["member-1", "member-2", "member-3"] {

@@ -195,23 +195,11 @@ fn generic_rules_hold_for_every_kind() {
     // Watches keep their Table columns: the first event defines them, later ones reuse them.
     let cm2 = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c2"}});
     assert_eq!(send(addr, "POST", cms, JSON, &cm2).code, 201);
-    let table = (
-        "Accept",
+    let events = watch_events(
+        addr,
+        cms,
         "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
     );
-    let w = request(
-        addr,
-        "GET",
-        &format!("{cms}?watch=true&timeoutSeconds=1"),
-        &h(&[table]),
-        None,
-    );
-    let events: Vec<Value> = w
-        .body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["object"]["kind"], "Table");
     assert!(
@@ -223,23 +211,11 @@ fn generic_rules_hold_for_every_kind() {
     assert!(events[1]["object"]["rows"][0]["cells"].is_array());
 
     // A metadata-only watch sends PartialObjectMetadata, as a list does.
-    let meta = (
-        "Accept",
+    let events = watch_events(
+        addr,
+        cms,
         "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
     );
-    let w = request(
-        addr,
-        "GET",
-        &format!("{cms}?watch=true&timeoutSeconds=1"),
-        &h(&[meta]),
-        None,
-    );
-    let events: Vec<Value> = w
-        .body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect();
     assert_eq!(events.len(), 2);
     for e in &events {
         assert_eq!(e["object"]["kind"], "PartialObjectMetadata", "{e}");
@@ -247,4 +223,20 @@ fn generic_rules_hold_for_every_kind() {
         assert!(e["object"]["metadata"]["name"].is_string(), "{e}");
         assert_eq!(e["object"].get("data"), None, "{e}");
     }
+}
+
+/// The events a one-second watch of `path` sends, asked for as `accept`.
+fn watch_events(addr: std::net::SocketAddr, path: &str, accept: &str) -> Vec<Value> {
+    let w = request(
+        addr,
+        "GET",
+        &format!("{path}?watch=true&timeoutSeconds=1"),
+        &h(&[("Accept", accept)]),
+        None,
+    );
+    w.body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
 }
