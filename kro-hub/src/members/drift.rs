@@ -204,6 +204,11 @@ impl DriftWatches {
             // A relist builds the store afresh and swaps it in whole, so
             // children deleted while the watch was broken do not linger.
             let mut relisting: Option<Objects> = None;
+            // The first list re-queues nobody: it was started by an
+            // instance pass, and every instance gets one when its
+            // controller starts or a member changes. A later list (the
+            // watch broke) does: changes made meanwhile arrive only so.
+            let mut listed_once = false;
             while let Some(event) = events.next().await {
                 match event {
                     Ok(watcher::Event::Apply(child)) => {
@@ -220,10 +225,10 @@ impl DriftWatches {
                             m.remove(&key);
                         }
                     }
-                    // After a relist (the watch broke), what changed
-                    // meanwhile arrives only this way.
                     Ok(watcher::Event::InitApply(child)) => {
-                        routes.send(&child);
+                        if listed_once {
+                            routes.send(&child);
+                        }
                         let (key, json) = stored(child, &type_meta);
                         if let Some(m) = relisting.as_mut() {
                             m.insert(key, json);
@@ -233,6 +238,7 @@ impl DriftWatches {
                         if let (Some(fresh), Ok(mut m)) = (relisting.take(), shared.write()) {
                             *m = fresh;
                         }
+                        listed_once = true;
                         synced.send_replace(true);
                     }
                     Ok(watcher::Event::Init) => relisting = Some(Objects::new()),
