@@ -344,8 +344,8 @@ async fn run(
 ) {
     let api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ctx.resource);
     // The controller's store of instances without their managedFields: the
-    // hub never reads them, and with a status written by the hub and a spec
-    // by their authors they are a third of an instance's size.
+    // hub never reads them, and they hold an entry per field for every
+    // manager that wrote the instance (its author's spec, the hub's status).
     let writer = kube::runtime::reflector::store::Writer::new(ctx.resource.clone());
     let reader = writer.as_reader();
     let instances = kube::runtime::reflector(

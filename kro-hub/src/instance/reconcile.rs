@@ -484,6 +484,8 @@ impl<'a> Reconciler<'a> {
             return Ok(Action::requeue(Duration::from_secs(30)));
         }
         if self.obj.metadata.deletion_timestamp.is_some() {
+            // A record would outlive the instance.
+            self.ctx.records.forget(&self.identity.uid);
             return self.delete(&api).await;
         }
         if self
@@ -693,9 +695,8 @@ impl<'a> Reconciler<'a> {
     /// when the instance is itself a child of another RGD, that RGD's value
     /// stays, so the two controllers never overwrite each other. A new
     /// instance gets both in one patch, and the pass goes on: the finalizer
-    /// is stored before any child is written either way.
-    /// Adds the finalizer and the labels the instance lacks; the instance's
-    /// new resourceVersion when it wrote.
+    /// is stored before any child is written either way. Returns the
+    /// instance's new resourceVersion when it wrote.
     async fn ensure_finalizer_and_labels(
         &self,
         api: &Api<DynamicObject>,

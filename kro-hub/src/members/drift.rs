@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::CLUSTER_LABEL;
-use super::names::{Holder, NameWatch};
+use super::names::NameWatch;
 use crate::labels;
 
 /// Where a child's change is sent: the instance controller of its RGD.
@@ -126,16 +126,21 @@ fn stored(
     (api_version, kind): &(String, String),
 ) -> ((String, String), Arc<Value>) {
     child.metadata.managed_fields = None;
-    let key = (
-        child.metadata.namespace.clone().unwrap_or_default(),
-        child.metadata.name.clone().unwrap_or_default(),
-    );
+    let key = key_of(&child);
     let mut json = serde_json::to_value(child).unwrap_or(Value::Null);
     if let Some(obj) = json.as_object_mut() {
         obj.insert("apiVersion".to_owned(), Value::String(api_version.clone()));
         obj.insert("kind".to_owned(), Value::String(kind.clone()));
     }
     (key, Arc::new(json))
+}
+
+/// Where the store keeps `child`.
+fn key_of(child: &DynamicObject) -> (String, String) {
+    (
+        child.metadata.namespace.clone().unwrap_or_default(),
+        child.metadata.name.clone().unwrap_or_default(),
+    )
 }
 
 impl Watch {
@@ -220,9 +225,8 @@ impl DriftWatches {
                     }
                     Ok(watcher::Event::Delete(child)) => {
                         routes.send(&child);
-                        let (key, _) = stored(child, &type_meta);
                         if let Ok(mut m) = shared.write() {
-                            m.remove(&key);
+                            m.remove(&key_of(&child));
                         }
                     }
                     Ok(watcher::Event::InitApply(child)) => {
@@ -316,16 +320,7 @@ impl DriftWatches {
             return Some(Lookup::Child(child));
         }
         let running = self.running.lock().ok()?;
-        Some(
-            match running
-                .get(&key(member, ar))?
-                .names
-                .holder(namespace, name)?
-            {
-                Holder::Free => Lookup::Free,
-                Holder::Taken { instance } => Lookup::Other { instance },
-            },
-        )
+        running.get(&key(member, ar))?.names.holder(namespace, name)
     }
 
     /// Keeps a child the hub has just applied on `member` until its watch

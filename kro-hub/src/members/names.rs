@@ -29,19 +29,8 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use tokio::task::JoinHandle;
 
+use super::drift::Lookup;
 use crate::labels;
-
-/// What the index knows of one name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holder {
-    /// No object of the kind has that name.
-    Free,
-    /// An object has it; `instance` is its `kro.run/instance-id` label.
-    Taken {
-        /// The instance uid label the object carries, if any.
-        instance: Option<String>,
-    },
-}
 
 /// Names by namespace ("" for cluster-scoped objects), then by name.
 type Map = HashMap<String, HashMap<String, Option<Box<str>>>>;
@@ -150,8 +139,9 @@ impl NameWatch {
         self.ready.clone()
     }
 
-    /// Who holds `namespace/name`, once the first list is in.
-    pub(super) fn holder(&self, namespace: Option<&str>, name: &str) -> Option<Holder> {
+    /// Who holds `namespace/name` among the objects the hub did not make
+    /// (`Free` or `Other`), once the first list is in.
+    pub(super) fn holder(&self, namespace: Option<&str>, name: &str) -> Option<Lookup> {
         if !*self.ready.borrow() || !self.is_running() {
             return None;
         }
@@ -161,8 +151,8 @@ impl NameWatch {
                 .get(namespace.unwrap_or_default())
                 .and_then(|n| n.get(name))
             {
-                None => Holder::Free,
-                Some(owner) => Holder::Taken {
+                None => Lookup::Free,
+                Some(owner) => Lookup::Other {
                     instance: owner.as_deref().map(str::to_owned),
                 },
             },
