@@ -16,6 +16,7 @@ pub mod instance;
 pub mod kubeconfig;
 pub mod labels;
 pub mod leader;
+pub mod lean_object;
 pub mod members;
 pub mod metrics;
 pub mod offline;

@@ -4,7 +4,8 @@
 //! the status already is what it should be, so a resync of a converged
 //! object makes no request.
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::conditions;
@@ -22,12 +23,15 @@ pub fn merged(current: Option<&Value>, mut desired: Value) -> Value {
 
 /// Writes `desired` as the status of `name` unless `current` already is it.
 /// Returns the object's new resourceVersion when a write was made.
-pub async fn write(
-    api: &Api<DynamicObject>,
+pub async fn write<K>(
+    api: &Api<K>,
     name: &str,
     current: Option<&Value>,
     desired: Value,
-) -> Result<Option<String>, kube::Error> {
+) -> Result<Option<String>, kube::Error>
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
     let desired = merged(current, desired);
     if current == Some(&desired) {
         return Ok(None);
@@ -45,7 +49,9 @@ pub async fn write(
             &Patch::Merge(json!({"status": patch})),
         )
         .await?;
-    Ok(Some(written.metadata.resource_version.unwrap_or_default()))
+    Ok(Some(
+        written.meta().resource_version.clone().unwrap_or_default(),
+    ))
 }
 
 /// Sets to `null` in `patch` every key of `current` it lacks, recursing

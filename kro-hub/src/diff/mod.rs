@@ -1108,7 +1108,7 @@ impl Planner<'_> {
             push(Action::Create, object);
             return Ok(None);
         }
-        let api = children::api_for(&target.client, &ar, &caps, Some(&namespace));
+        let api = children::api_for::<DynamicObject>(&target.client, &ar, &caps, Some(&namespace));
         let live = match api.get_opt(&name).await {
             Ok(found) => found.map(to_value),
             Err(e) => {
@@ -1199,7 +1199,7 @@ impl Planner<'_> {
         };
         let namespaced = caps.scope == Scope::Namespaced;
         let object = display(kind, namespaced.then_some(namespace.as_str()), name);
-        let api = children::api_for(&target.client, &ar, &caps, Some(&namespace));
+        let api = children::api_for::<DynamicObject>(&target.client, &ar, &caps, Some(&namespace));
         match api.get_opt(name).await {
             Ok(Some(found)) => Ok(Some(to_value(found))),
             Ok(None) => {
@@ -1242,7 +1242,7 @@ impl Planner<'_> {
             .and_then(Value::as_str)
             .filter(|ns| !ns.is_empty())
         {
-            Some(ns) => children::api_for(&target.client, &ar, &caps, Some(ns)),
+            Some(ns) => children::api_for::<DynamicObject>(&target.client, &ar, &caps, Some(ns)),
             None => Api::all_with(target.client.clone(), &ar),
         };
         match api.list(&ListParams::default().labels(&selector)).await {

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::FIELD_MANAGER;
+use crate::lean_object::LeanObject;
 
 /// Annotation holding a hash of what the hub last applied, so a field the
 /// template no longer sets is noticed (and removed by the next apply) even
@@ -115,12 +116,14 @@ pub fn gvk_of(obj: &Value) -> Option<GroupVersionKind> {
 }
 
 /// An API handle for `ar`, scoped to `namespace` when the kind is namespaced.
-pub fn api_for(
+pub fn api_for<
+    K: kube::Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+>(
     client: &Client,
     ar: &ApiResource,
     caps: &ApiCapabilities,
     namespace: Option<&str>,
-) -> Api<DynamicObject> {
+) -> Api<K> {
     match (caps.scope == Scope::Namespaced, namespace) {
         (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, ar),
         _ => Api::all_with(client.clone(), ar),
@@ -225,10 +228,10 @@ pub async fn release(
 /// Applies `desired` with server-side apply (forced, one field manager, like
 /// upstream) and returns what the server stored.
 pub async fn apply(
-    api: &Api<DynamicObject>,
+    api: &Api<LeanObject>,
     name: &str,
     desired: &Value,
-) -> Result<DynamicObject, kube::Error> {
+) -> Result<LeanObject, kube::Error> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(name, &params, &Patch::Apply(desired)).await
 }

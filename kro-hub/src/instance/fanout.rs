@@ -117,7 +117,6 @@ impl Reconciler<'_> {
     /// [`super::unchanged`]).
     pub(super) async fn run_placed(
         &self,
-        api: &Api<DynamicObject>,
         version: Option<String>,
         members_version: u64,
     ) -> Result<Action, InstanceError> {
@@ -427,7 +426,7 @@ impl Reconciler<'_> {
         let ready_before = crate::conditions::read(self.obj.data.get("status"))
             .into_iter()
             .find(|c| c.type_ == "Ready");
-        let written = self.write_status(api, status).await?;
+        let written = self.write_status(status).await?;
         if let Some(now) = conds.iter().find(|c| c.type_ == "Ready") {
             self.publish_transition(ready_before.as_ref(), now, state_name)
                 .await;
@@ -934,7 +933,7 @@ impl Reconciler<'_> {
             }
         }
         if !waiting.is_empty() {
-            self.write_deleting(api, &waiting.join("; ")).await?;
+            self.write_deleting(&waiting.join("; ")).await?;
             return Ok(Action::requeue(Duration::from_secs(2)));
         }
         finalizer::remove(api, self.obj, FINALIZER)

@@ -24,6 +24,7 @@ use super::state::{self, Phase, ResourceState};
 use crate::conditions;
 use crate::finalizer;
 use crate::labels::{self, InstanceIdentity};
+use crate::lean_object::{LeanObject, WrittenVersion};
 use crate::members::drift::Lookup;
 
 /// Name of the hub's own cluster as a target (`cluster.name` in CEL).
@@ -187,7 +188,10 @@ impl InstanceCtx {
         }
     }
 
-    fn instance_api(&self, namespace: Option<&str>) -> Api<DynamicObject> {
+    fn instance_api<K>(&self, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+    {
         match (self.namespaced, namespace) {
             (true, Some(ns)) => Api::namespaced_with(self.env.client.clone(), ns, &self.resource),
             _ => Api::all_with(self.env.client.clone(), &self.resource),
@@ -480,7 +484,7 @@ impl<'a> Reconciler<'a> {
                 .unwrap_or_else(|| json!({}));
             status["state"] = json!(state::ERROR);
             status["conditions"] = json!(conds);
-            self.write_status(&api, status).await?;
+            self.write_status(status).await?;
             return Ok(Action::requeue(Duration::from_secs(30)));
         }
         if self.obj.metadata.deletion_timestamp.is_some() {
@@ -525,7 +529,7 @@ impl<'a> Reconciler<'a> {
         self.sweep_retired_once().await;
         if self.ctx.graph.is_placed() {
             let version = patched.or_else(|| self.obj.metadata.resource_version.clone());
-            return self.run_placed(&api, version, members_version).await;
+            return self.run_placed(version, members_version).await;
         }
 
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
@@ -564,7 +568,7 @@ impl<'a> Reconciler<'a> {
             .into_iter()
             .find(|c| c.type_ == "Ready");
         let status = state::status_object(fields, &state_name, &conds);
-        self.write_status(&api, status).await?;
+        self.write_status(status).await?;
         if let Some(now) = ready_now {
             self.publish_transition(ready_before.as_ref(), &now, &state_name)
                 .await;
@@ -903,7 +907,7 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    async fn resolve(&self, obj: &Value) -> Result<(Api<DynamicObject>, String), String> {
+    async fn resolve(&self, obj: &Value) -> Result<(Api<LeanObject>, String), String> {
         let gvk = children::gvk_of(obj).ok_or("rendered object has no apiVersion/kind")?;
         let (ar, caps) = self
             .target
@@ -987,19 +991,13 @@ impl<'a> Reconciler<'a> {
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|e| api_message(&e))?;
-        Ok(list
-            .items
-            .into_iter()
-            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
-            .collect())
+        Ok(list.items.into_iter().map(LeanObject::into_json).collect())
     }
 
     async fn read_external(&self, reference: &Value) -> Result<Option<Arc<Value>>, String> {
         let (api, name) = self.resolve(reference).await?;
         match api.get_opt(&name).await {
-            Ok(Some(obj)) => Ok(Some(Arc::new(
-                serde_json::to_value(obj).unwrap_or(Value::Null),
-            ))),
+            Ok(Some(obj)) => Ok(Some(Arc::new(obj.into_json()))),
             Ok(None) => Ok(None),
             Err(e) => Err(api_message(&e)),
         }
@@ -1060,7 +1058,7 @@ impl<'a> Reconciler<'a> {
                 .get_opt(&name)
                 .await
                 .map_err(|e| api_message(&e))?
-                .map(|o| Arc::new(serde_json::to_value(o).unwrap_or(Value::Null))),
+                .map(|o| Arc::new(o.into_json())),
         };
         if let Some(live) = &live {
             let owner = live
@@ -1075,11 +1073,10 @@ impl<'a> Reconciler<'a> {
                 return Ok(Some(live.clone()));
             }
         }
-        let mut applied = children::apply(&api, &name, &desired)
+        let applied = children::apply(&api, &name, &desired)
             .await
             .map_err(|e| api_message(&e))?;
-        applied.metadata.managed_fields = None;
-        let applied = Arc::new(serde_json::to_value(applied).unwrap_or(Value::Null));
+        let applied = Arc::new(applied.into_json());
         if let Some((ar, ns)) = &member_kind {
             drift.applied(member, ar, ns.as_deref(), &name, &applied);
         }
@@ -1326,11 +1323,11 @@ impl<'a> Reconciler<'a> {
         match self.delete_on_target().await {
             Removal::Done => {}
             Removal::Pending(message) => {
-                self.write_deleting(api, &message).await?;
+                self.write_deleting(&message).await?;
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
             Removal::Failed(message) => {
-                self.write_deleting(api, &message).await?;
+                self.write_deleting(&message).await?;
                 return Ok(Action::requeue(Duration::from_secs(5)));
             }
         }
@@ -1369,11 +1366,7 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    pub(super) async fn write_deleting(
-        &self,
-        api: &Api<DynamicObject>,
-        message: &str,
-    ) -> Result<(), InstanceError> {
+    pub(super) async fn write_deleting(&self, message: &str) -> Result<(), InstanceError> {
         let mut status = self
             .obj
             .data
@@ -1385,18 +1378,19 @@ impl<'a> Reconciler<'a> {
         status["conditions"] = json!([conditions::Condition::new(
             "Ready", false, "Deleting", message, generation
         )]);
-        self.write_status(api, status).await.map(|_| ())
+        self.write_status(status).await.map(|_| ())
     }
 
     /// Writes the instance's status unless it already is `desired`; the new
     /// resourceVersion when it wrote.
     pub(super) async fn write_status(
         &self,
-        api: &Api<DynamicObject>,
         desired: Value,
     ) -> Result<Option<String>, InstanceError> {
+        // The answer is read for its resourceVersion alone.
+        let api: Api<WrittenVersion> = self.ctx.instance_api(self.identity.namespace.as_deref());
         crate::status::write(
-            api,
+            &api,
             &self.identity.name,
             self.obj.data.get("status"),
             desired,

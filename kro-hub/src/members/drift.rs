@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::reflector::ObjectRef;
@@ -26,6 +27,7 @@ use tokio::task::JoinHandle;
 use super::CLUSTER_LABEL;
 use super::names::NameWatch;
 use crate::labels;
+use crate::lean_object::LeanObject;
 
 /// Where a child's change is sent: the instance controller of its RGD.
 #[derive(Debug, Clone)]
@@ -61,8 +63,8 @@ impl Routes {
     }
 
     /// Re-queues the instance a child belongs to, if its RGD runs here.
-    fn send(&self, child: &DynamicObject) {
-        let Some(l) = child.metadata.labels.as_ref() else {
+    fn send(&self, child: &ObjectMeta) {
+        let Some(l) = child.labels.as_ref() else {
             return;
         };
         let (Some(rgd), Some(name)) = (l.get(labels::DEFINED_BY_RGD), l.get(labels::INSTANCE_NAME))
@@ -116,18 +118,17 @@ struct Watch {
 }
 
 /// A child as the store keeps it: without managedFields (the store answers
-/// what a child holds, never who manages which field: about half the size),
-/// with its apiVersion and kind. The items of a list answer for a built-in
+/// what a child holds, never who manages which field: about half the size;
+/// [`LeanObject`] never decodes them), with its apiVersion and kind. The items of a list answer for a built-in
 /// kind carry neither (as on a real API server): without them a child from
 /// the initial list would never match its rendered self, and every child
 /// would be re-applied after each relist, a restart of the hub included.
 fn stored(
-    mut child: DynamicObject,
+    child: LeanObject,
     (api_version, kind): &(String, String),
 ) -> ((String, String), Arc<Value>) {
-    child.metadata.managed_fields = None;
-    let key = key_of(&child);
-    let mut json = serde_json::to_value(child).unwrap_or(Value::Null);
+    let key = key_of(&child.metadata);
+    let mut json = child.into_json();
     if let Some(obj) = json.as_object_mut() {
         obj.insert("apiVersion".to_owned(), Value::String(api_version.clone()));
         obj.insert("kind".to_owned(), Value::String(kind.clone()));
@@ -136,10 +137,10 @@ fn stored(
 }
 
 /// Where the store keeps `child`.
-fn key_of(child: &DynamicObject) -> (String, String) {
+fn key_of(child: &ObjectMeta) -> (String, String) {
     (
-        child.metadata.namespace.clone().unwrap_or_default(),
-        child.metadata.name.clone().unwrap_or_default(),
+        child.namespace.clone().unwrap_or_default(),
+        child.name.clone().unwrap_or_default(),
     )
 }
 
@@ -194,7 +195,7 @@ impl DriftWatches {
         if let Some(old) = running.remove(&key) {
             old.abort();
         }
-        let api = Api::<DynamicObject>::all_with(client.clone(), ar);
+        let api = Api::<LeanObject>::all_with(client.clone(), ar);
         let config = watcher::Config::default()
             .labels(&format!("{CLUSTER_LABEL}={}", labels::label_value(member)));
         let routes = self.routes.clone();
@@ -217,21 +218,21 @@ impl DriftWatches {
             while let Some(event) = events.next().await {
                 match event {
                     Ok(watcher::Event::Apply(child)) => {
-                        routes.send(&child);
+                        routes.send(&child.metadata);
                         let (key, json) = stored(child, &type_meta);
                         if let Ok(mut m) = shared.write() {
                             m.insert(key, json);
                         }
                     }
                     Ok(watcher::Event::Delete(child)) => {
-                        routes.send(&child);
+                        routes.send(&child.metadata);
                         if let Ok(mut m) = shared.write() {
-                            m.remove(&key_of(&child));
+                            m.remove(&key_of(&child.metadata));
                         }
                     }
                     Ok(watcher::Event::InitApply(child)) => {
                         if listed_once {
-                            routes.send(&child);
+                            routes.send(&child.metadata);
                         }
                         let (key, json) = stored(child, &type_meta);
                         if let Some(m) = relisting.as_mut() {
@@ -366,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_listed_child_is_stored_with_its_type_and_without_managed_fields() {
-        let listed: DynamicObject = serde_json::from_value(serde_json::json!({
+        let listed: LeanObject = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "a", "namespace": "apps", "uid": "u",
                 "managedFields": [{"manager": "kro-hub", "operation": "Apply"}]},
             "spec": {"ports": [{"port": 80}]}

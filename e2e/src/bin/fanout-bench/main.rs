@@ -207,8 +207,13 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
     let rep0 = hub.report().await?;
     let c0 = hub_requests(&cl, &rep0);
 
-    // Creation until every instance is Ready everywhere.
+    // Creation until every instance is Ready everywhere. This process holds
+    // the sandboxes and the creating client: its CPU is the servers' load.
+    let servers_cpu0 = hub_process::cpu_seconds();
     let hub_time = workload::create_and_wait(&cl, NAMESPACE, n, timeout).await?;
+    let servers_cpu = hub_process::cpu_seconds()
+        .zip(servers_cpu0)
+        .map(|(b, a)| b - a);
     // The Event announcing the last Ready is published just after the
     // status write that made it Ready: it belongs to the creation, not to
     // the idle window.
@@ -254,13 +259,16 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
 
     // The baseline: on fresh sandboxes, or in a namespace of its own on
     // existing clusters.
+    let mut baseline_servers_cpu = None;
     let baseline = if args.no_baseline {
         None
     } else {
         let crd = workload::generated_crd(&cl.hub).await?;
         Some(if cl.counts_requests() {
             let fresh = Clusters::sandboxes(m, &format!("base-{n}")).await?;
+            let cpu0 = hub_process::cpu_seconds();
             let out = baseline(&fresh, &crd, NAMESPACE, n, timeout).await;
+            baseline_servers_cpu = hub_process::cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
             fresh.stop().await;
             out?
         } else {
@@ -322,6 +330,10 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
         "whole_passes_per_instance": f2(
             per_instance("kro_hub_reconciles_total") - per_instance("kro_hub_reconciles_unchanged_total")
         ),
+        // Sandboxes only: this process's CPU while the hub converged and
+        // while the baseline ran (servers plus the client, on both sides).
+        "servers_cpu_seconds": by_servers.then_some(servers_cpu).flatten().map(f2),
+        "baseline_servers_cpu_seconds": baseline_servers_cpu.map(f2),
         "hub_cpu_seconds_idle": f2(rep2.cpu_seconds - rep1.cpu_seconds),
         "hub_cpu_seconds_total": f2(last.cpu_seconds),
         "requests_per_instance_cluster": f2(member_requests as f64 / per),
@@ -431,6 +443,11 @@ fn print_details(r: &Value) {
     if !r["baseline_requests"].is_null() {
         eprintln!("  baseline requests: {}", r["baseline_requests"]);
     }
+    eprintln!(
+        "  servers' CPU seconds (sandboxes and client): hub run {}, baseline {}",
+        cell(&r["servers_cpu_seconds"]),
+        cell(&r["baseline_servers_cpu_seconds"])
+    );
     if !r["restart"].is_null() {
         eprintln!("  restart: {}", r["restart"]);
     }
