@@ -11,6 +11,11 @@ use kro_hub::kubeconfig::ClusterSource;
 use kro_hub::leader::{LeaderElector, LeaseConfig};
 use kro_hub::metrics::Metrics;
 
+/// See the `jemalloc` feature: the allocator the hub is benchmarked with.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "kro-hub", version, about = "kro on one hub, many clusters")]
 struct Cli {

@@ -98,6 +98,7 @@ fn the_image_is_built_without_the_demo_and_its_test_api_server() {
         .find(|l| l.starts_with("RUN cargo build"))
         .unwrap();
     assert!(build.contains("--no-default-features"), "{build}");
+    assert!(build.contains("--features jemalloc"), "{build}");
     let manifest =
         std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
             .unwrap();

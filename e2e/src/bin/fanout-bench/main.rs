@@ -26,6 +26,12 @@ use serde_json::{Value, json};
 use clusters::{Clusters, Counts, by_verb, delta, is_write, sum};
 use hub_process::{HubProcess, HubReport};
 
+/// The hub under test allocates as the `kro-hub` binary does (its
+/// `jemalloc` feature). The sandboxes and the client share the binary, so
+/// they do too, on both sides of the comparison.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Pause between the last instance turning Ready and the start of the
 /// idle window.
 const SETTLE: Duration = Duration::from_secs(1);
