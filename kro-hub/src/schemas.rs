@@ -160,6 +160,14 @@ pub enum SchemaError {
         #[source]
         source: kube::Error,
     },
+    /// A document could not be read.
+    #[error("{url}: not an OpenAPI document: {message}")]
+    Document {
+        /// Which one.
+        url: String,
+        /// What the parser said.
+        message: String,
+    },
 }
 
 fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> SchemaError {
@@ -346,9 +354,20 @@ impl SchemaCache {
         {
             return Ok(found.clone());
         }
-        let doc: Value = get_json(client, url).await?;
-        let mut all = kro_core::expr::openapi::kinds_from_openapi_v3(&doc);
-        let found = all.remove(&(api_version.to_owned(), kind.to_owned()));
+        let found = match shared::get(url, kind) {
+            Some(found) => found,
+            None => {
+                let text = get_text(client, url).await?;
+                let found =
+                    kro_core::expr::openapi::kind_from_openapi_v3_text(&text, api_version, kind)
+                        .map_err(|e| SchemaError::Document {
+                            url: url.to_owned(),
+                            message: e.to_string(),
+                        })?;
+                shared::put(url, kind, &found);
+                found
+            }
+        };
         let mut cache = self.openapi.lock().await;
         let entry = cache.entry(path).or_default();
         if entry.hash != url {
@@ -404,6 +423,87 @@ async fn openapi_index(client: &Client) -> Result<HashMap<String, String>, Schem
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// A document's text, parsed by the caller (see
+/// [`kro_core::expr::openapi::kind_from_openapi_v3_text`]).
+async fn get_text(client: &Client, path: &str) -> Result<String, SchemaError> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| kube_err(format!("GET {path}"))(kube::Error::HttpError(e)))?;
+    client
+        .request_text(request)
+        .await
+        .map_err(kube_err(format!("GET {path}")))
+}
+
+/// Kinds read from `/openapi/v3` documents, shared by the caches of every
+/// cluster. A document's URL carries the hash of its content (the
+/// `/openapi/v3` index gives it), so members running the same Kubernetes
+/// version serve the same URL and the document is read and parsed once
+/// for the whole fleet instead of once per member. URLs without a hash are
+/// not shared. Bounded: the oldest entries go first.
+mod shared {
+    use std::collections::VecDeque;
+    use std::sync::{LazyLock, Mutex};
+
+    use serde_json::Value;
+
+    /// Kinds kept; a hub's RGDs use a few dozen at most.
+    const CAPACITY: usize = 256;
+
+    type Entries = VecDeque<((String, String), Option<Value>)>;
+
+    static KINDS: LazyLock<Mutex<Entries>> = LazyLock::new(Mutex::default);
+
+    fn content_addressed(url: &str) -> bool {
+        url.split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("hash=")))
+    }
+
+    pub(super) fn get(url: &str, kind: &str) -> Option<Option<Value>> {
+        if !content_addressed(url) {
+            return None;
+        }
+        let entries = KINDS.lock().ok()?;
+        entries
+            .iter()
+            .find(|((u, k), _)| u == url && k == kind)
+            .map(|(_, found)| found.clone())
+    }
+
+    pub(super) fn put(url: &str, kind: &str, found: &Option<Value>) {
+        if !content_addressed(url) {
+            return;
+        }
+        let Ok(mut entries) = KINDS.lock() else {
+            return;
+        };
+        if entries.iter().any(|((u, k), _)| u == url && k == kind) {
+            return;
+        }
+        if entries.len() >= CAPACITY {
+            entries.pop_front();
+        }
+        entries.push_back(((url.to_owned(), kind.to_owned()), found.clone()));
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn only_documents_named_by_their_hash_are_shared() {
+            let schema = Some(serde_json::json!({"type": "object"}));
+            put("/openapi/v3/api/v1", "Shared", &schema);
+            assert_eq!(get("/openapi/v3/api/v1", "Shared"), None);
+            put("/openapi/v3/api/v1?hash=AB12", "Shared", &schema);
+            assert_eq!(get("/openapi/v3/api/v1?hash=AB12", "Shared"), Some(schema));
+            assert_eq!(get("/openapi/v3/api/v1?hash=CD34", "Shared"), None);
+            put("/openapi/v3/api/v1?hash=AB12", "NotThere", &None);
+            assert_eq!(get("/openapi/v3/api/v1?hash=AB12", "NotThere"), Some(None));
+        }
+    }
 }
 
 async fn get_json(client: &Client, path: &str) -> Result<Value, SchemaError> {

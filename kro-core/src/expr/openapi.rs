@@ -2,8 +2,11 @@
 //! `/openapi/v3/apis/<group>/<version>` serves): each kind's schema with its
 //! `$ref`s inlined, keeping only what type checks need.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// How deep references are followed; recursive types (JSONSchemaProps) stop
@@ -31,7 +34,7 @@ pub fn kinds_from_openapi_v3(doc: &Value) -> BTreeMap<(String, String), Value> {
         return BTreeMap::new();
     };
     let mut resolver = Resolver {
-        schemas,
+        schemas: Source::Parsed(schemas),
         done: HashMap::new(),
         stack: Vec::new(),
     };
@@ -66,6 +69,62 @@ pub fn kinds_from_openapi_v3(doc: &Value) -> BTreeMap<(String, String), Value> {
     out
 }
 
+/// The schema of `kind` in `api_version` from the text of an OpenAPI v3
+/// document, `None` when the document does not declare it. Only the
+/// schemas the kind refers to are parsed: a group version's document
+/// (1.4 MB for the core group) is never built whole in memory, and the
+/// other kinds it declares are not resolved.
+pub fn kind_from_openapi_v3_text(
+    text: &str,
+    api_version: &str,
+    kind: &str,
+) -> Result<Option<Value>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Doc<'a> {
+        #[serde(borrow, default)]
+        components: Components<'a>,
+    }
+    #[derive(Deserialize, Default)]
+    struct Components<'a> {
+        #[serde(borrow, default)]
+        schemas: HashMap<Cow<'a, str>, &'a RawValue>,
+    }
+    /// What a schema says of the kinds it is, the rest skipped unread.
+    #[derive(Deserialize)]
+    struct Declared {
+        #[serde(rename = "x-kubernetes-group-version-kind", default)]
+        gvks: Vec<Gvk>,
+    }
+    #[derive(Deserialize)]
+    struct Gvk {
+        #[serde(default)]
+        group: String,
+        #[serde(default)]
+        version: String,
+        #[serde(default)]
+        kind: String,
+    }
+    let doc: Doc<'_> = serde_json::from_str(text)?;
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let name = doc.components.schemas.iter().find_map(|(name, raw)| {
+        let declared: Declared = serde_json::from_str(raw.get()).ok()?;
+        declared
+            .gvks
+            .iter()
+            .any(|g| g.group == group && g.version == version && g.kind == kind)
+            .then(|| name.clone())
+    });
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let mut resolver = Resolver {
+        schemas: Source::Raw(&doc.components.schemas),
+        done: HashMap::new(),
+        stack: Vec::new(),
+    };
+    Ok(Some(resolver.named(&name)))
+}
+
 /// Schemas of every version a CustomResourceDefinition serves, keyed by
 /// `(apiVersion, kind)`. A version without a schema is schemaless.
 pub fn kinds_from_crd(crd: &Value) -> BTreeMap<(String, String), Value> {
@@ -98,15 +157,34 @@ pub fn kinds_from_crd(crd: &Value) -> BTreeMap<(String, String), Value> {
 pub fn prune(schema: &Value) -> Value {
     let empty = Map::new();
     let mut resolver = Resolver {
-        schemas: &empty,
+        schemas: Source::Parsed(&empty),
         done: HashMap::new(),
         stack: Vec::new(),
     };
     resolver.inline(schema)
 }
 
+/// Where named schemas are read: a parsed document, or the unparsed
+/// schemas of one (each parsed when first referred to).
+enum Source<'a> {
+    Parsed(&'a Map<String, Value>),
+    Raw(&'a HashMap<Cow<'a, str>, &'a RawValue>),
+}
+
+impl Source<'_> {
+    fn get(&self, name: &str) -> Option<Cow<'_, Value>> {
+        match self {
+            Source::Parsed(schemas) => schemas.get(name).map(Cow::Borrowed),
+            Source::Raw(schemas) => schemas
+                .get(name)
+                .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                .map(Cow::Owned),
+        }
+    }
+}
+
 struct Resolver<'a> {
-    schemas: &'a Map<String, Value>,
+    schemas: Source<'a>,
     done: HashMap<String, Value>,
     stack: Vec<String>,
 }
@@ -119,11 +197,11 @@ impl Resolver<'_> {
         if self.stack.iter().any(|s| s == name) || self.stack.len() >= MAX_DEPTH {
             return serde_json::json!({"x-kubernetes-preserve-unknown-fields": true});
         }
-        let Some(schema) = self.schemas.get(name) else {
+        let Some(schema) = self.schemas.get(name).map(Cow::into_owned) else {
             return serde_json::json!({"x-kubernetes-preserve-unknown-fields": true});
         };
         self.stack.push(name.to_owned());
-        let resolved = self.inline(schema);
+        let resolved = self.inline(&schema);
         self.stack.pop();
         self.done.insert(name.to_owned(), resolved.clone());
         resolved
@@ -194,6 +272,36 @@ mod tests {
             true
         );
         assert!(kinds.contains_key(&("v1".to_owned(), "Core".to_owned())));
+    }
+
+    #[test]
+    fn one_kind_from_the_text_matches_the_whole_document_resolution() {
+        let doc = json!({"components": {"schemas": {
+            "a.Thing": {"x-kubernetes-group-version-kind": [{"group": "x.io", "version": "v1", "kind": "Thing"}],
+                        "type": "object", "description": "dropped",
+                        "properties": {"spec": {"allOf": [{"$ref": "#/components/schemas/a.Spec"}], "default": {}},
+                                       "self": {"$ref": "#/components/schemas/a.Thing"}}},
+            "a.Spec": {"type": "object", "properties": {"n": {"type": "integer", "format": "int32"}}},
+            "a.Core": {"x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Core"}],
+                       "type": "object", "properties": {"s": {"$ref": "#/components/schemas/a.Spec"}}}
+        }}});
+        let whole = kinds_from_openapi_v3(&doc);
+        let text = doc.to_string();
+        for (api_version, kind) in [("x.io/v1", "Thing"), ("v1", "Core")] {
+            let one = kind_from_openapi_v3_text(&text, api_version, kind)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                one.as_ref(),
+                whole.get(&(api_version.to_owned(), kind.to_owned())),
+                "{kind}"
+            );
+        }
+        // Same kind name, other group: not declared.
+        assert_eq!(
+            kind_from_openapi_v3_text(&text, "y.io/v1", "Thing").unwrap_or_else(|e| panic!("{e}")),
+            None
+        );
+        assert!(kind_from_openapi_v3_text("{not json", "v1", "Core").is_err());
     }
 
     #[test]

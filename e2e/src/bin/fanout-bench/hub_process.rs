@@ -194,7 +194,18 @@ impl HubProcess {
     /// has installed its CRDs.
     pub async fn start(kubeconfig: &Path, resync: Duration) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating this binary")?;
-        let mut child = Command::new(exe)
+        // A profiler to run the hub under (`FANOUT_BENCH_HUB_WRAPPER=heaptrack`,
+        // or `perf record -g --`): the hub's own costs, without the servers'.
+        let wrapper = std::env::var("FANOUT_BENCH_HUB_WRAPPER").unwrap_or_default();
+        let mut command = match wrapper.split_whitespace().collect::<Vec<_>>().split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .arg("hub")
             .arg("--kubeconfig")
             .arg(kubeconfig)
@@ -209,8 +220,17 @@ impl HubProcess {
         let stdin = child.stdin.take().context("hub stdin")?;
         let stdout = child.stdout.take().context("hub stdout")?;
         let mut stdout = BufReader::new(stdout).lines();
-        match tokio::time::timeout(Duration::from_secs(60), stdout.next_line()).await {
-            Ok(Ok(Some(line))) if line.trim() == "ready" => {}
+        // A wrapper may print a line of its own first.
+        let ready = async {
+            while let Some(line) = stdout.next_line().await? {
+                if line.trim() == "ready" {
+                    return Ok(true);
+                }
+            }
+            anyhow::Ok(false)
+        };
+        match tokio::time::timeout(Duration::from_secs(60), ready).await {
+            Ok(Ok(true)) => {}
             other => bail!("the hub process did not become ready: {other:?}"),
         }
         Ok(Self {
