@@ -255,6 +255,8 @@ pub struct CompiledGraph {
     pub(crate) uses_time: bool,
     /// See [`CompiledGraph::is_quick`].
     pub(crate) quick: bool,
+    /// What each variable is read for (see [`crate::expr::needs`]).
+    pub(crate) needs: std::sync::Arc<crate::expr::needs::Needs>,
 }
 
 impl CompiledGraph {
@@ -264,6 +266,12 @@ impl CompiledGraph {
     /// hand it to threads set aside for costly evaluations.
     pub fn is_quick(&self) -> bool {
         self.quick
+    }
+
+    /// What each variable is read for by the graph's expressions; see
+    /// [`EvalContext::for_graph`](crate::EvalContext::for_graph).
+    pub fn needs(&self) -> &std::sync::Arc<crate::expr::needs::Needs> {
+        &self.needs
     }
 
     /// The RGD's name.
@@ -1178,6 +1186,26 @@ impl<'a> Compiler<'a> {
                 || n.ready_when.iter().any(|c| reads_time(&c.expr))
                 || n.iterators.iter().any(|(_, c)| reads_time(&c.expr))
         }) || status_fields.iter().flat_map(Field::exprs).any(reads_time);
+        // Every expression the graph evaluates against a context: a variable
+        // is converted for CEL only as far as these read it.
+        let needs = {
+            let mut exprs: Vec<&CompiledExpr> = Vec::new();
+            for n in &nodes {
+                exprs.extend(n.fields.iter().flat_map(Field::exprs));
+                exprs.extend(n.include_when.iter().map(|c| &c.expr));
+                exprs.extend(n.ready_when.iter().map(|c| &c.expr));
+                exprs.extend(n.iterators.iter().map(|(_, c)| &c.expr));
+            }
+            exprs.extend(status_fields.iter().flat_map(Field::exprs));
+            exprs.extend(placement_clusters.iter().map(|c| &c.expr));
+            exprs.extend(placement_when.iter().map(|c| &c.expr));
+            exprs.extend(
+                placement_selector
+                    .iter()
+                    .flat_map(|(_, fields)| fields.iter().flat_map(Field::exprs)),
+            );
+            std::sync::Arc::new(crate::expr::needs::Needs::of(exprs))
+        };
         let quick = nodes.iter().all(|n| {
             n.iterators.is_empty()
                 && n.fields
@@ -1222,6 +1250,7 @@ impl<'a> Compiler<'a> {
             rollout,
             uses_time,
             quick,
+            needs,
         })
     }
 

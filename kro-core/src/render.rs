@@ -21,6 +21,7 @@ use crate::compile::{
 };
 use crate::error::{Error, Location};
 use crate::expr::cost::InputBound;
+use crate::expr::needs::{Need, Needs};
 use crate::expr::time::{TIME_VAR, TimeHandle};
 use crate::expr::value::{object_to_val, to_cel, to_json};
 use crate::expr::{CompiledExpr, EvalError, library};
@@ -48,8 +49,15 @@ impl Var {
         }
     }
 
-    fn val(&self) -> &dyn Val {
-        self.val.get_or_init(|| object_to_val(&self.json)).as_ref()
+    /// The CEL form, of what `need` says is read when the context knows
+    /// its graph (see [`crate::expr::needs`]), else of all of it.
+    fn val(&self, need: Option<&Need>) -> &dyn Val {
+        self.val
+            .get_or_init(|| match need {
+                Some(need) => object_to_val(&need.prune(&self.json)),
+                None => object_to_val(&self.json),
+            })
+            .as_ref()
     }
 
     fn bound(&self) -> InputBound {
@@ -73,6 +81,9 @@ pub struct EvalContext {
     /// The evaluation budget shared by everything evaluated for this
     /// instance (see [`crate::expr::meter`]).
     budget: crate::expr::meter::Budget,
+    /// What the graph's expressions read of each variable, once the
+    /// context is for one graph ([`EvalContext::for_graph`]).
+    needs: Option<Arc<Needs>>,
 }
 
 impl VariableResolver for EvalContext {
@@ -83,7 +94,8 @@ impl VariableResolver for EvalContext {
             TIME_VAR => self.time.as_ref(),
             id => self.observed.get(id),
         }?;
-        Some(CowVal::Borrowed(var.val()))
+        let need = self.needs.as_deref().and_then(|n| n.get(variable));
+        Some(CowVal::Borrowed(var.val(need)))
     }
 }
 
@@ -92,11 +104,12 @@ impl VariableResolver for EvalContext {
 struct OnlyVar<'a> {
     name: &'a str,
     var: &'a Var,
+    need: Option<&'a Need>,
 }
 
 impl VariableResolver for OnlyVar<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        (variable == self.name).then(|| CowVal::Borrowed(self.var.val()))
+        (variable == self.name).then(|| CowVal::Borrowed(self.var.val(self.need)))
     }
 }
 
@@ -125,6 +138,14 @@ impl EvalContext {
             instance: Arc::new(Var::new(instance)),
             ..Self::default()
         }
+    }
+    /// Evaluates for `graph` alone: each variable is converted for CEL only
+    /// as far as the graph's expressions read it (see
+    /// [`crate::expr::needs`]). Set it before anything is evaluated: a
+    /// variable is converted once, and its copies share the conversion.
+    pub fn for_graph(mut self, graph: &CompiledGraph) -> Self {
+        self.needs = Some(graph.needs().clone());
+        self
     }
     /// Sets the target cluster (`cluster.name`, `cluster.labels`, ...).
     pub fn with_cluster(mut self, cluster: Value) -> Self {
@@ -641,6 +662,7 @@ impl CompiledGraph {
             .map(|cached| OnlyVar {
                 name: var,
                 var: cached,
+                need: ctx.needs.as_deref().and_then(|n| n.get(var)),
             });
         for item in items {
             let mut cel_ctx = Context::with_env(env.clone());
@@ -982,6 +1004,7 @@ impl CompiledGraph {
             time: ctx.time.clone(),
             now: ctx.now,
             budget: ctx.budget.clone(),
+            needs: Some(self.needs.clone()),
         };
         let mut resources = Vec::with_capacity(self.nodes.len());
         for node in self.resources() {

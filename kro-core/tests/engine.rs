@@ -960,3 +960,48 @@ fn operator_chains_deeper_than_the_limit_are_refused_without_recursing() {
     let chain = vec!["schema.spec.replicas"; 60].join(" + ");
     compiled(&rgd(&cm("a", &format!("x: \"${{string({chain})}}\""))));
 }
+
+/// A context for one graph converts only what the graph reads of each
+/// variable: every outcome is the same as with everything converted.
+#[test]
+fn a_context_for_its_graph_evaluates_as_one_with_everything() {
+    let g = compiled(&rgd_with(
+        "    status:\n      labels: ${size(a.metadata.labels)}\n      has: ${has(a.status.ready)}\n      missing: ${has(a.status.gone)}\n      opt: ${a.status.?count.orValue(-1)}\n      keys: ${a.metadata.labels.all(k, k.startsWith('l'))}\n      idx: ${a.data['x']}\n      whole: ${size(b)}\n      spec: ${schema.spec.name + '-' + schema.metadata.name}\n",
+        &[
+            cm("a", "x: ${schema.spec.name}"),
+            format!(
+                "{}    readyWhen:\n    - ${{b.?status.?phase.orValue('') == 'Done' && size(b.data) > 0}}\n",
+                cm("b", "y: ${a.data.x}")
+            ),
+        ]
+        .concat(),
+    ));
+    let a = json!({"metadata": {"name": "a", "labels": {"l1": "x", "l2": "y"}, "uid": "u"},
+        "data": {"x": "app", "other": "z"}, "status": {"ready": false, "count": 3}});
+    let b = json!({"metadata": {"name": "b"}, "data": {"y": "app"}, "status": {"phase": "Done"}});
+    let mut inst = instance();
+    inst["status"] = json!({"big": [1, 2, 3], "conditions": []});
+    let everything = EvalContext::new(inst.clone())
+        .with_observed("a", a.clone())
+        .with_observed("b", b.clone());
+    let pruned = EvalContext::new(inst)
+        .for_graph(&g)
+        .with_observed("a", a)
+        .with_observed("b", b);
+    assert_eq!(g.status(&pruned).unwrap(), g.status(&everything).unwrap());
+    assert_eq!(
+        g.status(&pruned).unwrap()["whole"],
+        g.status(&everything).unwrap()["whole"]
+    );
+    for id in ["a", "b"] {
+        assert_eq!(
+            g.render_resource(id, &pruned).unwrap(),
+            g.render_resource(id, &everything).unwrap()
+        );
+        assert_eq!(
+            g.ready(id, &pruned).unwrap(),
+            g.ready(id, &everything).unwrap()
+        );
+    }
+    assert_eq!(g.ready("b", &pruned).unwrap(), Readiness::Ready);
+}

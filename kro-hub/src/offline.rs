@@ -387,7 +387,7 @@ pub fn render(
         .into_iter()
         .next()
         .ok_or_else(|| invalid(instance_path, "the file holds no instance"))?;
-    let mut ctx = EvalContext::new(graph.defaulted(&instance));
+    let mut ctx = EvalContext::new(graph.defaulted(&instance)).for_graph(&graph);
     if let Some(cluster) = cluster {
         ctx = ctx.with_cluster(cluster);
     }

@@ -8,6 +8,7 @@ pub mod cost;
 pub mod flip;
 pub mod library;
 pub mod meter;
+pub mod needs;
 pub mod net;
 pub mod openapi;
 pub mod quantity;

@@ -594,6 +594,7 @@ pub async fn plan(
         exists: live.is_some(),
     };
     let mut eval = EvalContext::new(instance)
+        .for_graph(&served.graph)
         .with_now(std::time::SystemTime::now())
         .with_budget(kro_core::expr::meter::Budget::new(
             kro_core::expr::meter::MAX_INSTANCE_COST,

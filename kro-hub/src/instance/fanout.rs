@@ -123,6 +123,7 @@ impl Reconciler<'_> {
         let generation = self.obj.metadata.generation;
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
         let mut eval = EvalContext::new(instance)
+            .for_graph(&self.graph)
             .with_now(std::time::SystemTime::now())
             .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget));
         let previous = aggregate::read_entries(self.obj.data.get("status"));
@@ -205,6 +206,7 @@ impl Reconciler<'_> {
         };
         let stable_eval = stable_rec.as_ref().map(|rec| {
             EvalContext::new(serde_json::to_value(rec.obj).unwrap_or(Value::Null))
+                .for_graph(&rec.graph)
                 .with_now(std::time::SystemTime::now())
                 .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget))
         });

@@ -534,6 +534,7 @@ impl<'a> Reconciler<'a> {
 
         let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
         let mut eval = EvalContext::new(instance)
+            .for_graph(&self.graph)
             .with_cluster(self.target.cel_value())
             .with_now(std::time::SystemTime::now())
             .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget));
