@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::{StreamExt as _, TryStreamExt as _};
+use kro_hub::lean_object::LeanObject;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
@@ -188,8 +189,8 @@ async fn register(hub: &Client, m: &Member) -> anyhow::Result<()> {
 }
 
 /// Whether an instance reports Ready on every cluster.
-fn is_ready(obj: &DynamicObject, members: usize) -> bool {
-    let status = obj.data.get("status");
+fn is_ready(obj: &Value, members: usize) -> bool {
+    let status = obj.get("status");
     let ready = status
         .and_then(|s| s.get("conditions"))
         .and_then(Value::as_array)
@@ -220,7 +221,11 @@ pub async fn create_and_wait(
     let members = clusters.members.len();
     // The watch is open before the first create, so no transition is missed.
     let (ready_tx, ready_rx) = oneshot::channel::<()>();
-    let watch_api = api.clone();
+    // Observers on both sides decode what they watch the way the hub
+    // does (one pass, managedFields skipped): the measuring client's own
+    // decoding shares the two cores with what it measures.
+    let watch_api =
+        Api::<LeanObject>::namespaced_with(clusters.hub.clone(), namespace, &instance_resource());
     let watching = tokio::spawn(async move {
         let mut ready = std::collections::HashSet::new();
         let mut events = watcher(watch_api, watcher::Config::default()).boxed();
@@ -230,7 +235,7 @@ pub async fn create_and_wait(
                 _ => continue,
             };
             let name = obj.metadata.name.clone().unwrap_or_default();
-            if is_ready(&obj, members) {
+            if is_ready(&obj.json, members) {
                 ready.insert(name);
             } else {
                 ready.remove(&name);
@@ -413,7 +418,7 @@ pub async fn baseline(
     });
     let mut watches = Vec::new();
     for m in &clusters.members {
-        let deployments = Api::<DynamicObject>::namespaced_with(
+        let deployments = Api::<LeanObject>::namespaced_with(
             m.client.clone(),
             namespace,
             &ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")),
@@ -433,12 +438,12 @@ pub async fn baseline(
                     continue;
                 };
                 let available = d
-                    .data
+                    .json
                     .pointer("/status/availableReplicas")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
                 let wanted = d
-                    .data
+                    .json
                     .pointer("/spec/replicas")
                     .and_then(Value::as_i64)
                     .unwrap_or(1);
