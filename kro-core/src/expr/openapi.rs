@@ -250,17 +250,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn refs_are_inlined_and_cycles_cut() {
-        let doc = json!({"components": {"schemas": {
+    /// Two kinds, one refering to itself and one to a shared type.
+    fn doc() -> Value {
+        json!({"components": {"schemas": {
             "a.Thing": {"x-kubernetes-group-version-kind": [{"group": "x.io", "version": "v1", "kind": "Thing"}],
                         "type": "object", "description": "dropped",
                         "properties": {"spec": {"allOf": [{"$ref": "#/components/schemas/a.Spec"}], "default": {}},
                                        "self": {"$ref": "#/components/schemas/a.Thing"}}},
             "a.Spec": {"type": "object", "properties": {"n": {"type": "integer", "format": "int32"}}},
-            "a.Core": {"x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Core"}], "type": "object"}
-        }}});
-        let kinds = kinds_from_openapi_v3(&doc);
+            "a.Core": {"x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Core"}],
+                       "type": "object", "properties": {"s": {"$ref": "#/components/schemas/a.Spec"}}}
+        }}})
+    }
+
+    #[test]
+    fn refs_are_inlined_and_cycles_cut() {
+        let kinds = kinds_from_openapi_v3(&doc());
         let thing = &kinds[&("x.io/v1".to_owned(), "Thing".to_owned())];
         assert_eq!(
             thing["properties"]["spec"]["properties"]["n"]["type"],
@@ -276,15 +281,7 @@ mod tests {
 
     #[test]
     fn one_kind_from_the_text_matches_the_whole_document_resolution() {
-        let doc = json!({"components": {"schemas": {
-            "a.Thing": {"x-kubernetes-group-version-kind": [{"group": "x.io", "version": "v1", "kind": "Thing"}],
-                        "type": "object", "description": "dropped",
-                        "properties": {"spec": {"allOf": [{"$ref": "#/components/schemas/a.Spec"}], "default": {}},
-                                       "self": {"$ref": "#/components/schemas/a.Thing"}}},
-            "a.Spec": {"type": "object", "properties": {"n": {"type": "integer", "format": "int32"}}},
-            "a.Core": {"x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Core"}],
-                       "type": "object", "properties": {"s": {"$ref": "#/components/schemas/a.Spec"}}}
-        }}});
+        let doc = doc();
         let whole = kinds_from_openapi_v3(&doc);
         let text = doc.to_string();
         for (api_version, kind) in [("x.io/v1", "Thing"), ("v1", "Core")] {
