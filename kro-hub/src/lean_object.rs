@@ -193,7 +193,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
             if key == "metadata" {
                 meta = map.next_value_seed(MetadataSeed)?;
             } else {
-                let value = map.next_value::<Value>()?;
+                let value = map.next_value_seed(Exact)?;
                 json.insert(key, value);
             }
         }
@@ -237,11 +237,88 @@ impl<'de> Visitor<'de> for MetadataVisitor {
             if key == "managedFields" {
                 map.next_value::<IgnoredAny>()?;
             } else {
-                let value = map.next_value::<Value>()?;
+                let value = map.next_value_seed(Exact)?;
                 meta.insert(key, value);
             }
         }
         Ok(meta)
+    }
+}
+
+/// Decodes a JSON value with every map and list at its exact size. What
+/// `Value`'s own decoder builds grows by doubling and keeps the spare room
+/// (a map's entries and its hash table): for the children the hub keeps in
+/// its member stores that was an eighth of its memory. Entries are
+/// collected first and the map built once, at its size.
+struct Exact;
+
+impl<'de> DeserializeSeed<'de> for Exact {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Exact {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Exact)? {
+            items.push(item);
+        }
+        items.shrink_to_fit();
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(String, Value)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Exact)?;
+            entries.push((key, value));
+        }
+        Ok(Value::Object(entries.into_iter().collect()))
     }
 }
 
@@ -304,6 +381,20 @@ mod tests {
         let written: WrittenVersion = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(written.metadata.resource_version.as_deref(), Some("42"));
         assert_eq!(written.metadata.name, None);
+    }
+
+    #[test]
+    fn values_decode_as_serde_json_decodes_them() {
+        let text = r#"{"metadata": {"name": "x"}, "spec": {"a": [1, -2, 2.5, "s\u00e9", true, null,
+            {"b": {}, "c": []}], "dup": 1, "dup": 2, "big": 18446744073709551615}}"#;
+        let obj: LeanObject = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        let plain: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(obj.json, plain);
+        let keys: Vec<&String> = obj.json["spec"]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["a", "dup", "big"]);
     }
 
     #[test]
