@@ -173,84 +173,40 @@ impl Serialize for LeanObject {
 
 impl<'de> Deserialize<'de> for LeanObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ObjectVisitor)
-    }
-}
-
-struct ObjectVisitor;
-
-impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = LeanObject;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a Kubernetes object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LeanObject, A::Error> {
-        let mut json = Map::new();
-        let mut meta = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "metadata" {
-                meta = map.next_value_seed(MetadataSeed)?;
-            } else {
-                let value = map.next_value_seed(Exact)?;
-                json.insert(key, value);
-            }
+        let mut json = Exact(Level::Object).deserialize(d)?;
+        let Some(object) = json.as_object_mut() else {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::Other("a JSON value other than an object"),
+                &"a Kubernetes object",
+            ));
+        };
+        let meta = object
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if meta.is_null() {
+            *meta = Value::Object(Map::new());
         }
-        let meta = Value::Object(meta);
-        let metadata = ObjectMeta::deserialize(&meta).map_err(de::Error::custom)?;
-        json.insert("metadata".to_owned(), meta);
-        Ok(LeanObject {
-            metadata,
-            json: Value::Object(json),
-        })
+        let metadata = ObjectMeta::deserialize(&*meta).map_err(de::Error::custom)?;
+        Ok(LeanObject { metadata, json })
     }
 }
 
-/// Reads metadata into JSON, skipping managedFields without building it.
-struct MetadataSeed;
-
-impl<'de> DeserializeSeed<'de> for MetadataSeed {
-    type Value = Map<String, Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(MetadataVisitor)
-    }
-}
-
-struct MetadataVisitor;
-
-impl<'de> Visitor<'de> for MetadataVisitor {
-    type Value = Map<String, Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("object metadata")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Map::new())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut meta = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if key == "managedFields" {
-                map.next_value::<IgnoredAny>()?;
-            } else {
-                let value = map.next_value_seed(Exact)?;
-                meta.insert(key, value);
-            }
-        }
-        Ok(meta)
-    }
+/// Where in an object a value is: its top (whose `metadata` is read
+/// without managedFields), its metadata, or anywhere else.
+#[derive(Debug, Clone, Copy)]
+enum Level {
+    Object,
+    Metadata,
+    Value,
 }
 
 /// Decodes a JSON value with every map and list at its exact size. What
 /// `Value`'s own decoder builds grows by doubling and keeps the spare room
 /// (a map's entries and its hash table): for the children the hub keeps in
 /// its member stores that was an eighth of its memory. Entries are
-/// collected first and the map built once, at its size.
-struct Exact;
+/// collected first and the map built once, at its size. At the
+/// [`Level::Metadata`] of an object, managedFields are skipped unread.
+struct Exact(Level);
 
 impl<'de> DeserializeSeed<'de> for Exact {
     type Value = Value;
@@ -305,7 +261,7 @@ impl<'de> Visitor<'de> for Exact {
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(Exact)? {
+        while let Some(item) = seq.next_element_seed(Exact(Level::Value))? {
             items.push(item);
         }
         items.shrink_to_fit();
@@ -315,7 +271,15 @@ impl<'de> Visitor<'de> for Exact {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries: Vec<(String, Value)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(Exact)?;
+            let level = match (self.0, key.as_str()) {
+                (Level::Metadata, "managedFields") => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                (Level::Object, "metadata") => Level::Metadata,
+                _ => Level::Value,
+            };
+            let value = map.next_value_seed(Exact(level))?;
             entries.push((key, value));
         }
         Ok(Value::Object(entries.into_iter().collect()))

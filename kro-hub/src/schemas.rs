@@ -507,13 +507,9 @@ mod shared {
 }
 
 async fn get_json(client: &Client, path: &str) -> Result<Value, SchemaError> {
-    let request = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| kube_err(format!("GET {path}"))(kube::Error::HttpError(e)))?;
-    client
-        .request::<Value>(request)
-        .await
-        .map_err(kube_err(format!("GET {path}")))
+    let text = get_text(client, path).await?;
+    serde_json::from_str(&text)
+        .map_err(|e| kube_err(format!("GET {path}"))(kube::Error::SerdeError(e)))
 }
 
 /// Reads the schemas `kinds` need from the cluster behind `client` into

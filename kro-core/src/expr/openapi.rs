@@ -171,8 +171,10 @@ enum Source<'a> {
     Raw(&'a HashMap<Cow<'a, str>, &'a RawValue>),
 }
 
-impl Source<'_> {
-    fn get(&self, name: &str) -> Option<Cow<'_, Value>> {
+impl<'a> Source<'a> {
+    /// Borrowed from a parsed document (which outlives the resolver),
+    /// parsed afresh from an unparsed one.
+    fn get(&self, name: &str) -> Option<Cow<'a, Value>> {
         match self {
             Source::Parsed(schemas) => schemas.get(name).map(Cow::Borrowed),
             Source::Raw(schemas) => schemas
@@ -197,7 +199,7 @@ impl Resolver<'_> {
         if self.stack.iter().any(|s| s == name) || self.stack.len() >= MAX_DEPTH {
             return serde_json::json!({"x-kubernetes-preserve-unknown-fields": true});
         }
-        let Some(schema) = self.schemas.get(name).map(Cow::into_owned) else {
+        let Some(schema) = self.schemas.get(name) else {
             return serde_json::json!({"x-kubernetes-preserve-unknown-fields": true});
         };
         self.stack.push(name.to_owned());

@@ -27,6 +27,14 @@ use crate::labels::{self, InstanceIdentity};
 use crate::lean_object::{LeanObject, WrittenVersion};
 use crate::members::drift::Lookup;
 
+/// What [`Reconciler::resolve`] finds of an object on its target.
+struct Resolved {
+    api: Api<LeanObject>,
+    name: String,
+    ar: ApiResource,
+    namespaced: bool,
+}
+
 /// Name of the hub's own cluster as a target (`cluster.name` in CEL).
 pub const HUB_CLUSTER: &str = "hub";
 
@@ -908,7 +916,10 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    async fn resolve(&self, obj: &Value) -> Result<(Api<LeanObject>, String), String> {
+    /// Where `obj` lives on the target: an API handle scoped to its
+    /// namespace, its name, and its kind's resource (with whether it is
+    /// namespaced).
+    async fn resolve(&self, obj: &Value) -> Result<Resolved, String> {
         let gvk = children::gvk_of(obj).ok_or("rendered object has no apiVersion/kind")?;
         let (ar, caps) = self
             .target
@@ -921,10 +932,12 @@ impl<'a> Reconciler<'a> {
             .ok_or("rendered object has no metadata.name")?
             .to_owned();
         let namespace = super::desired::target_namespace(obj, self.identity.namespace.as_deref());
-        Ok((
-            children::api_for(&self.target.client, &ar, &caps, Some(&namespace)),
+        Ok(Resolved {
+            api: children::api_for(&self.target.client, &ar, &caps, Some(&namespace)),
             name,
-        ))
+            namespaced: caps.scope == kube::discovery::Scope::Namespaced,
+            ar,
+        })
     }
 
     fn record_external(&self, reference: &Value) {
@@ -996,7 +1009,7 @@ impl<'a> Reconciler<'a> {
     }
 
     async fn read_external(&self, reference: &Value) -> Result<Option<Arc<Value>>, String> {
-        let (api, name) = self.resolve(reference).await?;
+        let Resolved { api, name, .. } = self.resolve(reference).await?;
         match api.get_opt(&name).await {
             Ok(Some(obj)) => Ok(Some(Arc::new(obj.into_json()))),
             Ok(None) => Ok(None),
@@ -1010,7 +1023,12 @@ impl<'a> Reconciler<'a> {
         desired: Value,
         index: usize,
     ) -> Result<Option<Arc<Value>>, String> {
-        let (api, name) = self.resolve(&desired).await?;
+        let Resolved {
+            api,
+            name,
+            ar,
+            namespaced,
+        } = self.resolve(&desired).await?;
         let at = super::desired::Placement {
             collection_index: node.is_collection().then_some(index),
             member: self.target.member.then_some(self.target.name.as_str()),
@@ -1020,15 +1038,12 @@ impl<'a> Reconciler<'a> {
         // On members, the watches answer: the drift store holds the hub's
         // children, the name index the other objects of the kind (no GET
         // per child, not even before creating one).
-        let member_kind = match (self.target.member, children::gvk_of(&desired)) {
-            (true, Some(gvk)) => self.target.resolve(&gvk).await.ok().map(|(ar, caps)| {
-                let ns = (caps.scope == kube::discovery::Scope::Namespaced)
-                    .then(|| api.namespace().map(str::to_owned))
-                    .flatten();
-                (ar, ns)
-            }),
-            _ => None,
-        };
+        let member_kind = self.target.member.then(|| {
+            let ns = namespaced
+                .then(|| api.namespace().map(str::to_owned))
+                .flatten();
+            (ar, ns)
+        });
         let ours = labels::label_value(&self.identity.uid);
         let drift = &self.ctx.env.drift;
         let member = self.target.name.as_str();

@@ -119,10 +119,11 @@ struct Watch {
 
 /// A child as the store keeps it: without managedFields (the store answers
 /// what a child holds, never who manages which field: about half the size;
-/// [`LeanObject`] never decodes them), with its apiVersion and kind. The items of a list answer for a built-in
-/// kind carry neither (as on a real API server): without them a child from
-/// the initial list would never match its rendered self, and every child
-/// would be re-applied after each relist, a restart of the hub included.
+/// [`LeanObject`] never decodes them), with its apiVersion and kind. The
+/// items of a list answer for a built-in kind carry neither (as on a real
+/// API server): without them a child from the initial list would never
+/// match its rendered self, and every child would be re-applied after each
+/// relist, a restart of the hub included.
 fn stored(
     child: LeanObject,
     (api_version, kind): &(String, String),

@@ -195,6 +195,13 @@ fn hub_requests(cl: &Clusters, report: &HubReport) -> Counts {
     }
 }
 
+/// This process's CPU seconds since it read `start` (none without procfs).
+fn cpu_since(start: Option<f64>) -> Option<f64> {
+    hub_process::cpu_seconds()
+        .zip(start)
+        .map(|(now, then)| now - then)
+}
+
 fn f2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -217,9 +224,7 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
     // the sandboxes and the creating client: its CPU is the servers' load.
     let servers_cpu0 = hub_process::cpu_seconds();
     let hub_time = workload::create_and_wait(&cl, NAMESPACE, n, timeout).await?;
-    let servers_cpu = hub_process::cpu_seconds()
-        .zip(servers_cpu0)
-        .map(|(b, a)| b - a);
+    let servers_cpu = cpu_since(servers_cpu0);
     // The Event announcing the last Ready is published just after the
     // status write that made it Ready: it belongs to the creation, not to
     // the idle window.
@@ -274,7 +279,7 @@ async fn run(args: &Args, n: usize) -> anyhow::Result<Value> {
             let fresh = Clusters::sandboxes(m, &format!("base-{n}")).await?;
             let cpu0 = hub_process::cpu_seconds();
             let out = baseline(&fresh, &crd, NAMESPACE, n, timeout).await;
-            baseline_servers_cpu = hub_process::cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+            baseline_servers_cpu = cpu_since(cpu0);
             fresh.stop().await;
             out?
         } else {
