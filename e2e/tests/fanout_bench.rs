@@ -26,11 +26,11 @@ fn the_quick_benchmark_converges_with_the_needed_requests_and_no_idle_writes() {
     let num = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     assert_eq!(run["instances"], 20, "{run}");
     assert_eq!(run["writes_after_convergence"], 0, "{run}");
-    // The target is at most 3 status writes per instance until Ready (2.1
-    // to 2.4 here when the machine is quiet); each member turning Ready in
-    // a pass of its own adds one, which a loaded machine makes likelier,
-    // so the smoke test allows one more.
-    assert!(num(&run["status_writes_per_instance"]) <= 4.0, "{run}");
+    // The target is at most 3 status writes per instance until Ready. A
+    // new instance's progress waits a moment and is then never written:
+    // one write (Ready) per instance when the machine is quiet; on a
+    // loaded one a member may take longer than the hold to turn Ready.
+    assert!(num(&run["status_writes_per_instance"]) <= 2.0, "{run}");
     // One apply of the Deployment and one of the Service per instance and
     // member, at creation.
     for member in ["member-1", "member-2", "member-3"] {

@@ -318,6 +318,135 @@ async fn a_rejected_child_puts_the_instance_in_error_with_the_servers_message_an
         "{}",
         events[0]
     );
+
+    // Fixed, it is ready again, and its recovery is an Event too.
+    inst["spec"]["name"] = json!("valid-name");
+    env.apply(&inst).await.unwrap();
+    env.wait_for("kro.run/v1alpha1", "Broken", Some("default"), "b1", |b| {
+        b["status"]["state"] == "ACTIVE"
+    })
+    .await
+    .unwrap();
+    kro_e2e::eventually("a Ready event on the instance", kro_e2e::WAIT, || async {
+        Ok(events_of(&env, "b1")
+            .await?
+            .iter()
+            .any(|e| e["type"] == "Normal" && e["reason"] == "Ready")
+            .then_some(()))
+    })
+    .await
+    .unwrap();
+}
+
+async fn events_of(env: &Env, instance: &str) -> Result<Vec<Value>, String> {
+    let list = env
+        .list("events.k8s.io/v1", "Event", Some("default"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list
+        .into_iter()
+        .filter(|e| e["regarding"]["name"] == instance)
+        .collect())
+}
+
+/// A ConfigMap that is ready once somebody else sets `data.open` to "yes".
+fn gated(name: &str, kind: &str) -> Value {
+    json!({
+        "apiVersion": "kro.run/v1alpha1",
+        "kind": "ResourceGraphDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "schema": {"apiVersion": "v1alpha1", "kind": kind, "spec": {"name": "string"}},
+            "resources": [{"id": "gate", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.spec.name}-gate"}, "data": {}},
+                "readyWhen": ["${has(gate.data) && has(gate.data.open) && gate.data.open == 'yes'}"]}]
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_reported_after_a_short_hold_and_the_outcome_at_once() {
+    use futures::StreamExt as _;
+    let env = Env::start().await.unwrap();
+    env.apply(&gated("gated", "Gated")).await.unwrap();
+    env.wait_rgd("gated", "Active").await.unwrap();
+    // Every state the instances' statuses go through, in order.
+    let gvk = kube::core::GroupVersionKind::gvk("kro.run", "v1alpha1", "Gated");
+    let (ar, _) = kube::discovery::pinned_kind(&env.client, &gvk)
+        .await
+        .unwrap();
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(env.client.clone(), "default", &ar);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Value)>::new()));
+    let watching = tokio::spawn({
+        let seen = seen.clone();
+        let mut events = api
+            .watch(&kube::api::WatchParams::default(), "0")
+            .await
+            .unwrap()
+            .boxed();
+        async move {
+            while let Some(Ok(event)) = events.next().await {
+                if let kube::api::WatchEvent::Added(o) | kube::api::WatchEvent::Modified(o) = event
+                {
+                    let name = o.metadata.name.clone().unwrap_or_default();
+                    let state = o.data["status"]["state"].clone();
+                    seen.lock().unwrap().push((name, state));
+                }
+            }
+        }
+    });
+    let states = |name: &str| -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        for (n, state) in seen.lock().unwrap().iter() {
+            if n == name && out.last() != Some(state) {
+                out.push(state.clone());
+            }
+        }
+        out
+    };
+
+    // Ready within the hold: the short-lived progress is never written,
+    // the outcome is, and converging without failing makes no Event.
+    env.apply(&instance("Gated", "quick")).await.unwrap();
+    env.wait_for("v1", "ConfigMap", Some("default"), "quick-gate", |_| true)
+        .await
+        .unwrap();
+    env.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "quick-gate", "namespace": "default"}, "data": {"open": "yes"}}))
+        .await
+        .unwrap();
+    env.wait_for("kro.run/v1alpha1", "Gated", Some("default"), "quick", |g| {
+        g["status"]["state"] == "ACTIVE"
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(states("quick"), vec![Value::Null, json!("ACTIVE")]);
+    assert_eq!(events_of(&env, "quick").await.unwrap(), Vec::<Value>::new());
+
+    // Still in progress after the hold: the progress is written then.
+    env.apply(&instance("Gated", "slow")).await.unwrap();
+    env.wait_for("kro.run/v1alpha1", "Gated", Some("default"), "slow", |g| {
+        g["status"]["state"] == "IN_PROGRESS"
+    })
+    .await
+    .unwrap();
+    env.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "slow-gate", "namespace": "default"}, "data": {"open": "yes"}}))
+        .await
+        .unwrap();
+    env.wait_for("kro.run/v1alpha1", "Gated", Some("default"), "slow", |g| {
+        g["status"]["state"] == "ACTIVE"
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        states("slow"),
+        vec![Value::Null, json!("IN_PROGRESS"), json!("ACTIVE")]
+    );
+    watching.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

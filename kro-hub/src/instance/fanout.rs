@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use super::aggregate::{self, ClusterEntry};
 use super::children::{self, ClusterTarget};
-use super::reconcile::{InstanceError, Reconciler, Removal};
+use super::reconcile::{InstanceError, Reconciler, Removal, Reported};
 use super::rollout::{self, Step};
 use super::state::{self, Phase, ResourceState};
 use crate::conditions::Condition;
@@ -425,14 +425,15 @@ impl Reconciler<'_> {
         if let Some(RolloutPlan { status: r, .. }) = &plan {
             status[kro_core::crd::ROLLOUT_STATUS_FIELD] = json!(r);
         }
-        let ready_before = crate::conditions::read(self.obj.data.get("status"))
-            .into_iter()
-            .find(|c| c.type_ == "Ready");
-        let written = self.write_status(status).await?;
-        if let Some(now) = conds.iter().find(|c| c.type_ == "Ready") {
-            self.publish_transition(ready_before.as_ref(), now, state_name)
-                .await;
-        }
+        // A rollout's progress is its state machine's: never held.
+        let ready_now = conds.iter().find(|c| c.type_ == "Ready");
+        let written = match self
+            .report(status, state_name, ready_now, plan.is_none())
+            .await?
+        {
+            Reported::Written(version) => version,
+            Reported::Held(wait) => return Ok(Action::requeue(wait)),
+        };
         if let Some(RolloutPlan { transitions, .. }) = &plan {
             for t in transitions {
                 self.publish_event(t.warning, t.reason, "Rollout", &t.message)

@@ -7,6 +7,7 @@ pub(crate) mod desired;
 mod externals;
 mod fanout;
 pub(crate) mod reconcile;
+mod report;
 pub mod rollout;
 mod state;
 mod unchanged;
@@ -202,6 +203,7 @@ impl InstanceControllers {
             watch_gaps: std::sync::Mutex::new(Vec::new()),
             skips_unchanged,
             records: unchanged::Records::default(),
+            reports: report::Reports::default(),
         });
         let task = tokio::spawn(run(ctx, rx, triggered));
         tracing::info!(rgd = rgd_name, kind = %resource.kind, "instance controller started");

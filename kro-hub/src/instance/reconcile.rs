@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::InstanceEnv;
 use super::children::{self, ClusterTarget};
+use super::report::Verdict;
 use super::state::{self, Phase, ResourceState};
 use crate::conditions;
 use crate::finalizer;
@@ -90,6 +91,18 @@ pub struct InstanceCtx {
     pub(super) skips_unchanged: bool,
     /// What each instance's last pass read.
     pub(super) records: super::unchanged::Records,
+    /// Held progress reports and failures to recover from (see
+    /// [`super::report`]).
+    pub(super) reports: super::report::Reports,
+}
+
+/// What became of a pass's status (see [`Reconciler::report`]).
+#[derive(Debug)]
+pub(super) enum Reported {
+    /// Written (the new resourceVersion), or already as it should be.
+    Written(Option<String>),
+    /// Held back: the pass looks again after this long.
+    Held(Duration),
 }
 
 /// `group/version/Kind` of a GVK, the key of the external index.
@@ -498,6 +511,7 @@ impl<'a> Reconciler<'a> {
         if self.obj.metadata.deletion_timestamp.is_some() {
             // A record would outlive the instance.
             self.ctx.records.forget(&self.identity.uid);
+            self.ctx.reports.forget(&self.identity.uid);
             return self.delete(&api).await;
         }
         if self
@@ -572,15 +586,10 @@ impl<'a> Reconciler<'a> {
                 json!({})
             }
         };
-        let ready_now = conds.iter().find(|c| c.type_ == "Ready").cloned();
-        let ready_before = conditions::read(self.obj.data.get("status"))
-            .into_iter()
-            .find(|c| c.type_ == "Ready");
+        let ready_now = conds.iter().find(|c| c.type_ == "Ready");
         let status = state::status_object(fields, &state_name, &conds);
-        self.write_status(status).await?;
-        if let Some(now) = ready_now {
-            self.publish_transition(ready_before.as_ref(), &now, &state_name)
-                .await;
+        if let Reported::Held(wait) = self.report(status, &state_name, ready_now, true).await? {
+            return Ok(Action::requeue(wait));
         }
         Ok(match state_name.as_str() {
             state::ACTIVE => Action::requeue(self.ctx.env.resync),
@@ -666,12 +675,49 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// One Event per change of the Ready condition: a Warning naming the
-    /// failing resource, or Normal when the instance becomes ready. Failing
-    /// to publish never fails the reconcile.
-    pub(super) async fn publish_transition(
+    /// Reports a pass's outcome: writes `status` unless it only reports
+    /// progress and may wait (`holdable`, see [`super::report`]), then
+    /// publishes the Event the change of its Ready condition (`ready_now`)
+    /// calls for.
+    pub(super) async fn report(
+        &self,
+        status: Value,
+        state_name: &str,
+        ready_now: Option<&conditions::Condition>,
+        holdable: bool,
+    ) -> Result<Reported, InstanceError> {
+        let uid = self.identity.uid.as_str();
+        let current = self.obj.data.get("status");
+        if holdable
+            && state_name == state::IN_PROGRESS
+            && current != Some(&crate::status::merged(current, status.clone()))
+            && let Verdict::Hold(wait) = self.ctx.reports.progress(uid, Instant::now())
+        {
+            return Ok(Reported::Held(wait));
+        }
+        let ready_before = conditions::read(current)
+            .into_iter()
+            .find(|c| c.type_ == "Ready");
+        let failed_before =
+            current.and_then(|s| s.get("state")).and_then(Value::as_str) == Some(state::ERROR);
+        let written = self.write_status(status).await?;
+        self.ctx.reports.written(uid);
+        if let Some(now) = ready_now {
+            self.publish_transition(ready_before.as_ref(), failed_before, now, state_name)
+                .await;
+        }
+        Ok(Reported::Written(written))
+    }
+
+    /// One Event per change of the Ready condition that needs attention
+    /// (see [`super::report`]): a Warning naming the failing resource, or
+    /// Normal when an instance that failed (`failed_before`, its status
+    /// said so, or the hub saw it fail) is ready again. Failing to publish
+    /// never fails the reconcile.
+    async fn publish_transition(
         &self,
         before: Option<&conditions::Condition>,
+        failed_before: bool,
         now: &conditions::Condition,
         state_name: &str,
     ) {
@@ -679,9 +725,15 @@ impl<'a> Reconciler<'a> {
         if !changed || state_name == state::IN_PROGRESS {
             return;
         }
+        let uid = self.identity.uid.as_str();
         let (type_, reason) = if now.is_true() {
+            let recovered = self.ctx.reports.recovered(uid);
+            if !recovered && !failed_before {
+                return;
+            }
             (EventType::Normal, "Ready")
         } else {
+            self.ctx.reports.failed(uid);
             (EventType::Warning, now.reason.as_str())
         };
         // Events are capped below conditions: an Event note is at most 1 KiB.
