@@ -940,3 +940,30 @@ async fn a_kind_a_selected_member_does_not_serve_is_named_with_the_member() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_placement_watches_its_members_before_the_first_instance() {
+    let fleet = three_members().await;
+    fleet
+        .hub
+        .apply(&web_rgd(
+            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
+        ))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    // Both kinds on both selected members: the children's watch and the
+    // name index's, listing while the instances are listed, not after.
+    let watches = |cluster: &str| fleet.hub.metrics.api_calls(cluster, "watch");
+    kro_e2e::eventually("watches on the selected members", kro_e2e::WAIT, || async {
+        let counts = [watches("eu-1"), watches("us-1")];
+        if counts.iter().all(|n| *n >= 4) {
+            Ok(Some(()))
+        } else {
+            Err(format!("watches on eu-1 and us-1: {counts:?}"))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(watches("dev-1"), 0, "a member the placement leaves out");
+}

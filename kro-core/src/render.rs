@@ -921,6 +921,26 @@ impl CompiledGraph {
             .and_then(|secs| now.checked_add(std::time::Duration::from_secs_f64(secs + 0.001)))
     }
 
+    /// The placement when it is the same for every instance: no `${...}`
+    /// in `clusters` or `clusterSelector` (`placement.when` may still drop
+    /// clusters per instance, so this selects a superset). What a
+    /// controller can act on before it has read any instance; `None` when
+    /// the RGD has no placement or computes it per instance.
+    pub fn static_placement(&self) -> Option<ResolvedPlacement> {
+        if !self.placed || self.placement_clusters.is_some() {
+            return None;
+        }
+        let cluster_selector = match &self.placement_selector {
+            None => None,
+            Some((selector, fields)) if fields.is_empty() => Some(selector.clone()),
+            Some(_) => return None,
+        };
+        Some(ResolvedPlacement {
+            clusters: self.placement_static_clusters.clone(),
+            cluster_selector,
+        })
+    }
+
     /// kro-hub placement with its `${...}` evaluated over the instance:
     /// `None` when the RGD has no placement (the hub's own cluster).
     pub fn placement(&self, ctx: &EvalContext) -> Result<Option<ResolvedPlacement>, Error> {

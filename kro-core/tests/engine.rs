@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used)]
 
 use kro_core::{
-    CompiledGraph, Error, EvalContext, Inclusion, Readiness, RenderOutcome, compile, parse_rgd_yaml,
+    CompiledGraph, Error, EvalContext, Inclusion, Readiness, RenderOutcome, ResolvedPlacement,
+    compile, parse_rgd_yaml,
 };
 use serde_json::{Value, json};
 
@@ -799,6 +800,35 @@ fn placement_resolves_static_lists_expressions_and_selectors() {
         p.cluster_selector,
         Some(json!({"matchLabels": {"env": "app", "tier": "t-2"}}))
     );
+    // Computed per instance: nothing is known before an instance is read.
+    assert_eq!(g.static_placement(), None);
+    assert_eq!(none.static_placement(), None);
+    let fixed = compiled(&rgd(&cm("a", "x: y")).replace(
+        "  resources:",
+        "  placement:\n    clusters: [east]\n    clusterSelector:\n      matchLabels:\n        env: prod\n    when: ${schema.spec.replicas > 1}\n  resources:",
+    ));
+    assert_eq!(
+        fixed.static_placement(),
+        Some(ResolvedPlacement {
+            clusters: Some(vec!["east".to_owned()]),
+            cluster_selector: Some(json!({"matchLabels": {"env": "prod"}})),
+        })
+    );
+    let listed = compiled(&rgd(&cm("a", "x: y")).replace(
+        "  resources:",
+        "  placement:\n    clusters: ${[schema.spec.name]}\n  resources:",
+    ));
+    assert_eq!(listed.static_placement(), None);
+    let everywhere =
+        compiled(&rgd(&cm("a", "x: y")).replace("  resources:", "  placement: {}\n  resources:"));
+    assert_eq!(
+        everywhere.static_placement(),
+        Some(ResolvedPlacement {
+            clusters: None,
+            cluster_selector: None
+        })
+    );
+
     let bad = rgd(&cm("a", "x: y")).replace(
         "  resources:",
         "  placement:\n    clusterSelector:\n      matchLabels:\n        env: ${a.metadata.name}\n  resources:",

@@ -74,6 +74,44 @@ fn target_of(member: &Member) -> Option<ClusterTarget> {
     })
 }
 
+/// Starts the member watches (see [`crate::members::drift`]) on the
+/// members a static placement selects, as soon as each is ready and again
+/// whenever the members change: a starting hub then lists the members'
+/// children while it lists the instances, instead of once the first passes
+/// ask for them. Member passes start the same watches (for a placement
+/// computed per instance, only they do); starting a running one is a no-op.
+pub(super) async fn warm_member_watches(
+    ctx: std::sync::Arc<super::InstanceCtx>,
+    placement: kro_core::ResolvedPlacement,
+) {
+    let mut changes = ctx.env.members.subscribe();
+    let kinds = ctx.child_kinds(false);
+    loop {
+        let members = ctx.env.members.snapshot();
+        let selected = crate::placement::select(
+            &placement,
+            members.iter().map(|m| (m.name.as_str(), &m.labels)),
+        )
+        .unwrap_or_default();
+        let ready = members.iter().filter(|m| {
+            selected.contains(&m.name) && m.health.is_ready() && !m.paused && !m.deleting
+        });
+        for member in ready {
+            let Some(client) = &member.client else {
+                continue;
+            };
+            for gvk in &kinds {
+                if let Ok((ar, _)) = member.discovery.resolve(client, gvk).await {
+                    ctx.env.drift.ensure(&member.name, client, &ar);
+                }
+            }
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Reconciler<'_> {
     fn orphans_unreachable(&self, member: Option<&Member>) -> bool {
         self.obj

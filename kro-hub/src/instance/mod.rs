@@ -429,6 +429,12 @@ async fn run(
     }
     // Placed instances follow the members: one added, relabelled, paused,
     // gone or back re-queues every instance of the RGD.
+    // A static placement says which members the passes will read before
+    // any instance is listed.
+    let warming = ctx
+        .graph
+        .static_placement()
+        .map(|p| tokio::spawn(fanout::warm_member_watches(ctx.clone(), p)));
     if ctx.graph.is_placed() {
         let changes = changes_of(ctx.env.members.subscribe());
         controller = controller.reconcile_all_on(changes);
@@ -446,5 +452,8 @@ async fn run(
         .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
         .for_each(|_| async {})
         .await;
+    if let Some(warming) = warming {
+        warming.abort();
+    }
     tracing::info!(rgd = %ctx.rgd_name, "instance controller stopped");
 }
