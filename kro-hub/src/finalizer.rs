@@ -2,24 +2,26 @@
 //! operations, so a concurrent change to the list by another controller
 //! makes the patch fail (and the reconcile retry) instead of being lost.
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 /// Adds `finalizer` if missing. Returns whether a write was made.
-pub async fn ensure(
-    api: &Api<DynamicObject>,
-    obj: &DynamicObject,
-    finalizer: &str,
-) -> Result<bool, kube::Error> {
-    let name = obj.metadata.name.clone().unwrap_or_default();
-    let patch = match obj.metadata.finalizers.as_deref() {
+pub async fn ensure<K>(api: &Api<K>, obj: &K, finalizer: &str) -> Result<bool, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let meta = obj.meta();
+    let name = meta.name.clone().unwrap_or_default();
+    let patch = match meta.finalizers.as_deref() {
         Some(list) if list.iter().any(|f| f == finalizer) => return Ok(false),
         Some(list) if !list.is_empty() => json!([
             {"op": "test", "path": "/metadata/finalizers", "value": list},
             {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
         ]),
         _ => json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": obj.metadata.resource_version},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resource_version},
             {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
         ]),
     };
@@ -31,14 +33,13 @@ pub async fn ensure(
 }
 
 /// Removes `finalizer` if present. Returns whether a write was made.
-pub async fn remove(
-    api: &Api<DynamicObject>,
-    obj: &DynamicObject,
-    finalizer: &str,
-) -> Result<bool, kube::Error> {
-    let name = obj.metadata.name.clone().unwrap_or_default();
-    let Some(index) = obj
-        .metadata
+pub async fn remove<K>(api: &Api<K>, obj: &K, finalizer: &str) -> Result<bool, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let meta = obj.meta();
+    let name = meta.name.clone().unwrap_or_default();
+    let Some(index) = meta
         .finalizers
         .as_deref()
         .and_then(|list| list.iter().position(|f| f == finalizer))

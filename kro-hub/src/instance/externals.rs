@@ -5,8 +5,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use kube::api::DynamicObject;
 use kube::runtime::reflector::ObjectRef;
+
+use crate::lean_object::LeanObject;
 
 /// What an instance reads: a kind, a namespace (`None`: every namespace)
 /// and a name (`None`: a selector, so any object of the kind there).
@@ -23,12 +24,12 @@ pub struct ExternalKey {
 /// The index from external objects to the instances reading them.
 #[derive(Debug, Default)]
 pub struct ExternalIndex {
-    readers: Mutex<HashMap<ExternalKey, HashSet<ObjectRef<DynamicObject>>>>,
+    readers: Mutex<HashMap<ExternalKey, HashSet<ObjectRef<LeanObject>>>>,
 }
 
 impl ExternalIndex {
     /// Records that `instance` reads `key`.
-    pub fn record(&self, key: ExternalKey, instance: ObjectRef<DynamicObject>) {
+    pub fn record(&self, key: ExternalKey, instance: ObjectRef<LeanObject>) {
         if let Ok(mut map) = self.readers.lock() {
             map.entry(key).or_default().insert(instance);
         }
@@ -42,11 +43,11 @@ impl ExternalIndex {
         kind: &str,
         namespace: Option<&str>,
         name: &str,
-    ) -> Vec<ObjectRef<DynamicObject>> {
+    ) -> Vec<ObjectRef<LeanObject>> {
         let Ok(map) = self.readers.lock() else {
             return Vec::new();
         };
-        let mut out: Vec<ObjectRef<DynamicObject>> = Vec::new();
+        let mut out: Vec<ObjectRef<LeanObject>> = Vec::new();
         for (key, readers) in map.iter() {
             let matches = key.kind == kind
                 && key.name.as_deref().is_none_or(|n| n == name)
@@ -72,7 +73,7 @@ mod tests {
     use kube::api::ApiResource;
     use kube::core::GroupVersionKind;
 
-    fn instance(name: &str) -> ObjectRef<DynamicObject> {
+    fn instance(name: &str) -> ObjectRef<LeanObject> {
         let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("kro.run", "v1alpha1", "App"));
         ObjectRef::new_with(name, ar).within("default")
     }

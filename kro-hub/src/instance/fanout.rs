@@ -31,6 +31,7 @@ use super::state::{self, Phase, ResourceState};
 use crate::conditions::Condition;
 use crate::finalizer;
 use crate::labels;
+use crate::lean_object::LeanObject;
 use crate::members::{CREATED_BY_LABEL, Member, ORPHAN_UNREACHABLE};
 
 /// What a member's pass produced.
@@ -159,12 +160,12 @@ impl Reconciler<'_> {
         members_version: u64,
     ) -> Result<Action, InstanceError> {
         let generation = self.obj.metadata.generation;
-        let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
+        let instance = self.obj.json.clone();
         let mut eval = EvalContext::new(instance)
             .for_graph(&self.graph)
             .with_now(std::time::SystemTime::now())
             .with_budget(kro_core::expr::meter::Budget::new(self.ctx.env.eval_budget));
-        let previous = aggregate::read_entries(self.obj.data.get("status"));
+        let previous = aggregate::read_entries(self.obj.json.get("status"));
         let members = self.ctx.env.members.snapshot();
 
         let selection = self.select_members(&mut eval, &members).await;
@@ -201,7 +202,7 @@ impl Reconciler<'_> {
         let now_at = rollout::Now::current();
         let spec = self
             .obj
-            .data
+            .json
             .get("spec")
             .cloned()
             .unwrap_or_else(|| json!({}));
@@ -213,7 +214,7 @@ impl Reconciler<'_> {
             };
             let (status, steps, transitions) = rollout::begin(
                 policy,
-                rollout::read(self.obj.data.get("status")),
+                rollout::read(self.obj.json.get("status")),
                 &target,
                 selected.iter().map(|m| (m.name.as_str(), &m.labels)),
                 &rollout::Pass {
@@ -827,7 +828,7 @@ impl Reconciler<'_> {
         rollout: &rollout::RolloutStatus,
     ) -> Result<
         (
-            DynamicObject,
+            LeanObject,
             std::sync::Arc<kro_core::CompiledGraph>,
             rollout::Stable,
         ),
@@ -838,7 +839,7 @@ impl Reconciler<'_> {
             .as_ref()
             .ok_or("no earlier revision completed")?;
         let mut obj = self.obj.clone();
-        if let Some(data) = obj.data.as_object_mut() {
+        if let Some(data) = obj.json.as_object_mut() {
             data.insert("spec".to_owned(), stable.spec.clone());
         }
         let graph = self.graph_at(stable.graph_revision).await?;
@@ -908,9 +909,9 @@ impl Reconciler<'_> {
     /// until it answers or the orphan annotation gives it up.
     pub(super) async fn delete_placed(
         &self,
-        api: &Api<DynamicObject>,
+        api: &Api<LeanObject>,
     ) -> Result<Action, InstanceError> {
-        let previous = aggregate::read_entries(self.obj.data.get("status"));
+        let previous = aggregate::read_entries(self.obj.json.get("status"));
         let members = self.ctx.env.members.snapshot();
         // Every member the instance may have reached: those it lists, and
         // any other (a restart may have come between an apply and the

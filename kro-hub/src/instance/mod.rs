@@ -20,6 +20,8 @@ use futures::StreamExt as _;
 use kro_core::CompiledGraph;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
+
+use crate::lean_object::LeanObject;
 use kube::core::GroupVersionKind;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
@@ -342,19 +344,17 @@ const TRIGGER_DEBOUNCE: Duration = Duration::from_millis(100);
 async fn run(
     ctx: Arc<InstanceCtx>,
     shutdown: oneshot::Receiver<()>,
-    triggered: tokio::sync::mpsc::UnboundedReceiver<ObjectRef<DynamicObject>>,
+    triggered: tokio::sync::mpsc::UnboundedReceiver<ObjectRef<LeanObject>>,
 ) {
-    let api = Api::<DynamicObject>::all_with(ctx.env.client.clone(), &ctx.resource);
-    // The controller's store of instances without their managedFields: the
-    // hub never reads them, and they hold an entry per field for every
-    // manager that wrote the instance (its author's spec, the hub's status).
+    let api = Api::<LeanObject>::all_with(ctx.env.client.clone(), &ctx.resource);
+    // The controller's store of instances as `LeanObject`s: decoded in one
+    // pass without their managedFields (the hub never reads them, and they
+    // hold an entry per field for every manager that wrote the instance),
+    // and already the JSON a pass evaluates.
     let writer = kube::runtime::reflector::store::Writer::new(ctx.resource.clone());
     let reader = writer.as_reader();
-    let instances = kube::runtime::reflector(
-        writer,
-        watcher(api, watcher::Config::default()).modify(|i| i.metadata.managed_fields = None),
-    )
-    .applied_objects();
+    let instances = kube::runtime::reflector(writer, watcher(api, watcher::Config::default()))
+        .applied_objects();
     let mut controller = Controller::for_stream_with(instances, reader, ctx.resource.clone())
         .with_config(
             kube::runtime::controller::Config::default()

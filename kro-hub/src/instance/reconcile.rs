@@ -274,7 +274,7 @@ pub enum InstanceError {
 }
 
 pub(super) fn error_policy(
-    obj: Arc<DynamicObject>,
+    obj: Arc<LeanObject>,
     error: &InstanceError,
     _ctx: Arc<InstanceCtx>,
 ) -> Action {
@@ -283,7 +283,7 @@ pub(super) fn error_policy(
 }
 
 pub(super) async fn reconcile(
-    obj: Arc<DynamicObject>,
+    obj: Arc<LeanObject>,
     ctx: Arc<InstanceCtx>,
 ) -> Result<Action, InstanceError> {
     let start = Instant::now();
@@ -366,7 +366,7 @@ impl WorkQueue {
 }
 
 pub(super) struct Reconciler<'a> {
-    pub(super) obj: &'a DynamicObject,
+    pub(super) obj: &'a LeanObject,
     pub(super) ctx: &'a InstanceCtx,
     /// The graph this pass renders: the RGD's current one, or an earlier
     /// revision when a rollout rolls a cluster back.
@@ -383,7 +383,7 @@ pub(super) struct Reconciler<'a> {
 }
 
 impl<'a> Reconciler<'a> {
-    fn new(obj: &'a DynamicObject, ctx: &'a InstanceCtx) -> Self {
+    fn new(obj: &'a LeanObject, ctx: &'a InstanceCtx) -> Self {
         let identity = InstanceIdentity {
             rgd_name: ctx.rgd_name.clone(),
             rgd_uid: ctx.rgd_uid.clone(),
@@ -432,7 +432,7 @@ impl<'a> Reconciler<'a> {
     /// with `graph`: a rollback.
     pub(super) fn with_graph<'b>(
         &self,
-        obj: &'b DynamicObject,
+        obj: &'b LeanObject,
         graph: Arc<CompiledGraph>,
     ) -> Reconciler<'b>
     where
@@ -499,7 +499,7 @@ impl<'a> Reconciler<'a> {
             ];
             let mut status = self
                 .obj
-                .data
+                .json
                 .get("status")
                 .cloned()
                 .unwrap_or_else(|| json!({}));
@@ -554,7 +554,7 @@ impl<'a> Reconciler<'a> {
             return self.run_placed(version, members_version).await;
         }
 
-        let instance = serde_json::to_value(self.obj).unwrap_or(Value::Null);
+        let instance = self.obj.json.clone();
         let mut eval = EvalContext::new(instance)
             .for_graph(&self.graph)
             .with_cluster(self.target.cel_value())
@@ -687,7 +687,7 @@ impl<'a> Reconciler<'a> {
         holdable: bool,
     ) -> Result<Reported, InstanceError> {
         let uid = self.identity.uid.as_str();
-        let current = self.obj.data.get("status");
+        let current = self.obj.json.get("status");
         if holdable
             && state_name == state::IN_PROGRESS
             && current != Some(&crate::status::merged(current, status.clone()))
@@ -764,7 +764,7 @@ impl<'a> Reconciler<'a> {
     /// instance's new resourceVersion when it wrote.
     async fn ensure_finalizer_and_labels(
         &self,
-        api: &Api<DynamicObject>,
+        api: &Api<LeanObject>,
     ) -> Result<Option<String>, InstanceError> {
         let current = self.obj.labels();
         let mut want: BTreeMap<&str, String> = BTreeMap::new();
@@ -781,7 +781,7 @@ impl<'a> Reconciler<'a> {
         if has_finalizer && want.is_empty() {
             return Ok(None);
         }
-        let version = |o: DynamicObject| Some(o.metadata.resource_version.unwrap_or_default());
+        let version = |o: LeanObject| Some(o.metadata.resource_version.unwrap_or_default());
         if has_finalizer {
             return api
                 .patch(
@@ -793,7 +793,7 @@ impl<'a> Reconciler<'a> {
                 .map(version)
                 .map_err(self.kube_err("labelling instance"));
         }
-        let conditional = |obj: &DynamicObject| {
+        let conditional = |obj: &LeanObject| {
             serde_json::from_value::<json_patch::Patch>(finalizer_and_labels_patch(
                 obj, FINALIZER, &want,
             ))
@@ -1380,7 +1380,7 @@ impl<'a> Reconciler<'a> {
         Ok(remaining)
     }
 
-    async fn delete(&self, api: &Api<DynamicObject>) -> Result<Action, InstanceError> {
+    async fn delete(&self, api: &Api<LeanObject>) -> Result<Action, InstanceError> {
         let has_finalizer = self.obj.finalizers().iter().any(|f| f == FINALIZER);
         if !has_finalizer {
             return Ok(Action::await_change());
@@ -1437,7 +1437,7 @@ impl<'a> Reconciler<'a> {
     pub(super) async fn write_deleting(&self, message: &str) -> Result<(), InstanceError> {
         let mut status = self
             .obj
-            .data
+            .json
             .get("status")
             .cloned()
             .unwrap_or_else(|| json!({}));
@@ -1460,7 +1460,7 @@ impl<'a> Reconciler<'a> {
         crate::status::write(
             &api,
             &self.identity.name,
-            self.obj.data.get("status"),
+            self.obj.json.get("status"),
             desired,
         )
         .await
@@ -1472,7 +1472,7 @@ impl<'a> Reconciler<'a> {
 /// condition that nobody changed it since it was read (so neither list is
 /// overwritten with a stale copy).
 fn finalizer_and_labels_patch(
-    obj: &DynamicObject,
+    obj: &LeanObject,
     finalizer: &str,
     labels: &BTreeMap<&str, String>,
 ) -> Value {
@@ -1557,7 +1557,7 @@ mod tests {
     use super::*;
 
     fn patched(obj: &Value, labels: &BTreeMap<&str, String>) -> Value {
-        let dynamic: DynamicObject = serde_json::from_value(obj.clone()).expect("object");
+        let dynamic: LeanObject = serde_json::from_value(obj.clone()).expect("object");
         let patch: json_patch::Patch = serde_json::from_value(finalizer_and_labels_patch(
             &dynamic,
             "kro.run/finalizer",
@@ -1598,7 +1598,7 @@ mod tests {
     fn the_patch_holds_only_on_the_version_it_was_made_from() {
         let obj = json!({"apiVersion": "kro.run/v1alpha1", "kind": "X",
             "metadata": {"name": "a", "resourceVersion": "7"}});
-        let dynamic: DynamicObject = serde_json::from_value(obj).expect("object");
+        let dynamic: LeanObject = serde_json::from_value(obj).expect("object");
         let patch: json_patch::Patch =
             serde_json::from_value(finalizer_and_labels_patch(&dynamic, "f", &BTreeMap::new()))
                 .expect("patch");

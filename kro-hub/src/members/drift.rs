@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, ApiResource};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::Value;
@@ -33,7 +33,7 @@ use crate::lean_object::LeanObject;
 #[derive(Debug, Clone)]
 pub struct Route {
     /// Re-queues an instance.
-    pub trigger: mpsc::UnboundedSender<ObjectRef<DynamicObject>>,
+    pub trigger: mpsc::UnboundedSender<ObjectRef<LeanObject>>,
     /// The RGD's kind.
     pub resource: ApiResource,
     /// Whether instances are namespaced.
