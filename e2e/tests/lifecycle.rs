@@ -364,6 +364,25 @@ fn gated(name: &str, kind: &str) -> Value {
     })
 }
 
+/// Opens the gate of `instance` (a `gated` instance) as somebody other
+/// than the hub, and waits until the instance is ACTIVE.
+async fn open_gate(env: &Env, instance: &str) {
+    env.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": format!("{instance}-gate"), "namespace": "default"},
+        "data": {"open": "yes"}}))
+        .await
+        .unwrap();
+    env.wait_for(
+        "kro.run/v1alpha1",
+        "Gated",
+        Some("default"),
+        instance,
+        |g| g["status"]["state"] == "ACTIVE",
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_is_reported_after_a_short_hold_and_the_outcome_at_once() {
     use futures::StreamExt as _;
@@ -412,15 +431,7 @@ async fn progress_is_reported_after_a_short_hold_and_the_outcome_at_once() {
     env.wait_for("v1", "ConfigMap", Some("default"), "quick-gate", |_| true)
         .await
         .unwrap();
-    env.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "quick-gate", "namespace": "default"}, "data": {"open": "yes"}}))
-        .await
-        .unwrap();
-    env.wait_for("kro.run/v1alpha1", "Gated", Some("default"), "quick", |g| {
-        g["status"]["state"] == "ACTIVE"
-    })
-    .await
-    .unwrap();
+    open_gate(&env, "quick").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(states("quick"), vec![Value::Null, json!("ACTIVE")]);
     assert_eq!(events_of(&env, "quick").await.unwrap(), Vec::<Value>::new());
@@ -432,15 +443,7 @@ async fn progress_is_reported_after_a_short_hold_and_the_outcome_at_once() {
     })
     .await
     .unwrap();
-    env.apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "slow-gate", "namespace": "default"}, "data": {"open": "yes"}}))
-        .await
-        .unwrap();
-    env.wait_for("kro.run/v1alpha1", "Gated", Some("default"), "slow", |g| {
-        g["status"]["state"] == "ACTIVE"
-    })
-    .await
-    .unwrap();
+    open_gate(&env, "slow").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         states("slow"),

@@ -58,6 +58,27 @@ async fn three_members() -> Fleet {
     fleet
 }
 
+/// Three members and the web RGD placed on the two `env=prod` ones
+/// (eu-1 and us-1), Active.
+async fn prod_webs() -> Fleet {
+    let fleet = three_members().await;
+    place_webs_on_prod(&fleet).await;
+    fleet
+}
+
+/// Installs the web RGD placed on the `env=prod` members and waits until
+/// it is Active.
+async fn place_webs_on_prod(fleet: &Fleet) {
+    fleet
+        .hub
+        .apply(&web_rgd(
+            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
+        ))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+}
+
 fn entry<'a>(instance: &'a Value, cluster: &str) -> &'a Value {
     instance["status"]["clusters"]
         .as_array()
@@ -87,14 +108,7 @@ async fn an_instance_lands_exactly_on_the_selected_members_with_their_own_values
         "{cluster}"
     );
 
-    fleet
-        .hub
-        .apply(&web_rgd(
-            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
-        ))
-        .await
-        .unwrap();
-    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    place_webs_on_prod(&fleet).await;
     fleet.hub.apply(&web("shop", 2)).await.unwrap();
     let shop = wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
 
@@ -308,15 +322,7 @@ async fn on_deselect_orphan_leaves_the_copies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_member_holds_back_only_its_own_entry_and_deletion() {
-    let fleet = three_members().await;
-    fleet
-        .hub
-        .apply(&web_rgd(
-            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
-        ))
-        .await
-        .unwrap();
-    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    let fleet = prod_webs().await;
     fleet.hub.apply(&web("shop", 1)).await.unwrap();
     wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
 
@@ -665,15 +671,7 @@ async fn a_converged_placed_instance_writes_nothing_anywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_restart_mid_fan_out_loses_and_duplicates_nothing() {
-    let mut fleet = three_members().await;
-    fleet
-        .hub
-        .apply(&web_rgd(
-            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
-        ))
-        .await
-        .unwrap();
-    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    let mut fleet = prod_webs().await;
     for i in 0..4 {
         fleet.hub.apply(&web(&format!("shop{i}"), 1)).await.unwrap();
     }
@@ -858,15 +856,7 @@ async fn cluster_add_list_and_remove() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_cluster_removes_its_copies_first() {
-    let fleet = three_members().await;
-    fleet
-        .hub
-        .apply(&web_rgd(
-            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
-        ))
-        .await
-        .unwrap();
-    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    let fleet = prod_webs().await;
     fleet.hub.apply(&web("shop", 1)).await.unwrap();
     wait_web(&fleet, "shop", |w| {
         w["status"]["placement"]["summary"] == "2/2"
@@ -943,15 +933,7 @@ async fn a_kind_a_selected_member_does_not_serve_is_named_with_the_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_placement_watches_its_members_before_the_first_instance() {
-    let fleet = three_members().await;
-    fleet
-        .hub
-        .apply(&web_rgd(
-            json!({"clusterSelector": {"matchLabels": {"env": "prod"}}}),
-        ))
-        .await
-        .unwrap();
-    fleet.hub.wait_rgd("webs", "Active").await.unwrap();
+    let fleet = prod_webs().await;
     // Both kinds on both selected members: the children's watch and the
     // name index's, listing while the instances are listed, not after.
     let watches = |cluster: &str| fleet.hub.metrics.api_calls(cluster, "watch");

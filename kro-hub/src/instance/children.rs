@@ -171,11 +171,33 @@ pub fn label_selector_string(selector: &Value) -> Result<String, String> {
     Ok(parts.join(","))
 }
 
-/// A stable hash of a rendered object.
+/// A stable hash of a rendered object: the first 12 bytes, in hex, of the
+/// SHA-256 of its compact JSON (what children's applied-hash annotations
+/// hold, so it must never change). The JSON is hashed as it is written,
+/// without building the text: this runs for every child on every pass.
 pub fn content_hash(obj: &Value) -> String {
     use sha2::{Digest as _, Sha256};
-    let digest = Sha256::digest(obj.to_string().as_bytes());
-    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    /// Feeds what serde_json writes into the hash.
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut hashing, obj);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(24);
+    for b in hashing.0.finalize().iter().take(12) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// Whether every field of `desired` has the same value in `live`. Lists must
@@ -240,6 +262,16 @@ pub async fn apply(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_content_hash_is_the_sha256_of_the_compact_json() {
+        // Children carry it in their applied-hash annotation: a different
+        // value for the same object would re-apply every child of a fleet.
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"},
+            "data": {"k": "v"}});
+        // `printf '%s' '<the compact JSON>' | sha256sum`, first 24 digits.
+        assert_eq!(content_hash(&obj), "970c7a3b7049f2d53d523ef4");
+    }
 
     #[test]
     fn subset_ignores_server_added_fields_but_not_changed_ones() {
