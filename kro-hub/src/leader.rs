@@ -129,10 +129,40 @@ impl LeaderElector {
         }
     }
 
+    /// Gives the lease up if this replica holds it: no holder, expired at
+    /// once, so a standby takes over on its next attempt instead of waiting
+    /// out the lease. Guarded by resourceVersion like every write here.
+    /// Whether it was released.
+    pub async fn release(&self) -> Result<bool, kube::Error> {
+        let Some(mut lease) = self.api.get_opt(&self.config.name).await? else {
+            return Ok(false);
+        };
+        let spec = lease.spec.clone().unwrap_or_default();
+        if spec.holder_identity.as_deref() != Some(self.config.identity.as_str()) {
+            return Ok(false);
+        }
+        let now = MicroTime(Timestamp::now());
+        lease.spec = Some(LeaseSpec {
+            holder_identity: None,
+            lease_duration_seconds: Some(1),
+            acquire_time: Some(now.clone()),
+            renew_time: Some(now),
+            ..spec
+        });
+        match self
+            .api
+            .replace(&self.config.name, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_conflict(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Waits until this replica leads, then keeps renewing in the
-    /// background. The returned receiver turns `false` if leadership is
-    /// lost; the caller must then stop acting.
-    pub async fn lead(self) -> watch::Receiver<bool> {
+    /// background until the leadership is lost or released.
+    pub async fn lead(self) -> Leadership {
         let retry = self.config.lease_duration / 3;
         loop {
             match self.try_acquire().await {
@@ -145,12 +175,13 @@ impl LeaderElector {
             tokio::time::sleep(retry).await;
         }
         tracing::info!(identity = %self.config.identity, "acquired leadership");
-        let (tx, rx) = watch::channel(true);
-        tokio::spawn(async move {
+        let (tx, held) = watch::channel(true);
+        let elector = self.clone();
+        let renewing = tokio::spawn(async move {
             let mut last_renewal = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(retry).await;
-                match self.try_acquire().await {
+                match elector.try_acquire().await {
                     Ok(Attempt::Leader) => last_renewal = tokio::time::Instant::now(),
                     Ok(Attempt::Follower { holder }) => {
                         tracing::error!(%holder, "leadership lost");
@@ -159,7 +190,7 @@ impl LeaderElector {
                     }
                     Err(error) => {
                         tracing::warn!(%error, "lease renewal failed");
-                        if last_renewal.elapsed() >= self.config.lease_duration {
+                        if last_renewal.elapsed() >= elector.config.lease_duration {
                             let _ = tx.send(false);
                             return;
                         }
@@ -167,6 +198,33 @@ impl LeaderElector {
                 }
             }
         });
-        rx
+        Leadership {
+            held,
+            renewing,
+            elector: self,
+        }
+    }
+}
+
+/// This replica's leadership, renewed in the background.
+#[derive(Debug)]
+pub struct Leadership {
+    /// Turns `false` if the leadership is lost; the holder must then stop
+    /// acting.
+    pub held: watch::Receiver<bool>,
+    renewing: tokio::task::JoinHandle<()>,
+    elector: LeaderElector,
+}
+
+impl Leadership {
+    /// Stops renewing and gives the lease up (see
+    /// [`LeaderElector::release`]): call it once this replica has stopped
+    /// acting, so a standby takes over at once rather than after the lease
+    /// runs out, as client-go's `ReleaseOnCancel` does.
+    pub async fn release(self) -> Result<bool, kube::Error> {
+        // A renewal after the release would take the lease back.
+        self.renewing.abort();
+        let _ = self.renewing.await;
+        self.elector.release().await
     }
 }

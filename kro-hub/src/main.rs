@@ -441,9 +441,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("kro-hub is running");
     let lost = async {
         match leadership.as_mut() {
-            Some(rx) => {
-                while *rx.borrow() {
-                    if rx.changed().await.is_err() {
+            Some(l) => {
+                while *l.held.borrow() {
+                    if l.held.changed().await.is_err() {
                         break;
                     }
                 }
@@ -464,6 +464,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     let _ = ui_stop.send(());
     hub.await.context("hub task")?.context("hub")?;
+    // Stopped acting: a standby may take over now, not when the lease runs
+    // out (a rolling update of the hub would otherwise stand still for it).
+    if let Some(leadership) = leadership {
+        match leadership.release().await {
+            Ok(true) => tracing::info!("leadership released"),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "the lease could not be released; a standby takes over when it runs out")
+            }
+        }
+    }
     Ok(())
 }
 

@@ -60,6 +60,51 @@ async fn one_replica_leads_and_another_takes_over_only_after_expiry() {
     assert_eq!(spec.lease_transitions, Some(1));
 }
 
+#[tokio::test]
+async fn a_released_lease_is_taken_over_at_once_and_not_renewed() {
+    let sandbox = kro_sandbox::Sandbox::start("release").await.unwrap();
+    let client = sandbox.client().await.unwrap();
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some("kro-system".into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    // Renewed every second; it would stay valid for three.
+    let lasting = |identity: &str| LeaseConfig {
+        lease_duration: Duration::from_secs(3),
+        ..config(identity)
+    };
+    let a = LeaderElector::new(client.clone(), lasting("replica-a"));
+    let b = LeaderElector::new(client.clone(), lasting("replica-b"));
+    let leadership = a.clone().lead().await;
+    assert!(*leadership.held.borrow());
+    assert!(leadership.release().await.unwrap());
+    // The renewals stopped with the release: a renewal would take the
+    // free lease back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client, "kro-system")
+        .get("kro-hub-leader")
+        .await
+        .unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity, None);
+    // Long before A's lease would have run out, B takes it.
+    assert_eq!(b.try_acquire().await.unwrap(), Attempt::Leader);
+    // Nobody releases a lease they do not hold.
+    assert!(!a.release().await.unwrap());
+    assert_eq!(
+        a.try_acquire().await.unwrap(),
+        Attempt::Follower {
+            holder: "replica-b".into()
+        }
+    );
+}
+
 /// Kubernetes stops a pod with SIGTERM: the hub (leading, or waiting for
 /// the Lease) stops cleanly and exits 0 rather than being killed at the end
 /// of the grace period.
@@ -137,5 +182,12 @@ async fn sigterm_stops_the_hub_cleanly() {
         };
         assert!(status.success(), "the {name} exited with {status}");
     }
+    // The leader gave the lease up on its way out: a new replica need not
+    // wait for it to run out.
+    let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client, "kro-system")
+        .get("kro-hub-leader")
+        .await
+        .unwrap();
+    assert_eq!(lease.spec.unwrap().holder_identity, None);
     let _ = std::fs::remove_dir_all(&dir);
 }
