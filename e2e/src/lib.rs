@@ -318,6 +318,13 @@ pub fn hub_writes(metrics: &kro_hub::metrics::Metrics) -> u64 {
         .sum()
 }
 
+/// The CPU limit `deploy/deployment.yaml` gives the hub's container. In a
+/// pod so limited the standard library reports that many CPUs (it reads
+/// the cgroup's quota), so the hub's runtime starts that many worker
+/// threads: `fanout-bench` runs its hub with as many, as deployed (a test
+/// keeps the two equal).
+pub const HUB_CPU_LIMIT: usize = 1;
+
 /// How long tests wait for the hub to converge.
 pub const WAIT: Duration = Duration::from_secs(30);
 

@@ -305,6 +305,12 @@ fn the_deployment_elects_a_leader_and_runs_locked_down() {
             );
         }
     }
+    // The benchmark runs the hub with the runtime this limit gives it.
+    assert_eq!(
+        c["resources"]["limits"]["cpu"],
+        kro_e2e::HUB_CPU_LIMIT.to_string(),
+        "fanout-bench's HUB_CPU_LIMIT follows the deployed limit"
+    );
     let sc = &c["securityContext"];
     assert_eq!(sc["allowPrivilegeEscalation"], false);
     assert_eq!(sc["readOnlyRootFilesystem"], true);

@@ -205,6 +205,11 @@ impl HubProcess {
             }
             None => Command::new(exe),
         };
+        // The runtime the hub has as deployed (see `HUB_CPU_LIMIT`), unless
+        // the caller chose one.
+        if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+            command.env("TOKIO_WORKER_THREADS", kro_e2e::HUB_CPU_LIMIT.to_string());
+        }
         let mut child = command
             .arg("hub")
             .arg("--kubeconfig")
