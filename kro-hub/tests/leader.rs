@@ -1,5 +1,8 @@
 //! Leader election against a real API server protocol (kro-sandbox).
 
+// Test helpers fail the test on any error, with its message.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -15,9 +18,9 @@ fn config(identity: &str) -> LeaseConfig {
     }
 }
 
-#[tokio::test]
-async fn one_replica_leads_and_another_takes_over_only_after_expiry() {
-    let sandbox = kro_sandbox::Sandbox::start("leader").await.unwrap();
+/// A sandbox with the Lease's namespace, and a client of it.
+async fn with_lease_namespace(name: &str) -> (kro_sandbox::Sandbox, kube::Client) {
+    let sandbox = kro_sandbox::Sandbox::start(name).await.unwrap();
     let client = sandbox.client().await.unwrap();
     let ns = Namespace {
         metadata: ObjectMeta {
@@ -30,6 +33,12 @@ async fn one_replica_leads_and_another_takes_over_only_after_expiry() {
         .create(&PostParams::default(), &ns)
         .await
         .unwrap();
+    (sandbox, client)
+}
+
+#[tokio::test]
+async fn one_replica_leads_and_another_takes_over_only_after_expiry() {
+    let (_sandbox, client) = with_lease_namespace("leader").await;
 
     let a = LeaderElector::new(client.clone(), config("replica-a"));
     let b = LeaderElector::new(client.clone(), config("replica-b"));
@@ -62,19 +71,7 @@ async fn one_replica_leads_and_another_takes_over_only_after_expiry() {
 
 #[tokio::test]
 async fn a_released_lease_is_taken_over_at_once_and_not_renewed() {
-    let sandbox = kro_sandbox::Sandbox::start("release").await.unwrap();
-    let client = sandbox.client().await.unwrap();
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some("kro-system".into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let (_sandbox, client) = with_lease_namespace("release").await;
     // Renewed every second; it would stay valid for three.
     let lasting = |identity: &str| LeaseConfig {
         lease_duration: Duration::from_secs(3),
@@ -111,19 +108,7 @@ async fn a_released_lease_is_taken_over_at_once_and_not_renewed() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_hub_cleanly() {
-    let sandbox = kro_sandbox::Sandbox::start("sigterm").await.unwrap();
-    let client = sandbox.client().await.unwrap();
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some("kro-system".into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
+    let (sandbox, client) = with_lease_namespace("sigterm").await;
     let dir = std::env::temp_dir().join(format!("kro-hub-sigterm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
