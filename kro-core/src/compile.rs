@@ -64,14 +64,23 @@ pub struct CompileOptions {
     pub trust_instance_namespaces: bool,
 }
 
+/// The built-in kinds' schemas (an OpenAPI v3 document).
+const BUILTIN_KINDS_DOC: &str = include_str!("expr/k8s-builtin-kinds.json");
+
 /// Types of the built-in kinds, resolved once.
 static BUILTIN_KINDS: LazyLock<BTreeMap<(String, String), Ty>> = LazyLock::new(|| {
-    let doc: Value =
-        serde_json::from_str(include_str!("expr/k8s-builtin-kinds.json")).unwrap_or_default();
+    let doc: Value = serde_json::from_str(BUILTIN_KINDS_DOC).unwrap_or_default();
     crate::expr::openapi::kinds_from_openapi_v3(&doc)
         .into_iter()
         .map(|(k, schema)| (k, object_ty(&schema)))
         .collect()
+});
+
+/// The built-in kinds' names alone, without resolving their types (which
+/// took the hub 30 ms of its start, to learn only which kinds are built in).
+static BUILTIN_KIND_NAMES: LazyLock<BTreeSet<(String, String)>> = LazyLock::new(|| {
+    let doc: Value = serde_json::from_str(BUILTIN_KINDS_DOC).unwrap_or_default();
+    crate::expr::openapi::kind_names_from_openapi_v3(&doc)
 });
 
 impl CompileOptions {
@@ -85,7 +94,7 @@ impl CompileOptions {
 
     /// The `(apiVersion, kind)` pairs the built-in schemas cover.
     pub fn builtin_kind_names() -> impl Iterator<Item = &'static (String, String)> {
-        BUILTIN_KINDS.keys()
+        BUILTIN_KIND_NAMES.iter()
     }
 
     /// Adds the kinds a Kubernetes OpenAPI v3 document declares (one
@@ -1579,5 +1588,18 @@ fn literal_schemas(v: &Value, props: &mut Map<String, Value>, path: &mut Vec<Seg
             }
             path.pop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_kind_names_are_the_kinds_with_types() {
+        let names: Vec<_> = BUILTIN_KIND_NAMES.iter().collect();
+        let typed: Vec<_> = BUILTIN_KINDS.keys().collect();
+        assert_eq!(names, typed);
+        assert!(names.len() > 30, "{names:?}");
     }
 }

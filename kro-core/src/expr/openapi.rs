@@ -3,7 +3,7 @@
 //! `$ref`s inlined, keeping only what type checks need.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -38,35 +38,51 @@ pub fn kinds_from_openapi_v3(doc: &Value) -> BTreeMap<(String, String), Value> {
         done: HashMap::new(),
         stack: Vec::new(),
     };
-    let mut out = BTreeMap::new();
-    for (name, schema) in schemas {
-        let Some(gvks) = schema
+    declared_kinds(schemas)
+        .map(|(name, key)| (key, resolver.named(name)))
+        .collect()
+}
+
+/// The `(apiVersion, kind)` pairs an OpenAPI v3 document declares, as
+/// [`kinds_from_openapi_v3`] finds them, without resolving their schemas.
+pub fn kind_names_from_openapi_v3(doc: &Value) -> BTreeSet<(String, String)> {
+    doc.pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .map(|schemas| declared_kinds(schemas).map(|(_, key)| key).collect())
+        .unwrap_or_default()
+}
+
+/// Each schema that declares a kind templates create (by its
+/// `x-kubernetes-group-version-kind`), with that kind's `(apiVersion,
+/// kind)`. List kinds and the shared meta types are left out.
+fn declared_kinds(
+    schemas: &Map<String, Value>,
+) -> impl Iterator<Item = (&str, (String, String))> + '_ {
+    schemas.iter().flat_map(|(name, schema)| {
+        schema
             .get("x-kubernetes-group-version-kind")
             .and_then(Value::as_array)
-        else {
-            continue;
-        };
-        for gvk in gvks {
-            let (Some(group), Some(version), Some(kind)) = (
-                gvk.get("group").and_then(Value::as_str),
-                gvk.get("version").and_then(Value::as_str),
-                gvk.get("kind").and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            // List kinds and the shared meta types are not what templates create.
-            if kind.ends_with("List") || group == "meta.k8s.io" || kind == "Status" {
-                continue;
-            }
-            let api_version = if group.is_empty() {
-                version.to_owned()
-            } else {
-                format!("{group}/{version}")
-            };
-            out.insert((api_version, kind.to_owned()), resolver.named(name));
-        }
-    }
-    out
+            .into_iter()
+            .flatten()
+            .filter_map(move |gvk| {
+                let (Some(group), Some(version), Some(kind)) = (
+                    gvk.get("group").and_then(Value::as_str),
+                    gvk.get("version").and_then(Value::as_str),
+                    gvk.get("kind").and_then(Value::as_str),
+                ) else {
+                    return None;
+                };
+                if kind.ends_with("List") || group == "meta.k8s.io" || kind == "Status" {
+                    return None;
+                }
+                let api_version = if group.is_empty() {
+                    version.to_owned()
+                } else {
+                    format!("{group}/{version}")
+                };
+                Some((name.as_str(), (api_version, kind.to_owned())))
+            })
+    })
 }
 
 /// The schema of `kind` in `api_version` from the text of an OpenAPI v3
