@@ -466,12 +466,15 @@ impl Reconciler<'_> {
         }
         // A rollout's progress is its state machine's: never held.
         let ready_now = conds.iter().find(|c| c.type_ == "Ready");
-        let written = match self
+        // A held report is recorded like a written one, due at the end of
+        // the hold: the echoes of this pass's own applies are then answered
+        // from the record instead of running a whole pass each.
+        let (written, held) = match self
             .report(status, state_name, ready_now, plan.is_none())
             .await?
         {
-            Reported::Written(version) => version,
-            Reported::Held(wait) => return Ok(Action::requeue(wait)),
+            Reported::Written(version) => (version, None),
+            Reported::Held(wait) => (None, Some(wait)),
         };
         if let Some(RolloutPlan { transitions, .. }) = &plan {
             for t in transitions {
@@ -486,6 +489,7 @@ impl Reconciler<'_> {
                 || members.iter().any(|m| m.name == e.name && m.paused)
         });
         let again = match (rollout_wait, state_name) {
+            _ if let Some(hold) = held => hold,
             // A wave waiting out minReadySeconds: come back when it is over.
             (Some(secs), _) => Duration::from_secs(secs.clamp(1, 3600)),
             (None, state::ACTIVE) => self.ctx.env.resync,
