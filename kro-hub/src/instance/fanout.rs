@@ -86,7 +86,6 @@ pub(super) async fn warm_member_watches(
     placement: kro_core::ResolvedPlacement,
 ) {
     let mut changes = ctx.env.members.subscribe();
-    let kinds = ctx.child_kinds(false);
     loop {
         let members = ctx.env.members.snapshot();
         let selected = crate::placement::select(
@@ -97,18 +96,21 @@ pub(super) async fn warm_member_watches(
         let ready = members.iter().filter(|m| {
             selected.contains(&m.name) && m.health.is_ready() && !m.paused && !m.deleting
         });
-        for member in ready {
-            let Some(client) = &member.client else {
-                continue;
-            };
-            for gvk in &kinds {
-                if let Ok((ar, _)) = member.discovery.resolve(client, gvk).await {
-                    ctx.env.drift.ensure(&member.name, client, &ar);
-                }
-            }
+        for target in ready.filter_map(target_of) {
+            watch_member_children(&ctx, &target).await;
         }
         if changes.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// Starts the watches of the graph's member kinds on `target` (one shared
+/// watch per member and kind, see [`crate::members::drift`]).
+async fn watch_member_children(ctx: &super::InstanceCtx, target: &ClusterTarget) {
+    for gvk in ctx.child_kinds(false) {
+        if let Ok((ar, _)) = target.resolve(&gvk).await {
+            ctx.env.drift.ensure(&target.name, &target.client, &ar);
         }
     }
 }
@@ -587,16 +589,8 @@ impl Reconciler<'_> {
             );
         }
         let rec = self.for_target(target);
-        // Drift on this member re-queues the instance (one shared watch per
-        // member and kind).
-        for gvk in self.ctx.child_kinds(false) {
-            if let Ok((ar, _)) = rec.target.resolve(&gvk).await {
-                self.ctx
-                    .env
-                    .drift
-                    .ensure(&member.name, &rec.target.client, &ar);
-            }
-        }
+        // Drift on this member re-queues the instance.
+        watch_member_children(self.ctx, &rec.target).await;
         if let Some(ns) = &self.identity.namespace
             && let Err(message) = ensure_namespace(member, ns).await
         {
