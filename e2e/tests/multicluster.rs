@@ -708,6 +708,74 @@ async fn a_hub_restart_mid_fan_out_loses_and_duplicates_nothing() {
     );
 }
 
+/// Whole passes (not answered from a record) of the web RGD's instances
+/// since the hub started.
+fn whole_passes(fleet: &Fleet) -> u64 {
+    let m = &fleet.hub.metrics;
+    m.reconciles("instance/webs") - m.passes_skipped("instance/webs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_hub_passes_over_unchanged_instances_and_repairs_the_rest() {
+    let mut fleet = prod_webs().await;
+    for name in ["calm", "edited"] {
+        fleet.hub.apply(&web(name, 1)).await.unwrap();
+    }
+    for name in ["calm", "edited"] {
+        // Ready everywhere: the status holds what the pass read.
+        wait_web(&fleet, name, |w| {
+            w["status"]["state"] == "ACTIVE" && w["status"]["inputsHash"].is_string()
+        })
+        .await;
+    }
+    // No resync during the test: only a start-up pass can repair a copy.
+    let mut options = kro_e2e::hub_options();
+    options.resync = std::time::Duration::from_secs(600);
+
+    // Nothing changed while the hub was down: no pass at all.
+    fleet.hub.stop_hub().await;
+    fleet.hub.start_hub(options.clone()).await.unwrap();
+    kro_e2e::eventually(
+        "both instances looked at",
+        std::time::Duration::from_secs(30),
+        || async {
+            let n = fleet.hub.metrics.reconciles("instance/webs");
+            Ok::<_, String>((n >= 2).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(whole_passes(&fleet), 0, "{}", fleet.hub.metrics.render());
+    assert_eq!(kro_e2e::hub_writes(&fleet.hub.metrics), 0);
+
+    // A copy edited while the hub was down is repaired at once.
+    fleet.hub.stop_hub().await;
+    let client = fleet.member("eu-1").client().await.unwrap();
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, "apps");
+    cms.patch(
+        "edited-config",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"data": {"region": "tampered"}})),
+    )
+    .await
+    .unwrap();
+    fleet.hub.start_hub(options).await.unwrap();
+    fleet
+        .wait_on(
+            "eu-1",
+            "v1",
+            "ConfigMap",
+            Some("apps"),
+            "edited-config",
+            |cm| cm.is_some_and(|cm| cm["data"]["region"] == "eu"),
+        )
+        .await
+        .unwrap();
+    assert!(whole_passes(&fleet) >= 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_resources_stay_on_the_hub_and_member_resources_may_read_them() {
     let fleet = three_members().await;

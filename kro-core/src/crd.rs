@@ -380,6 +380,11 @@ pub fn placement_status_schema() -> Value {
 /// Status field kro-hub writes with the progress of a rollout.
 pub const ROLLOUT_STATUS_FIELD: &str = "rollout";
 
+/// Status field kro-hub writes, with the status of an instance that is
+/// ready everywhere, holding a hash of everything the pass read: a
+/// restarted hub that finds the same inputs skips that instance's pass.
+pub const INPUTS_HASH_STATUS_FIELD: &str = "inputsHash";
+
 /// The schema of `status.rollout`: the revision being rolled out, its state
 /// and current wave, each wave's clusters and progress, the failures, and
 /// the last revision that completed (kept to roll back to).
@@ -508,7 +513,11 @@ fn status_schema(rgd: &ResourceGraphDefinition, status_fields: &Value) -> Result
                 field: CLUSTERS_STATUS_FIELD.into(),
             });
         }
-        for field in [PLACEMENT_STATUS_FIELD, ROLLOUT_STATUS_FIELD] {
+        for field in [
+            PLACEMENT_STATUS_FIELD,
+            ROLLOUT_STATUS_FIELD,
+            INPUTS_HASH_STATUS_FIELD,
+        ] {
             if properties.contains_key(field) {
                 return Err(CrdError::ReservedStatusField {
                     rgd: rgd_name,
@@ -522,6 +531,7 @@ fn status_schema(rgd: &ResourceGraphDefinition, status_fields: &Value) -> Result
         );
         properties.insert(PLACEMENT_STATUS_FIELD.into(), placement_status_schema());
         properties.insert(ROLLOUT_STATUS_FIELD.into(), rollout_status_schema());
+        properties.insert(INPUTS_HASH_STATUS_FIELD.into(), json!({"type": "string"}));
     }
     // kro writes these itself; the docs say an RGD field of the same name
     // is overridden, so the schema must describe kro's values.

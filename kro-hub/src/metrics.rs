@@ -128,6 +128,18 @@ impl Metrics {
         self.skipped.get_or_create(&Self::labels(controller)).inc();
     }
 
+    /// How many reconciliations `controller` finished so far.
+    pub fn reconciles(&self, controller: &str) -> u64 {
+        self.reconciles
+            .get_or_create(&Self::labels(controller))
+            .get()
+    }
+
+    /// How many of them were answered without a pass.
+    pub fn passes_skipped(&self, controller: &str) -> u64 {
+        self.skipped.get_or_create(&Self::labels(controller)).get()
+    }
+
     /// Sets how many objects a controller has queued.
     pub fn set_queue_depth(&self, controller: &str, depth: i64) {
         self.queue_depth

@@ -176,28 +176,42 @@ pub fn label_selector_string(selector: &Value) -> Result<String, String> {
 /// hold, so it must never change). The JSON is hashed as it is written,
 /// without building the text: this runs for every child on every pass.
 pub fn content_hash(obj: &Value) -> String {
-    use sha2::{Digest as _, Sha256};
-    /// Feeds what serde_json writes into the hash.
-    struct Hashing(Sha256);
-    impl std::io::Write for Hashing {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+    let mut digest = JsonDigest::default();
+    digest.feed(obj);
+    digest.hex()
+}
+
+/// The SHA-256 of values' compact JSON, fed as serde_json writes it.
+#[derive(Default)]
+pub struct JsonDigest(sha2::Sha256);
+
+impl std::io::Write for JsonDigest {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
     }
-    let mut hashing = Hashing(Sha256::new());
-    // Writing a `Value` into a sink that never fails cannot fail.
-    let _ = serde_json::to_writer(&mut hashing, obj);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(24);
-    for b in hashing.0.finalize().iter().take(12) {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
-    out
+}
+
+impl JsonDigest {
+    /// Hashes `value`'s JSON.
+    pub fn feed(&mut self, value: &impl serde::Serialize) {
+        // Writing into a sink that never fails cannot fail.
+        let _ = serde_json::to_writer(&mut *self, value);
+    }
+
+    /// The first 12 bytes of the hash, in hex.
+    pub fn hex(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(24);
+        for b in sha2::Digest::finalize(self.0).iter().take(12) {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out
+    }
 }
 
 /// Whether every field of `desired` has the same value in `live`. Lists must

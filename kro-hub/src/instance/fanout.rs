@@ -32,7 +32,7 @@ use crate::conditions::Condition;
 use crate::finalizer;
 use crate::labels;
 use crate::lean_object::LeanObject;
-use crate::members::{CREATED_BY_LABEL, Member, ORPHAN_UNREACHABLE};
+use crate::members::{CREATED_BY_LABEL, Health, Member, ORPHAN_UNREACHABLE};
 
 /// What a member's pass produced.
 struct MemberOutcome {
@@ -466,6 +466,36 @@ impl Reconciler<'_> {
         if let Some(RolloutPlan { status: r, .. }) = &plan {
             status[kro_core::crd::ROLLOUT_STATUS_FIELD] = json!(r);
         }
+        // Only a pass whose every cluster ran a member pass is recorded: a
+        // cluster leaving the placement, held by a rollout or not answering
+        // moves on inputs the record does not hold (its copies being
+        // deleted, the waves, the member coming back).
+        let settled = !departed
+            && selected
+                .iter()
+                .all(|m| !matches!(m.health, Health::Unknown))
+            && entries.iter().all(|e| {
+                [aggregate::READY, aggregate::IN_PROGRESS, aggregate::ERROR]
+                    .contains(&e.state.as_str())
+            })
+            && plan
+                .as_ref()
+                .is_none_or(|p| p.status.state == rollout::COMPLETE);
+        // Ready everywhere: what the pass read goes with the status, for a
+        // restarted hub (see `unchanged`).
+        let inputs = (self.ctx.skips_unchanged && settled && ready).then(|| {
+            let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+            let selected: Vec<&str> = selected_names.iter().map(String::as_str).collect();
+            super::unchanged::inputs_hash(
+                self.ctx.rgd(),
+                &self.obj.json,
+                &members,
+                &selected,
+                &seen,
+            )
+        });
+        let status =
+            super::unchanged::with_inputs_hash(self.obj.json.get("status"), status, inputs);
         // A rollout's progress is its state machine's: never held.
         let ready_now = conds.iter().find(|c| c.type_ == "Ready");
         // A held report is recorded like a written one, due at the end of
@@ -501,18 +531,6 @@ impl Reconciler<'_> {
             (None, _) if unreachable => Duration::from_secs(30),
             (None, _) => Duration::from_secs(3),
         };
-        // Only a pass whose every cluster ran a member pass is recorded: a
-        // cluster leaving the placement, held by a rollout or not answering
-        // moves on inputs the record does not hold (its copies being
-        // deleted, the waves, the member coming back).
-        let settled = !departed
-            && entries.iter().all(|e| {
-                [aggregate::READY, aggregate::IN_PROGRESS, aggregate::ERROR]
-                    .contains(&e.state.as_str())
-            })
-            && plan
-                .as_ref()
-                .is_none_or(|p| p.status.state == rollout::COMPLETE);
         if self.ctx.skips_unchanged
             && settled
             && let Some(instance_version) = written.or(version)
@@ -558,6 +576,18 @@ impl Reconciler<'_> {
             // here would rewrite the status on every probe.
             MemberOutcome { entry }
         };
+        // Not probed yet (the hub just started, or the Cluster is new): the
+        // last entry stands until the probe tells; the probe's outcome
+        // re-queues the instance. Calling the member unreachable meanwhile
+        // rewrote every instance's status twice on each start of the hub.
+        if matches!(member.health, Health::Unknown) {
+            return match previous {
+                Some(entry) => MemberOutcome {
+                    entry: entry.clone(),
+                },
+                None => kept(aggregate::PENDING, member.health.message()),
+            };
+        }
         let target = match target_of(member) {
             Some(t) if member.health.is_ready() => t,
             _ => return kept(aggregate::UNREACHABLE, member.health.message()),

@@ -190,6 +190,8 @@ impl InstanceControllers {
             env: env.clone(),
             rgd_name: rgd_name.to_owned(),
             rgd_uid,
+            rgd_generation: generation,
+            started: std::time::Instant::now(),
             graph,
             revision,
             old_graphs: std::sync::Mutex::new(std::collections::HashMap::new()),

@@ -51,6 +51,10 @@ pub struct InstanceCtx {
     pub rgd_name: String,
     /// RGD uid.
     pub rgd_uid: String,
+    /// The RGD generation this controller serves.
+    pub rgd_generation: Option<i64>,
+    /// When this controller started.
+    pub started: std::time::Instant,
     /// The compiled graph.
     pub graph: Arc<CompiledGraph>,
     /// Its number in the RGD's history (see [`crate::revisions`]).
@@ -111,6 +115,11 @@ pub fn kind_key(gvk: &GroupVersionKind) -> String {
 }
 
 impl InstanceCtx {
+    /// The RGD served: its uid and generation.
+    pub fn rgd(&self) -> (&str, Option<i64>) {
+        (&self.rgd_uid, self.rgd_generation)
+    }
+
     /// The controller's name in metrics.
     pub fn controller_name(&self) -> String {
         format!("instance/{}", self.rgd_name)
@@ -226,7 +235,7 @@ const SWEPT_EVERY_INSTANCE: &str = "";
 
 /// Longest a member pass waits for the first list of a member's watch
 /// before it GETs the children it needs instead.
-const STORE_SYNC_WAIT: Duration = Duration::from_secs(10);
+pub(super) const STORE_SYNC_WAIT: Duration = Duration::from_secs(10);
 
 /// Why the hub refuses to apply `desired` over an object that exists and is
 /// not this instance's (`owner`: the instance uid label it carries).
@@ -544,6 +553,19 @@ impl<'a> Reconciler<'a> {
                 .metrics
                 .pass_skipped(&self.ctx.controller_name());
             return Ok(Action::requeue(due));
+        }
+        // Without a record that still holds (the hub just started, or the
+        // members changed), the status may vouch for the inputs; the one
+        // sweep of children the graph dropped runs first all the same.
+        if self.ctx.skips_unchanged {
+            self.sweep_retired_once().await;
+            if let Some(due) = self.restored(members_version).await {
+                self.ctx
+                    .env
+                    .metrics
+                    .pass_skipped(&self.ctx.controller_name());
+                return Ok(Action::requeue(due));
+            }
         }
         // A pass that fails part way has no record: the next one is whole.
         self.ctx.records.forget(uid);

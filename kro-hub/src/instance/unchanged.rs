@@ -13,7 +13,22 @@
 //! Only graphs whose every input is in that record are eligible: placed,
 //! nothing applied on the hub, no external reference (read from the API
 //! server on each pass) and no `time` (whose value moves by itself).
-//! A restarted hub has no record: its first pass of each instance is whole.
+//!
+//! **A restarted hub** has no record, and a whole pass per instance was
+//! most of its start on a converged fleet. So a pass that finds an instance
+//! ready everywhere also writes, with that status, a hash of everything it
+//! read ([`INPUTS_HASH_STATUS_FIELD`]): this hub's version, the RGD (uid and
+//! generation), the instance's spec and metadata, what it read of the
+//! members (placement inputs of all, health of the selected) and the
+//! resourceVersion of every child. A hub that finds no record computes the
+//! same hash from the instance, the members and its member watches (whose
+//! stores index children by instance uid) and, when it matches, takes it
+//! as the record: nothing any of those inputs hold has changed since that
+//! status was written, so a pass would write it again. The hash is only
+//! written with a status write that happens anyway (a child whose status
+//! moves without changing the instance's never costs a write), and every
+//! other write removes it, so it never vouches for a status it did not
+//! come with; a stale one only costs a whole pass.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,16 +36,22 @@ use std::time::{Duration, Instant};
 
 use kro_core::CompiledGraph;
 use kro_core::rgd::ResourceTarget;
-use kube::api::ApiResource;
+use kube::api::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
-use crate::members::drift::DriftWatches;
+use super::children::JsonDigest;
+use super::reconcile::Reconciler;
+use super::{aggregate, state};
+use crate::members::drift::{DriftWatches, kind_of};
+use crate::members::{Health, Member};
+
+pub(super) use kro_core::crd::INPUTS_HASH_STATUS_FIELD;
 
 /// One child a pass read or applied on a member, at the version it saw.
 #[derive(Debug, Clone)]
 pub(super) struct SeenChild {
     pub member: String,
-    pub resource: ApiResource,
+    pub kind: GroupVersionKind,
     pub namespace: Option<String>,
     pub name: String,
     pub resource_version: String,
@@ -47,7 +68,7 @@ impl SeenChild {
     ) -> Self {
         Self {
             member: member.to_owned(),
-            resource: resource.clone(),
+            kind: kind_of(resource),
             namespace: namespace.map(str::to_owned),
             name: name.to_owned(),
             resource_version: resource_version(object).to_owned(),
@@ -109,7 +130,7 @@ impl Records {
         }
         let same = record.children.iter().all(|c| {
             drift
-                .cached(&c.member, &c.resource, c.namespace.as_deref(), &c.name)
+                .cached(&c.member, &c.kind, c.namespace.as_deref(), &c.name)
                 .flatten()
                 .is_some_and(|live| resource_version(&live) == c.resource_version)
         });
@@ -128,6 +149,159 @@ impl Records {
         if let Ok(mut records) = self.inner.lock() {
             records.remove(uid);
         }
+    }
+}
+
+/// How long after its controller started an instance waits for a
+/// member's first probe (the probe's own timeout) before its pass runs
+/// anyway.
+const FIRST_PROBE_WAIT: Duration = Duration::from_secs(10);
+
+/// The hash of what a pass of the instance `instance` read (see the
+/// module's docs): the RGD's uid and generation, the members, `selected`
+/// the members it ran on, `children` what it read or applied there.
+pub(super) fn inputs_hash(
+    rgd: (&str, Option<i64>),
+    instance: &Value,
+    members: &[Member],
+    selected: &[&str],
+    children: &[SeenChild],
+) -> String {
+    let mut digest = JsonDigest::default();
+    digest.feed(&(env!("CARGO_PKG_VERSION"), rgd.0, rgd.1));
+    let meta = instance.get("metadata");
+    let field = |name: &str| meta.and_then(|m| m.get(name));
+    digest.feed(&[
+        field("name"),
+        field("namespace"),
+        field("uid"),
+        field("labels"),
+        field("annotations"),
+        field("finalizers"),
+        instance.get("spec"),
+    ]);
+    // What placement reads of every member; what a member pass reads of
+    // the members it ran on.
+    for m in members {
+        digest.feed(&(&m.name, &m.labels, &m.annotations, m.deleting));
+        if selected.contains(&m.name.as_str()) {
+            digest.feed(&(m.paused, m.health.is_ready(), m.health.reason()));
+        }
+    }
+    // Each child once, at the last version the pass saw, in one order.
+    let mut seen = std::collections::BTreeMap::new();
+    for c in children {
+        seen.insert(
+            (
+                c.member.as_str(),
+                super::reconcile::kind_key(&c.kind),
+                c.namespace.as_deref().unwrap_or_default(),
+                c.name.as_str(),
+            ),
+            c.resource_version.as_str(),
+        );
+    }
+    for (child, version) in &seen {
+        digest.feed(&(child, version));
+    }
+    digest.hex()
+}
+
+/// `status` with its inputs hash: `fresh` when the status is written
+/// anyway, the current one when nothing else in it changed (so a new hash
+/// alone never costs a write).
+pub(super) fn with_inputs_hash(
+    current: Option<&Value>,
+    mut status: Value,
+    fresh: Option<String>,
+) -> Value {
+    let Some(fields) = status.as_object_mut() else {
+        return status;
+    };
+    match current.and_then(|c| c.get(INPUTS_HASH_STATUS_FIELD)) {
+        Some(kept) => fields.insert(INPUTS_HASH_STATUS_FIELD.to_owned(), kept.clone()),
+        None => fields.remove(INPUTS_HASH_STATUS_FIELD),
+    };
+    if current == Some(&crate::status::merged(current, status.clone())) {
+        return status;
+    }
+    if let Some(fields) = status.as_object_mut() {
+        match fresh {
+            Some(hash) => fields.insert(INPUTS_HASH_STATUS_FIELD.to_owned(), Value::String(hash)),
+            None => fields.remove(INPUTS_HASH_STATUS_FIELD),
+        };
+    }
+    status
+}
+
+impl Reconciler<'_> {
+    /// The record of an instance the hub has none of (it just started, or
+    /// the members changed), taken from its status when the inputs hash
+    /// written there is what the instance, the members and the member
+    /// watches show now; how long until the instance's next pass is due,
+    /// `None` when a pass is needed.
+    pub(super) async fn restored(&self, members_version: u64) -> Option<Duration> {
+        let status = self.obj.json.get("status")?;
+        if status.get("state").and_then(Value::as_str) != Some(state::ACTIVE) {
+            return None;
+        }
+        let written = status.get(INPUTS_HASH_STATUS_FIELD)?.as_str()?;
+        let uid = self.identity.uid.as_str();
+        let members = self.ctx.env.members.snapshot();
+        let entries = aggregate::read_entries(Some(status));
+        let mut children = Vec::new();
+        for entry in &entries {
+            let member = members.iter().find(|m| m.name == entry.name)?;
+            if matches!(member.health, Health::Unknown)
+                && let Some(wait) =
+                    (self.ctx.started + FIRST_PROBE_WAIT).checked_duration_since(Instant::now())
+            {
+                // The hub just started: the probe's outcome re-queues the
+                // instance, and until then a pass could only keep the
+                // cluster's entry as it is.
+                return Some(wait);
+            }
+            if !member.health.is_ready() {
+                return None;
+            }
+            for kind in self.ctx.child_kinds(false) {
+                let found = self
+                    .ctx
+                    .env
+                    .drift
+                    .children_of(&member.name, &kind, uid, super::reconcile::STORE_SYNC_WAIT)
+                    .await?;
+                children.extend(found.into_iter().map(|(ns, name, version)| SeenChild {
+                    member: member.name.clone(),
+                    kind: kind.clone(),
+                    namespace: (!ns.is_empty()).then_some(ns),
+                    name,
+                    resource_version: version,
+                }));
+            }
+        }
+        let selected: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        if inputs_hash(
+            self.ctx.rgd(),
+            &self.obj.json,
+            &members,
+            &selected,
+            &children,
+        ) != written
+        {
+            return None;
+        }
+        let due = self.ctx.env.resync;
+        self.ctx.records.record(
+            uid,
+            Record {
+                instance_version: self.obj.metadata.resource_version.clone()?,
+                members_version,
+                children,
+                due: Instant::now() + due,
+            },
+        );
+        Some(due)
     }
 }
 
@@ -179,5 +353,138 @@ mod tests {
             "metadata": {"name": "${schema.spec.name}-t"},
             "data": {"at": "${string(time.now())}"}}});
         assert!(!eligible(&graph(placed, timed)), "reads time");
+    }
+
+    fn member(name: &str, env: &str, ready: bool) -> Member {
+        let mut m = Member::new(name);
+        m.labels.insert("env".to_owned(), env.to_owned());
+        m.health = if ready {
+            Health::Reachable {
+                version: "v1.32.0".to_owned(),
+            }
+        } else {
+            Health::Unreachable("down".to_owned())
+        };
+        m
+    }
+
+    fn child(member: &str, name: &str, version: &str) -> SeenChild {
+        SeenChild {
+            member: member.to_owned(),
+            kind: GroupVersionKind::gvk("apps", "v1", "Deployment"),
+            namespace: Some("apps".to_owned()),
+            name: name.to_owned(),
+            resource_version: version.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_inputs_hash_moves_with_every_input_it_covers_and_nothing_else() {
+        let instance = json!({"metadata": {"name": "shop", "namespace": "apps", "uid": "u1",
+            "resourceVersion": "7", "labels": {"team": "a"}}, "spec": {"replicas": 2},
+            "status": {"state": "ACTIVE"}});
+        let members = vec![member("eu-1", "prod", true), member("dev-1", "dev", false)];
+        let children = vec![child("eu-1", "shop", "10"), child("eu-1", "shop-b", "11")];
+        let rgd = ("rgd-uid", Some(3));
+        let hash = |rgd, instance: &Value, members: &[Member], children: &[SeenChild]| {
+            inputs_hash(rgd, instance, members, &["eu-1"], children)
+        };
+        let base = hash(rgd, &instance, &members, &children);
+        assert_eq!(base, hash(rgd, &instance, &members, &children));
+
+        // The same children in another order, or one seen again at a later
+        // version, are what the pass saw last.
+        let reordered = vec![children[1].clone(), children[0].clone()];
+        assert_eq!(base, hash(rgd, &instance, &members, &reordered));
+        let twice = vec![
+            child("eu-1", "shop", "9"),
+            children[1].clone(),
+            children[0].clone(),
+        ];
+        assert_eq!(base, hash(rgd, &instance, &members, &twice));
+
+        // Neither the instance's own writes nor a member the instance is not
+        // on, answering or not, are inputs.
+        let mut written = instance.clone();
+        written["status"]["state"] = json!("IN_PROGRESS");
+        written["metadata"]["resourceVersion"] = json!("8");
+        assert_eq!(base, hash(rgd, &written, &members, &children));
+        let mut dev_back = members.clone();
+        dev_back[1] = member("dev-1", "dev", true);
+        assert_eq!(base, hash(rgd, &instance, &dev_back, &children));
+
+        // Everything else is.
+        let mut moved = Vec::new();
+        moved.push(hash(("rgd-uid", Some(4)), &instance, &members, &children));
+        moved.push(hash(("other", Some(3)), &instance, &members, &children));
+        for (pointer, value) in [
+            ("/spec/replicas", json!(3)),
+            ("/metadata/labels/team", json!("b")),
+            ("/metadata/uid", json!("u2")),
+        ] {
+            let mut changed = instance.clone();
+            if let Some(v) = changed.pointer_mut(pointer) {
+                *v = value;
+            }
+            moved.push(hash(rgd, &changed, &members, &children));
+        }
+        let mut annotated = instance.clone();
+        annotated["metadata"]["annotations"] = json!({"kro.run/reconcile": "suspended"});
+        moved.push(hash(rgd, &annotated, &members, &children));
+        let mut relabelled = members.clone();
+        relabelled[1]
+            .labels
+            .insert("env".to_owned(), "prod".to_owned());
+        moved.push(hash(rgd, &instance, &relabelled, &children));
+        let mut eu_down = members.clone();
+        eu_down[0] = member("eu-1", "prod", false);
+        moved.push(hash(rgd, &instance, &eu_down, &children));
+        let mut paused = members.clone();
+        paused[0].paused = true;
+        moved.push(hash(rgd, &instance, &paused, &children));
+        moved.push(hash(
+            rgd,
+            &instance,
+            &members,
+            &[child("eu-1", "shop", "12"), children[1].clone()],
+        ));
+        moved.push(hash(rgd, &instance, &members, &children[..1]));
+        moved.push(hash(
+            rgd,
+            &instance,
+            &members,
+            &[child("us-1", "shop", "10"), children[1].clone()],
+        ));
+        for (i, h) in moved.iter().enumerate() {
+            assert_ne!(&base, h, "change {i} is not seen");
+        }
+    }
+
+    #[test]
+    fn a_new_hash_alone_never_costs_a_write() {
+        let current = json!({"state": "ACTIVE", "inputsHash": "old", "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Ready", "message": "",
+             "lastTransitionTime": "2020-01-01T00:00:00Z"}]});
+        let same = json!({"state": "ACTIVE", "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Ready", "message": ""}]});
+        let kept = with_inputs_hash(Some(&current), same.clone(), Some("new".to_owned()));
+        assert_eq!(kept["inputsHash"], "old");
+        assert_eq!(crate::status::merged(Some(&current), kept), current);
+
+        // A status written anyway carries the fresh hash, or none.
+        let mut moved = same.clone();
+        moved["availableReplicas"] = json!(2);
+        let fresh = with_inputs_hash(Some(&current), moved.clone(), Some("new".to_owned()));
+        assert_eq!(fresh["inputsHash"], "new");
+        let without = with_inputs_hash(Some(&current), moved, None);
+        assert!(without.get("inputsHash").is_none(), "{without}");
+
+        // No hash yet and nothing else to write: still no write.
+        let mut bare = current.clone();
+        if let Some(fields) = bare.as_object_mut() {
+            fields.remove("inputsHash");
+        }
+        let unwritten = with_inputs_hash(Some(&bare), same, Some("new".to_owned()));
+        assert_eq!(crate::status::merged(Some(&bare), unwritten), bare);
     }
 }

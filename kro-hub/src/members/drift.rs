@@ -10,14 +10,14 @@
 //! [`super::names`]); only names and the instance label are kept of objects
 //! the hub did not create.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
-use kube::api::{Api, ApiResource};
+use kube::api::{Api, ApiResource, GroupVersionKind};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::Value;
@@ -89,8 +89,80 @@ impl Routes {
 /// cluster-scoped objects) and name, as the JSON the instance passes
 /// compare and evaluate. A reflector's store of `DynamicObject`s would have
 /// each pass serialize every child again; these are converted once per
-/// change and shared.
-type Objects = HashMap<(String, String), Arc<Value>>;
+/// change and shared. They are also indexed by the instance uid label
+/// they carry: a restarting hub finds an instance's children there without
+/// rendering the instance (see `instance::unchanged`).
+#[derive(Debug, Default)]
+struct Objects {
+    by_name: HashMap<(String, String), Arc<Value>>,
+    by_instance: HashMap<String, HashSet<(String, String)>>,
+}
+
+/// The instance uid label of a stored child.
+fn instance_of(child: &Value) -> Option<&str> {
+    child
+        .get("metadata")?
+        .get("labels")?
+        .get(super::INSTANCE_UID_LABEL)?
+        .as_str()
+}
+
+impl Objects {
+    fn get(&self, key: &(String, String)) -> Option<&Arc<Value>> {
+        self.by_name.get(key)
+    }
+
+    fn insert(&mut self, key: (String, String), child: Arc<Value>) {
+        if let Some(uid) = instance_of(&child) {
+            self.by_instance
+                .entry(uid.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
+        if let Some(old) = self.by_name.insert(key.clone(), child) {
+            self.unindex(&key, &old);
+        }
+    }
+
+    /// Inserts `child` unless the name is taken.
+    fn insert_absent(&mut self, key: (String, String), child: &Arc<Value>) {
+        if !self.by_name.contains_key(&key) {
+            self.insert(key, child.clone());
+        }
+    }
+
+    fn remove(&mut self, key: &(String, String)) {
+        if let Some(old) = self.by_name.remove(key) {
+            self.unindex(key, &old);
+        }
+    }
+
+    /// Drops `key` from the index entry of `old`'s instance, unless the
+    /// object now stored under `key` belongs to that instance too.
+    fn unindex(&mut self, key: &(String, String), old: &Value) {
+        let Some(uid) = instance_of(old) else {
+            return;
+        };
+        if self.by_name.get(key).and_then(|c| instance_of(c)) == Some(uid) {
+            return;
+        }
+        if let Some(keys) = self.by_instance.get_mut(uid) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_instance.remove(uid);
+            }
+        }
+    }
+
+    /// The children labelled with instance `uid`.
+    fn of_instance(&self, uid: &str) -> impl Iterator<Item = (&(String, String), &Arc<Value>)> {
+        self.by_instance
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.by_name.get_key_value(k))
+    }
+}
 
 /// What the watches of a member know of a name.
 #[derive(Debug, Clone)]
@@ -165,11 +237,17 @@ pub struct DriftWatches {
     running: Mutex<HashMap<(String, String), Watch>>,
 }
 
-fn key(member: &str, ar: &ApiResource) -> (String, String) {
+/// A watch's key: the member, and the kind as `group/version/Kind`.
+fn key(member: &str, kind: &GroupVersionKind) -> (String, String) {
     (
         member.to_owned(),
-        format!("{}/{}/{}", ar.group, ar.version, ar.kind),
+        format!("{}/{}/{}", kind.group, kind.version, kind.kind),
     )
+}
+
+/// The kind `ar` serves.
+pub fn kind_of(ar: &ApiResource) -> GroupVersionKind {
+    GroupVersionKind::gvk(&ar.group, &ar.version, &ar.kind)
 }
 
 impl DriftWatches {
@@ -183,7 +261,7 @@ impl DriftWatches {
 
     /// Starts the watch of `ar` on `member` unless it runs.
     pub fn ensure(&self, member: &str, client: &Client, ar: &ApiResource) {
-        let key = key(member, ar);
+        let key = key(member, &kind_of(ar));
         let Ok(mut running) = self.running.lock() else {
             return;
         };
@@ -247,7 +325,7 @@ impl DriftWatches {
                         listed_once = true;
                         synced.send_replace(true);
                     }
-                    Ok(watcher::Event::Init) => relisting = Some(Objects::new()),
+                    Ok(watcher::Event::Init) => relisting = Some(Objects::default()),
                     // The watcher backs off and retries by itself; a member
                     // that is down is the Cluster controller's to report.
                     Err(error) => tracing::debug!(watch = %what, %error, "member watch error"),
@@ -271,12 +349,12 @@ impl DriftWatches {
     pub fn cached(
         &self,
         member: &str,
-        ar: &ApiResource,
+        kind: &GroupVersionKind,
         namespace: Option<&str>,
         name: &str,
     ) -> Option<Option<Arc<Value>>> {
         let running = self.running.lock().ok()?;
-        let watch = running.get(&key(member, ar))?;
+        let watch = running.get(&key(member, kind))?;
         if watch.task.is_finished() || !*watch.ready.borrow() {
             return None;
         }
@@ -285,6 +363,44 @@ impl DriftWatches {
             objects
                 .get(&(namespace.unwrap_or_default().to_owned(), name.to_owned()))
                 .cloned(),
+        )
+    }
+
+    /// The children labelled with instance `uid` of `kind` on `member`, as
+    /// (namespace, name, resourceVersion), once the watch has listed
+    /// them: at most `wait` is spent waiting for its first list. `None`
+    /// when no watch lists that kind there (or not in time).
+    pub async fn children_of(
+        &self,
+        member: &str,
+        kind: &GroupVersionKind,
+        uid: &str,
+        wait: Duration,
+    ) -> Option<Vec<(String, String, String)>> {
+        let (mut ready, store) = {
+            let running = self.running.lock().ok()?;
+            let watch = running.get(&key(member, kind))?;
+            if watch.task.is_finished() {
+                return None;
+            }
+            (watch.ready.clone(), watch.store.clone())
+        };
+        tokio::time::timeout(wait, ready.wait_for(|r| *r))
+            .await
+            .ok()?
+            .ok()?;
+        let objects = store.read().ok()?;
+        Some(
+            objects
+                .of_instance(uid)
+                .map(|((ns, name), child)| {
+                    let version = child
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    (ns.clone(), name.clone(), version.to_owned())
+                })
+                .collect(),
         )
     }
 
@@ -306,7 +422,7 @@ impl DriftWatches {
     ) -> Option<Lookup> {
         let (mut children, mut names) = {
             let running = self.running.lock().ok()?;
-            let watch = running.get(&key(member, ar))?;
+            let watch = running.get(&key(member, &kind_of(ar)))?;
             if watch.task.is_finished() || !watch.names.is_running() {
                 return None;
             }
@@ -318,11 +434,14 @@ impl DriftWatches {
             names.wait_for(|r| *r).await.ok()
         };
         tokio::time::timeout(wait, synced).await.ok()??;
-        if let Some(child) = self.cached(member, ar, namespace, name)? {
+        if let Some(child) = self.cached(member, &kind_of(ar), namespace, name)? {
             return Some(Lookup::Child(child));
         }
         let running = self.running.lock().ok()?;
-        running.get(&key(member, ar))?.names.holder(namespace, name)
+        running
+            .get(&key(member, &kind_of(ar)))?
+            .names
+            .holder(namespace, name)
     }
 
     /// Keeps a child the hub has just applied on `member` until its watch
@@ -338,12 +457,13 @@ impl DriftWatches {
         object: &Arc<Value>,
     ) {
         if let Ok(running) = self.running.lock()
-            && let Some(watch) = running.get(&key(member, ar))
+            && let Some(watch) = running.get(&key(member, &kind_of(ar)))
             && let Ok(mut objects) = watch.store.write()
         {
-            objects
-                .entry((namespace.unwrap_or_default().to_owned(), name.to_owned()))
-                .or_insert_with(|| object.clone());
+            objects.insert_absent(
+                (namespace.unwrap_or_default().to_owned(), name.to_owned()),
+                object,
+            );
         }
     }
 
@@ -380,5 +500,46 @@ mod tests {
             "metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}});
         assert!(crate::instance::is_subset(&desired, &json), "{json}");
         assert_eq!(json.pointer("/metadata/managedFields"), None);
+    }
+
+    fn child(name: &str, uid: &str, version: &str) -> Arc<Value> {
+        Arc::new(
+            serde_json::json!({"metadata": {"name": name, "namespace": "apps",
+            "resourceVersion": version, "labels": {super::super::INSTANCE_UID_LABEL: uid}}}),
+        )
+    }
+
+    fn names_of(objects: &Objects, uid: &str) -> Vec<String> {
+        let mut names: Vec<String> = objects
+            .of_instance(uid)
+            .map(|((_, name), _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn children_are_found_by_their_instance_through_every_change() {
+        let key = |name: &str| ("apps".to_owned(), name.to_owned());
+        let mut objects = Objects::default();
+        objects.insert(key("a"), child("a", "u1", "1"));
+        objects.insert(key("b"), child("b", "u1", "2"));
+        objects.insert(key("c"), child("c", "u2", "3"));
+        assert_eq!(names_of(&objects, "u1"), ["a", "b"]);
+        // A newer version stays indexed; a name taken over by another
+        // instance moves.
+        objects.insert(key("a"), child("a", "u1", "4"));
+        objects.insert(key("b"), child("b", "u2", "5"));
+        assert_eq!(names_of(&objects, "u1"), ["a"]);
+        assert_eq!(names_of(&objects, "u2"), ["b", "c"]);
+        // What a pass applied does not replace what the watch holds.
+        objects.insert_absent(key("a"), &child("a", "u3", "0"));
+        assert_eq!(names_of(&objects, "u1"), ["a"]);
+        assert!(names_of(&objects, "u3").is_empty());
+        objects.remove(&key("a"));
+        objects.remove(&key("c"));
+        assert!(names_of(&objects, "u1").is_empty());
+        assert_eq!(names_of(&objects, "u2"), ["b"]);
+        assert!(!objects.by_instance.contains_key("u1"), "no empty entries");
     }
 }
