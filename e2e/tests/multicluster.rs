@@ -777,6 +777,50 @@ async fn a_restarted_hub_passes_over_unchanged_instances_and_repairs_the_rest() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_not_probed_yet_is_not_called_unreachable_when_the_hub_restarts() {
+    let mut fleet = prod_webs().await;
+    fleet.hub.apply(&web("shop", 1)).await.unwrap();
+    let before = wait_web(&fleet, "shop", |w| w["status"]["state"] == "ACTIVE").await;
+    // While the hub is down, us-1's address becomes one that accepts
+    // connections and never answers: its first probe takes 10 s.
+    fleet.hub.stop_hub().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let us = fleet.member("us-1");
+    let kubeconfig = us
+        .kubeconfig_yaml()
+        .replace(&us.url(), &format!("http://{address}"));
+    fleet
+        .register("us-1", json!({"env": "prod", "region": "us"}), &kubeconfig)
+        .await
+        .unwrap();
+    fleet.hub.start_hub(kro_e2e::hub_options()).await.unwrap();
+    // Meanwhile the instance's status stands as it was.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let during = wait_web(&fleet, "shop", |_| true).await;
+    assert_eq!(
+        during["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"],
+        "{during}"
+    );
+    // The probe's outcome, once there is one, is reported.
+    let after = fleet
+        .hub
+        .wait_for("kro.run/v1alpha1", "Web", Some("apps"), "shop", |w| {
+            entry(w, "us-1")["state"] == "Unreachable"
+        })
+        .await
+        .unwrap();
+    assert_eq!(entry(&after, "eu-1")["state"], "Ready", "{after}");
+    held.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hub_resources_stay_on_the_hub_and_member_resources_may_read_them() {
     let fleet = three_members().await;
     let rgd = json!({

@@ -118,6 +118,13 @@ async fn reconcile(
     member.deleting = obj.metadata.deletion_timestamp.is_some();
     let spec = cluster::spec_of(&obj);
     member.paused = spec.as_ref().is_ok_and(|s| s.paused);
+    // A Cluster the pool does not hold yet (the hub just started, or the
+    // Cluster is new) joins it unprobed at once: instance passes keep its
+    // entries as they are until the probe tells, instead of taking a
+    // member whose first probe is slow for one that is gone.
+    if ctx.members.get(&name).is_none() {
+        ctx.members.put(member.clone());
+    }
 
     // The client, rebuilt when the Secret's content changed.
     let health = match &spec {
