@@ -579,7 +579,8 @@ impl Reconciler<'_> {
         // Not probed yet (the hub just started, or the Cluster is new): the
         // last entry stands until the probe tells; the probe's outcome
         // re-queues the instance. Calling the member unreachable meanwhile
-        // rewrote every instance's status twice on each start of the hub.
+        // would rewrite the status of every instance on it at each start
+        // of the hub, and again once the probe answered.
         if matches!(member.health, Health::Unknown) {
             return match previous {
                 Some(entry) => MemberOutcome {

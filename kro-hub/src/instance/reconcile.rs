@@ -556,8 +556,9 @@ impl<'a> Reconciler<'a> {
         }
         // Without a record that still holds (the hub just started, or the
         // members changed), the status may vouch for the inputs; the one
-        // sweep of children the graph dropped runs first all the same.
-        if self.ctx.skips_unchanged {
+        // sweep of children the graph dropped runs first all the same. A
+        // resync (the record is due) is a whole pass.
+        if self.ctx.skips_unchanged && !self.ctx.records.due(uid) {
             self.sweep_retired_once().await;
             if let Some(due) = self.restored(members_version).await {
                 self.ctx

@@ -144,6 +144,14 @@ impl Records {
         }
     }
 
+    /// Whether the instance's record asked for its next pass by now (a
+    /// resync: that pass is whole, never answered from the status).
+    pub fn due(&self, uid: &str) -> bool {
+        self.inner
+            .lock()
+            .is_ok_and(|r| r.get(uid).is_some_and(|r| r.due <= Instant::now()))
+    }
+
     /// Forgets the instance: its next pass is whole.
     pub fn forget(&self, uid: &str) {
         if let Ok(mut records) = self.inner.lock() {
@@ -458,6 +466,24 @@ mod tests {
         for (i, h) in moved.iter().enumerate() {
             assert_ne!(&base, h, "change {i} is not seen");
         }
+    }
+
+    #[test]
+    fn a_record_is_due_once_its_pass_asked_to_run_again() {
+        let records = Records::default();
+        let record = |due| Record {
+            instance_version: "1".to_owned(),
+            members_version: 0,
+            children: Vec::new(),
+            due,
+        };
+        assert!(!records.due("a"), "no record");
+        records.record("a", record(Instant::now() + Duration::from_secs(60)));
+        assert!(!records.due("a"));
+        records.record("a", record(Instant::now()));
+        assert!(records.due("a"));
+        records.forget("a");
+        assert!(!records.due("a"));
     }
 
     #[test]
