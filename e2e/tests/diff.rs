@@ -336,3 +336,80 @@ async fn members_that_cannot_be_asked_are_named_and_the_plan_is_incomplete() {
         .unwrap();
     assert_eq!(changes_on(&plan, "us-1"), &[], "{}", plan.render(false));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_hub_would_refuse_in_another_namespace_is_shown_refused() {
+    let mut fleet = converged().await;
+    fleet.hub.start_hub(kro_e2e::hub_options()).await.unwrap();
+    // The instance chooses its ConfigMap's namespace.
+    fleet
+        .hub
+        .apply(&json!({
+            "apiVersion": "kro.run/v1alpha1", "kind": "ResourceGraphDefinition",
+            "metadata": {"name": "spreads"},
+            "spec": {
+                "schema": {"apiVersion": "v1alpha1", "kind": "Spread",
+                    "spec": {"target": "string"}},
+                "placement": {"clusterSelector": {"matchLabels": {"env": "prod"}}},
+                "resources": [{"id": "note", "template": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "${schema.metadata.name}-note",
+                        "namespace": "${schema.spec.target}"},
+                    "data": {"k": "v"}}}]
+            }
+        }))
+        .await
+        .unwrap();
+    fleet.hub.wait_rgd("spreads", "Active").await.unwrap();
+    fleet.hub.stop_hub().await;
+    let hub = fleet.hub.client.clone();
+    let spread = |target: &str| {
+        json!({"apiVersion": "kro.run/v1alpha1", "kind": "Spread",
+            "metadata": {"name": "s1", "namespace": "apps"}, "spec": {"target": target}})
+    };
+
+    // Elsewhere: refused on every member, as the hub's pass would.
+    let file = instance_file("spread-other.json", &spread("kube-system"));
+    let plan = diff::plan(&hub, &Subject::File(file.clone()), &options())
+        .await
+        .unwrap();
+    let text = plan.render(false);
+    for member in MEMBERS {
+        let changes = changes_on(&plan, member);
+        assert_eq!(
+            summary(changes),
+            [pair("failed", "resource note")],
+            "{text}"
+        );
+        assert!(
+            matches!(&changes[0].action, Action::Failed(why)
+                if why.contains("in namespace kube-system, not in this instance's namespace apps")),
+            "{text}"
+        );
+    }
+    assert_eq!(plan.exit_code(), diff::EXIT_ERROR, "{text}");
+
+    // Its own namespace, or a hub that trusts instance creators: planned.
+    let own = instance_file("spread-own.json", &spread("apps"));
+    let plan = diff::plan(&hub, &Subject::File(own), &options())
+        .await
+        .unwrap();
+    for member in MEMBERS {
+        assert_eq!(
+            summary(changes_on(&plan, member)),
+            [pair("create", "ConfigMap apps/s1-note")]
+        );
+    }
+    let trusting = DiffOptions {
+        trust_instance_namespaces: true,
+        ..options()
+    };
+    let plan = diff::plan(&hub, &Subject::File(file), &trusting)
+        .await
+        .unwrap();
+    for member in MEMBERS {
+        assert_eq!(
+            summary(changes_on(&plan, member)),
+            [pair("create", "ConfigMap kube-system/s1-note")]
+        );
+    }
+}

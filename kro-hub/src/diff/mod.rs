@@ -118,6 +118,9 @@ pub struct DiffOptions {
     /// How long one request to one cluster may take; a member slower than
     /// that is reported unreachable.
     pub timeout: Duration,
+    /// The hub runs with `--allow-instance-namespaces`: objects an instance
+    /// puts in another namespace are planned instead of refused.
+    pub trust_instance_namespaces: bool,
 }
 
 impl Default for DiffOptions {
@@ -125,6 +128,7 @@ impl Default for DiffOptions {
         Self {
             namespace: None,
             timeout: DEFAULT_TIMEOUT,
+            trust_instance_namespaces: false,
         }
     }
 }
@@ -148,6 +152,10 @@ pub struct DiffArgs {
     /// answer in time is reported unreachable.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
     pub timeout: u64,
+    /// Plan as a hub run with --allow-instance-namespaces does: objects an
+    /// instance puts in other namespaces are applied there, not refused.
+    #[arg(long)]
+    pub allow_instance_namespaces: bool,
     /// The hub's kubeconfig; default: KUBECONFIG, ~/.kube/config, in-cluster.
     #[arg(long = "hub-kubeconfig", env = "KRO_HUB_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -201,6 +209,7 @@ impl DiffArgs {
         DiffOptions {
             namespace: self.namespace.clone(),
             timeout: Duration::from_secs(self.timeout.max(1)),
+            trust_instance_namespaces: self.allow_instance_namespaces,
         }
     }
 }
@@ -592,6 +601,9 @@ pub async fn plan(
         known_kinds: crate::rgd_controller::known_kinds(&served.obj, &served.graph),
         orphaned: crate::rgd_controller::orphaned_ids(&served.rgd),
         exists: live.is_some(),
+        instance_chosen: kro_core::namespaces::instance_chosen(&served.rgd),
+        service_accounts: !served.rgd.spec.default_service_accounts.is_empty(),
+        trust_instance_namespaces: options.trust_instance_namespaces,
     };
     let mut eval = EvalContext::new(instance)
         .for_graph(&served.graph)
@@ -764,6 +776,13 @@ struct Planner<'a> {
     orphaned: HashSet<String>,
     /// Whether the instance exists: only then may it have children.
     exists: bool,
+    /// Resources whose namespace the instance chooses (see
+    /// [`desired::foreign_namespace`]).
+    instance_chosen: BTreeSet<String>,
+    /// Whether the RGD names service accounts the hub acts as on the hub.
+    service_accounts: bool,
+    /// Whether the hub trusts instance creators with other namespaces.
+    trust_instance_namespaces: bool,
 }
 
 impl Planner<'_> {
@@ -976,6 +995,18 @@ impl Planner<'_> {
                 return Ok(NodeState::Unknown);
             }
         };
+        // The hub refuses what an instance puts in another namespace, as
+        // its pass would (service accounts allow it on the hub only).
+        if let Some(why) = desired::foreign_namespace(
+            node,
+            &rendered,
+            self.identity.namespace.as_deref(),
+            self.instance_chosen.contains(id),
+            self.trust_instance_namespaces || (self.service_accounts && target.member.is_none()),
+        ) {
+            changes.push(resource_change(Action::Failed(why)));
+            return Ok(NodeState::Unknown);
+        }
         if node.is_external()
             && let Some(reference) = rendered.first()
             && reference.pointer("/metadata/selector").is_some()

@@ -18,6 +18,41 @@ pub(crate) fn target_namespace(obj: &Value, instance_namespace: Option<&str>) ->
         .to_owned()
 }
 
+/// Why `node`'s `rendered` objects may not be touched for an instance in
+/// namespace `own`: their namespace is computed from the instance
+/// (`chosen_by_instance`), it is another one, and nothing allows the hub
+/// to act there for it (`allowed`: the hub trusts instance creators, or
+/// acts on the hub as the RGD's service account). The hub's passes and
+/// `kro-hub diff` both ask here.
+pub(crate) fn foreign_namespace(
+    node: &kro_core::ResourceNode,
+    rendered: &[Value],
+    own: Option<&str>,
+    chosen_by_instance: bool,
+    allowed: bool,
+) -> Option<String> {
+    let own = own?;
+    if allowed || !chosen_by_instance {
+        return None;
+    }
+    let foreign = rendered.iter().find_map(|obj| {
+        obj.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty() && *ns != own)
+    })?;
+    Some(format!(
+        "resource {} would be {} in namespace {foreign}, not in this instance's namespace \
+         {own}: {}",
+        node.id(),
+        if node.is_external() {
+            "read"
+        } else {
+            "written"
+        },
+        kro_core::namespaces::HOW_TO_ALLOW
+    ))
+}
+
 /// Where a child is applied, as far as its labels are concerned.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Placement<'a> {

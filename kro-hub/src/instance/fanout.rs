@@ -524,7 +524,7 @@ impl Reconciler<'_> {
             _ if let Some(hold) = held => hold,
             // A wave waiting out minReadySeconds: come back when it is over.
             (Some(secs), _) => Duration::from_secs(secs.clamp(1, 3600)),
-            (None, state::ACTIVE) => self.ctx.env.resync,
+            (None, state::ACTIVE) => self.ctx.resync_of(&self.identity.uid),
             (None, state::ERROR) => Duration::from_secs(10),
             // The pool re-queues every placed instance when a member comes
             // back; this is only the safety net.

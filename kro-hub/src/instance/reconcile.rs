@@ -109,6 +109,19 @@ pub(super) enum Reported {
     Held(Duration),
 }
 
+/// `period` plus a part of up to a tenth of it, the same for `key` on every
+/// run (FNV-1a of the key).
+fn spread(period: Duration, key: &str) -> Duration {
+    let tenth = u64::try_from((period / 10).as_millis()).unwrap_or(u64::MAX);
+    if tenth == 0 {
+        return period;
+    }
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    period + Duration::from_millis(hash % tenth)
+}
+
 /// `group/version/Kind` of a GVK, the key of the external index.
 pub fn kind_key(gvk: &GroupVersionKind) -> String {
     format!("{}/{}/{}", gvk.group, gvk.version, gvk.kind)
@@ -118,6 +131,14 @@ impl InstanceCtx {
     /// The RGD served: its uid and generation.
     pub fn rgd(&self) -> (&str, Option<i64>) {
         (&self.rgd_uid, self.rgd_generation)
+    }
+
+    /// When the instance with `uid` is resynced: the hub's period plus up
+    /// to a tenth more, fixed per instance. Instances that converged
+    /// together, or that a restarted hub found converged together, would
+    /// otherwise resync together: a burst of whole passes every period.
+    pub fn resync_of(&self, uid: &str) -> Duration {
+        spread(self.env.resync, uid)
     }
 
     /// The controller's name in metrics.
@@ -316,7 +337,7 @@ pub(super) async fn reconcile(
     // error) counts as queued until that pass starts.
     let again_soon = match &result {
         Ok(action) => {
-            *action != Action::requeue(ctx.env.resync) && *action != Action::await_change()
+            *action != Action::requeue(ctx.resync_of(&key)) && *action != Action::await_change()
         }
         Err(_) => true,
     };
@@ -615,46 +636,30 @@ impl<'a> Reconciler<'a> {
             return Ok(Action::requeue(wait));
         }
         Ok(match state_name.as_str() {
-            state::ACTIVE => Action::requeue(self.ctx.env.resync),
+            state::ACTIVE => Action::requeue(self.ctx.resync_of(&self.identity.uid)),
             state::ERROR => Action::requeue(Duration::from_secs(10)),
             _ => Action::requeue(Duration::from_secs(3)),
         })
     }
 
-    /// Why `node`'s rendered objects may not be touched for this instance:
-    /// their namespace, computed from the instance, is not the instance's
-    /// own, and nothing allows the hub to act elsewhere for it.
+    /// Why `node`'s rendered objects may not be touched for this instance
+    /// (see [`super::desired::foreign_namespace`]). Service accounts limit
+    /// what the hub does on the hub, by impersonation; on a member the hub
+    /// acts with the member's own credentials, so there the instance's
+    /// namespace is the limit.
     fn foreign_namespace(
         &self,
         node: &kro_core::ResourceNode,
         rendered: &[Value],
     ) -> Option<String> {
-        let own = self.identity.namespace.as_deref()?;
-        // Service accounts limit what the hub does on the hub, by
-        // impersonation; on a member the hub acts with the member's own
-        // credentials, so there the instance's namespace is the limit.
-        if self.ctx.env.trust_instance_namespaces
-            || (!self.ctx.service_accounts.is_empty() && !self.target.member)
-            || !self.ctx.instance_chosen_namespaces.contains(node.id())
-        {
-            return None;
-        }
-        let foreign = rendered.iter().find_map(|obj| {
-            obj.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .filter(|ns| !ns.is_empty() && *ns != own)
-        })?;
-        Some(format!(
-            "resource {} would be {} in namespace {foreign}, not in this instance's namespace \
-             {own}: {}",
-            node.id(),
-            if node.is_external() {
-                "read"
-            } else {
-                "written"
-            },
-            kro_core::namespaces::HOW_TO_ALLOW
-        ))
+        super::desired::foreign_namespace(
+            node,
+            rendered,
+            self.identity.namespace.as_deref(),
+            self.ctx.instance_chosen_namespaces.contains(node.id()),
+            self.ctx.env.trust_instance_namespaces
+                || (!self.ctx.service_accounts.is_empty() && !self.target.member),
+        )
     }
 
     /// Runs `f` over the graph and `eval` in the hub's evaluation pool, off
@@ -1578,6 +1583,29 @@ pub fn api_message(error: &kube::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resyncs_are_spread_over_a_tenth_of_the_period_the_same_on_every_run() {
+        let period = Duration::from_secs(600);
+        let times: Vec<Duration> = (0..1000)
+            .map(|i| spread(period, &format!("5f1c9a3e-0000-4000-8000-{i:012}")))
+            .collect();
+        assert!(
+            times
+                .iter()
+                .all(|t| *t >= period && *t < period + period / 10)
+        );
+        // Over the whole tenth, not bunched: each of its ten 6 s slices is used.
+        let mut slices: Vec<u64> = times.iter().map(|t| (*t - period).as_secs() / 6).collect();
+        slices.sort_unstable();
+        slices.dedup();
+        assert_eq!(slices, (0..10).collect::<Vec<u64>>());
+        assert_eq!(spread(period, "a"), spread(period, "a"));
+        assert_eq!(
+            spread(Duration::from_millis(5), "a"),
+            Duration::from_millis(5)
+        );
+    }
 
     fn patched(obj: &Value, labels: &BTreeMap<&str, String>) -> Value {
         let dynamic: LeanObject = serde_json::from_value(obj.clone()).expect("object");

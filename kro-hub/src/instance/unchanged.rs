@@ -299,7 +299,7 @@ impl Reconciler<'_> {
         {
             return None;
         }
-        let due = self.ctx.env.resync;
+        let due = self.ctx.resync_of(uid);
         self.ctx.records.record(
             uid,
             Record {
