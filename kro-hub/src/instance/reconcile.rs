@@ -323,21 +323,29 @@ pub(super) async fn reconcile(
     ctx.env
         .metrics
         .set_queue_depth(&controller, ctx.queue.depth());
-    let result =
-        match tokio::time::timeout(RECONCILE_TIMEOUT, Reconciler::new(&obj, &ctx).run()).await {
-            Ok(result) => result,
-            Err(_) => Err(InstanceError::Timeout {
-                instance: match obj.namespace() {
-                    Some(ns) => format!("{ns}/{}", obj.name_any()),
-                    None => obj.name_any(),
-                },
-            }),
-        };
+    let reconciler = Reconciler::new(&obj, &ctx);
+    let result = match tokio::time::timeout(RECONCILE_TIMEOUT, reconciler.run()).await {
+        Ok(result) => result,
+        Err(_) => Err(InstanceError::Timeout {
+            instance: match obj.namespace() {
+                Some(ns) => format!("{ns}/{}", obj.name_any()),
+                None => obj.name_any(),
+            },
+        }),
+    };
     // An instance that will be looked at again soon (not converged, or an
-    // error) counts as queued until that pass starts.
+    // error) counts as queued until that pass starts. A trigger answered
+    // without a pass leaves the instance as its status says: an ACTIVE
+    // one waits only for its resync.
+    let converged_unchanged = reconciler
+        .skipped
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && obj.json.pointer("/status/state").and_then(Value::as_str) == Some(state::ACTIVE);
     let again_soon = match &result {
         Ok(action) => {
-            *action != Action::requeue(ctx.resync_of(&key)) && *action != Action::await_change()
+            *action != Action::requeue(ctx.resync_of(&key))
+                && *action != Action::await_change()
+                && !converged_unchanged
         }
         Err(_) => true,
     };
@@ -410,6 +418,8 @@ pub(super) struct Reconciler<'a> {
     /// The children this pass read or applied on members (see
     /// [`super::unchanged`]), shared by its per-member copies.
     pub(super) seen: Arc<std::sync::Mutex<Vec<super::unchanged::SeenChild>>>,
+    /// Set when the trigger was answered without a pass.
+    skipped: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Reconciler<'a> {
@@ -445,6 +455,7 @@ impl<'a> Reconciler<'a> {
             identity,
             display,
             seen: Arc::default(),
+            skipped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -477,6 +488,7 @@ impl<'a> Reconciler<'a> {
             identity: self.identity.clone(),
             display: self.display.clone(),
             seen: self.seen.clone(),
+            skipped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -491,6 +503,7 @@ impl<'a> Reconciler<'a> {
             identity: self.identity.clone(),
             display: self.display.clone(),
             seen: self.seen.clone(),
+            skipped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -505,6 +518,16 @@ impl<'a> Reconciler<'a> {
             action,
             source,
         }
+    }
+
+    /// Notes a trigger answered without a pass.
+    fn skip(&self) {
+        self.skipped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.ctx
+            .env
+            .metrics
+            .pass_skipped(&self.ctx.controller_name());
     }
 
     async fn run(&self) -> Result<Action, InstanceError> {
@@ -569,10 +592,7 @@ impl<'a> Reconciler<'a> {
                 &self.ctx.env.drift,
             )
         {
-            self.ctx
-                .env
-                .metrics
-                .pass_skipped(&self.ctx.controller_name());
+            self.skip();
             return Ok(Action::requeue(due));
         }
         // Without a record that still holds (the hub just started, or the
@@ -582,10 +602,7 @@ impl<'a> Reconciler<'a> {
         if self.ctx.skips_unchanged && !self.ctx.records.due(uid) {
             self.sweep_retired_once().await;
             if let Some(due) = self.restored(members_version).await {
-                self.ctx
-                    .env
-                    .metrics
-                    .pass_skipped(&self.ctx.controller_name());
+                self.skip();
                 return Ok(Action::requeue(due));
             }
         }
