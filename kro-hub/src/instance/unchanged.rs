@@ -223,10 +223,15 @@ pub(super) fn with_inputs_hash(
     mut status: Value,
     fresh: Option<String>,
 ) -> Value {
+    let kept = current.and_then(|c| c.get(INPUTS_HASH_STATUS_FIELD));
+    if kept.is_none() && fresh.is_none() {
+        // Nothing to keep nor to write: most passes of a new instance.
+        return status;
+    }
     let Some(fields) = status.as_object_mut() else {
         return status;
     };
-    match current.and_then(|c| c.get(INPUTS_HASH_STATUS_FIELD)) {
+    match kept {
         Some(kept) => fields.insert(INPUTS_HASH_STATUS_FIELD.to_owned(), kept.clone()),
         None => fields.remove(INPUTS_HASH_STATUS_FIELD),
     };
