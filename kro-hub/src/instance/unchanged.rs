@@ -28,7 +28,11 @@
 //! written with a status write that happens anyway (a child whose status
 //! moves without changing the instance's never costs a write), and every
 //! other write removes it, so it never vouches for a status it did not
-//! come with; a stale one only costs a whole pass.
+//! come with; a stale one only costs a whole pass. A resync (the record is
+//! due) is always a whole pass, and an instance whose members are not
+//! probed yet waits for the probe (at most [`FIRST_PROBE_WAIT`] after its
+//! controller started) rather than take a member it cannot judge yet for
+//! one that changed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
