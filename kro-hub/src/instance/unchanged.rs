@@ -266,6 +266,12 @@ impl Reconciler<'_> {
         let uid = self.identity.uid.as_str();
         let members = self.ctx.env.members.snapshot();
         let entries = aggregate::read_entries(Some(status));
+        // The member watches' first lists are waited for while the
+        // controller starts (they start with it); later, a watch that has
+        // not listed (a member refusing the list) means a whole pass, never
+        // a wait on every record miss.
+        let wait = (self.ctx.started + super::reconcile::STORE_SYNC_WAIT)
+            .saturating_duration_since(Instant::now());
         let mut children = Vec::new();
         for entry in &entries {
             let member = members.iter().find(|m| m.name == entry.name)?;
@@ -286,7 +292,7 @@ impl Reconciler<'_> {
                     .ctx
                     .env
                     .drift
-                    .children_of(&member.name, &kind, uid, super::reconcile::STORE_SYNC_WAIT)
+                    .children_of(&member.name, &kind, uid, wait)
                     .await?;
                 children.extend(found.into_iter().map(|(ns, name, version)| SeenChild {
                     member: member.name.clone(),
