@@ -325,6 +325,11 @@ pub fn hub_writes(metrics: &kro_hub::metrics::Metrics) -> u64 {
 /// keeps the two equal).
 pub const HUB_CPU_LIMIT: usize = 1;
 
+/// The allocator settings `deploy/deployment.yaml` gives the hub
+/// (`_RJEM_MALLOC_CONF`): one arena for its one worker thread.
+/// `fanout-bench` runs its hub with the same (a test keeps the two equal).
+pub const HUB_MALLOC_CONF: &str = "narenas:1";
+
 /// How long tests wait for the hub to converge.
 pub const WAIT: Duration = Duration::from_secs(30);
 

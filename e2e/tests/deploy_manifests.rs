@@ -311,6 +311,17 @@ fn the_deployment_elects_a_leader_and_runs_locked_down() {
         kro_e2e::HUB_CPU_LIMIT.to_string(),
         "fanout-bench's HUB_CPU_LIMIT follows the deployed limit"
     );
+    let malloc_conf = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "_RJEM_MALLOC_CONF")
+        .expect("the allocator's settings are deployed");
+    assert_eq!(
+        malloc_conf["value"],
+        kro_e2e::HUB_MALLOC_CONF,
+        "fanout-bench's HUB_MALLOC_CONF follows the deployment"
+    );
     let sc = &c["securityContext"];
     assert_eq!(sc["allowPrivilegeEscalation"], false);
     assert_eq!(sc["readOnlyRootFilesystem"], true);

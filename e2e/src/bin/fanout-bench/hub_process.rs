@@ -210,6 +210,11 @@ impl HubProcess {
         if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
             command.env("TOKIO_WORKER_THREADS", kro_e2e::HUB_CPU_LIMIT.to_string());
         }
+        // And its allocator's settings, for the hub alone: the servers and
+        // the baseline client in this process keep theirs.
+        if std::env::var_os("_RJEM_MALLOC_CONF").is_none() {
+            command.env("_RJEM_MALLOC_CONF", kro_e2e::HUB_MALLOC_CONF);
+        }
         let mut child = command
             .arg("hub")
             .arg("--kubeconfig")
