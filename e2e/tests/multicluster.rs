@@ -116,6 +116,14 @@ async fn wait_config_region(fleet: &Fleet, member: &str, name: &str, region: &st
         .unwrap();
 }
 
+async fn wait_web_gone(fleet: &Fleet, name: &str) {
+    fleet
+        .hub
+        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), name)
+        .await
+        .unwrap();
+}
+
 async fn wait_web(fleet: &Fleet, name: &str, check: impl Fn(&Value) -> bool) -> Value {
     fleet
         .hub
@@ -405,11 +413,7 @@ async fn a_dead_member_holds_back_only_its_own_entry_and_deletion() {
         .unwrap();
     // Released once the member answers; its copies go too.
     fleet.member("us-1").faults().refuse_connections(false);
-    fleet
-        .hub
-        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), "shop")
-        .await
-        .unwrap();
+    wait_web_gone(&fleet, "shop").await;
     assert!(
         fleet
             .get_on("us-1", "v1", "ConfigMap", Some("apps"), "shop-config")
@@ -427,11 +431,7 @@ async fn a_dead_member_holds_back_only_its_own_entry_and_deletion() {
     cart["metadata"]["annotations"] = json!({"hub.kro.run/orphan-unreachable": "true"});
     fleet.hub.apply(&cart).await.unwrap();
     fleet.hub.delete(&cart).await.unwrap();
-    fleet
-        .hub
-        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), "cart")
-        .await
-        .unwrap();
+    wait_web_gone(&fleet, "cart").await;
     fleet.member("us-1").faults().refuse_connections(false);
     assert!(
         fleet
@@ -609,11 +609,7 @@ async fn an_object_on_a_member_the_instance_did_not_create_is_refused_there_only
     }
     // Deleting the instance leaves both objects as they were.
     fleet.hub.delete(&web("shop", 1)).await.unwrap();
-    fleet
-        .hub
-        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), "shop")
-        .await
-        .unwrap();
+    wait_web_gone(&fleet, "shop").await;
     for (member, _) in &foreign {
         let cm = configmaps(member).await.get("shop-config").await.unwrap();
         assert_eq!(cm.data.unwrap_or_default()["owner"], "platform", "{member}");
@@ -783,11 +779,7 @@ async fn a_restarted_hub_passes_over_unchanged_instances_and_repairs_the_rest() 
     // repaired instance's hash is stale, its status unchanged: only the
     // calm one stays.)
     fleet.hub.delete(&web("edited", 1)).await.unwrap();
-    fleet
-        .hub
-        .wait_gone("kro.run/v1alpha1", "Web", Some("apps"), "edited")
-        .await
-        .unwrap();
+    wait_web_gone(&fleet, "edited").await;
     fleet.hub.stop_hub().await;
     options.resync = std::time::Duration::from_secs(2);
     fleet.hub.start_hub(options).await.unwrap();

@@ -481,10 +481,15 @@ impl Reconciler<'_> {
             && plan
                 .as_ref()
                 .is_none_or(|p| p.status.state == rollout::COMPLETE);
-        // Ready everywhere: what the pass read goes with the status, for a
-        // restarted hub (see `unchanged`).
+        // What the member passes read: the record's, and with the status
+        // of an instance ready everywhere, for a restarted hub (see
+        // `unchanged`).
+        let seen = self
+            .seen
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
         let inputs = (self.ctx.skips_unchanged && settled && ready).then(|| {
-            let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
             let selected: Vec<&str> = selected_names.iter().map(String::as_str).collect();
             super::unchanged::inputs_hash(
                 self.ctx.rgd(),
@@ -535,17 +540,12 @@ impl Reconciler<'_> {
             && settled
             && let Some(instance_version) = written.or(version)
         {
-            let children = self
-                .seen
-                .lock()
-                .map(|mut s| std::mem::take(&mut *s))
-                .unwrap_or_default();
             self.ctx.records.record(
                 &self.identity.uid,
                 super::unchanged::Record {
                     instance_version,
                     members_version,
-                    children,
+                    children: seen,
                     due: std::time::Instant::now() + again,
                 },
             );

@@ -20,8 +20,6 @@ use futures::StreamExt as _;
 use kro_core::CompiledGraph;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject};
-
-use crate::lean_object::LeanObject;
 use kube::core::GroupVersionKind;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Controller;
@@ -34,6 +32,7 @@ pub use children::{Discovery, is_subset};
 pub use reconcile::{InstanceCtx, InstanceError};
 
 use crate::labels;
+use crate::lean_object::LeanObject;
 use crate::metrics::Metrics;
 
 /// What an instance controller needs from the hub.

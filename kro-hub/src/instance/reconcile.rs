@@ -595,21 +595,22 @@ impl<'a> Reconciler<'a> {
             self.skip();
             return Ok(Action::requeue(due));
         }
+        // The one sweep of children the graph dropped (once per controller
+        // run) comes before any pass, answered from the status or whole.
+        self.sweep_retired_once().await;
         // Without a record that still holds (the hub just started, or the
-        // members changed), the status may vouch for the inputs; the one
-        // sweep of children the graph dropped runs first all the same. A
-        // resync (the record is due) is a whole pass.
-        if self.ctx.skips_unchanged && !self.ctx.records.due(uid) {
-            self.sweep_retired_once().await;
-            if let Some(due) = self.restored(members_version).await {
-                self.skip();
-                return Ok(Action::requeue(due));
-            }
+        // members changed), the status may vouch for the inputs. A resync
+        // (the record is due) is a whole pass.
+        if self.ctx.skips_unchanged
+            && !self.ctx.records.due(uid)
+            && let Some(due) = self.restored(members_version).await
+        {
+            self.skip();
+            return Ok(Action::requeue(due));
         }
         // A pass that fails part way has no record: the next one is whole.
         self.ctx.records.forget(uid);
         let patched = self.ensure_finalizer_and_labels(&api).await?;
-        self.sweep_retired_once().await;
         if self.ctx.graph.is_placed() {
             let version = patched.or_else(|| self.obj.metadata.resource_version.clone());
             return self.run_placed(version, members_version).await;

@@ -272,6 +272,7 @@ impl Reconciler<'_> {
         // a wait on every record miss.
         let wait = (self.ctx.started + super::reconcile::STORE_SYNC_WAIT)
             .saturating_duration_since(Instant::now());
+        let kinds = self.ctx.child_kinds(false);
         let mut children = Vec::new();
         for entry in &entries {
             let member = members.iter().find(|m| m.name == entry.name)?;
@@ -287,12 +288,12 @@ impl Reconciler<'_> {
             if !member.health.is_ready() {
                 return None;
             }
-            for kind in self.ctx.child_kinds(false) {
+            for kind in &kinds {
                 let found = self
                     .ctx
                     .env
                     .drift
-                    .children_of(&member.name, &kind, uid, wait)
+                    .children_of(&member.name, kind, uid, wait)
                     .await?;
                 children.extend(found.into_iter().map(|(ns, name, version)| SeenChild {
                     member: member.name.clone(),
